@@ -1,0 +1,14 @@
+import { Command } from 'commander';
+
+/**
+ * The meshd command tree. Each command lives in its own file under src/cli/ and adds
+ * itself here; concepts and flag names follow istioctl / pilot-discovery where they match.
+ */
+export function buildProgram(): Command {
+  const program = new Command('meshd')
+    .description('A mesh control plane for Envoy: SPIFFE CA, SDS and xDS with Istio-style automatic mTLS.')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+  // Commands register in the order a newcomer meets them.
+  return program;
+}

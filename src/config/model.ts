@@ -1,0 +1,124 @@
+/**
+ * The mesh model: an immutable snapshot built from the config dir. A config change
+ * builds a new snapshot; nothing but src/config reads files.
+ *
+ * Shapes follow Istio's APIs (security.istio.io PeerAuthentication, networking.istio.io
+ * ServiceEntry / WorkloadEntry, MeshConfig), with names normalised to what meshd uses.
+ */
+
+export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
+/** Where a document came from, for messages with file and line. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  /** RFC 3339; absent sorts as the file's load order (see policy for the tie-break). */
+  creationTimestamp?: string;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+  source: SourcePosition;
+}
+
+export interface PeerAuthentication {
+  kind: 'PeerAuthentication';
+  meta: ObjectMeta;
+  /** undefined = no selector (namespace- or mesh-wide). */
+  selector?: Readonly<Record<string, string>>;
+  mode: MtlsMode;
+  /** Keyed by the workload (target) port, as Istio keys portLevelMtls. */
+  portLevelMtls: ReadonlyMap<number, MtlsMode>;
+}
+
+/** Istio port protocols; HTTP-family ports get an HTTP connection manager. */
+export type PortProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'HTTPS' | 'TCP' | 'TLS' | 'MONGO' | 'REDIS' | 'MYSQL' | 'UNKNOWN';
+
+export interface ServicePort {
+  number: number;
+  protocol: PortProtocol;
+  name: string;
+  /** The workload port traffic is delivered to; defaults to `number`. */
+  targetPort: number;
+}
+
+export interface ServiceEntry {
+  kind: 'ServiceEntry';
+  meta: ObjectMeta;
+  hosts: readonly string[];
+  addresses: readonly string[];
+  ports: readonly ServicePort[];
+  location: 'MESH_INTERNAL' | 'MESH_EXTERNAL';
+  resolution: 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+  /** Selects WorkloadEntries in the same namespace by label. */
+  workloadSelector?: Readonly<Record<string, string>>;
+  /** Inline endpoints (spec.endpoints), same shape as a WorkloadEntry's spec. */
+  endpoints: readonly WorkloadSpec[];
+  exportTo: readonly string[];
+}
+
+export interface WorkloadSpec {
+  address: string;
+  /** Port name → workload port (WorkloadEntry.ports). */
+  ports: Readonly<Record<string, number>>;
+  labels: Readonly<Record<string, string>>;
+  serviceAccount: string;
+  network?: string;
+  locality?: string;
+  weight?: number;
+}
+
+export interface WorkloadEntry {
+  kind: 'WorkloadEntry';
+  meta: ObjectMeta;
+  spec: WorkloadSpec;
+}
+
+/** Mesh settings, keys after Istio's MeshConfig where one exists. */
+export interface MeshSettings {
+  trustDomain: string;
+  trustDomainAliases: readonly string[];
+  rootNamespace: string;
+  enableAutoMtls: boolean;
+  /** Workload SVID lifetime (istio-agent SECRET_TTL). */
+  certificateTtlMs: number;
+  /** Fraction of the lifetime after which an SVID is re-issued (0 < f < 1). */
+  certificateRotationFraction: number;
+  /** meshMTLS.minProtocolVersion. */
+  minTlsVersion: 'TLSV1_2' | 'TLSV1_3';
+  /** Where Envoy sends access logs (meshd's gRPC address as the sidecar reaches it). */
+  accessLogService?: { address: string };
+}
+
+export const DEFAULT_MESH_SETTINGS: MeshSettings = {
+  trustDomain: 'cluster.local',
+  trustDomainAliases: [],
+  rootNamespace: 'istio-system',
+  enableAutoMtls: true,
+  certificateTtlMs: 24 * 3_600_000,
+  certificateRotationFraction: 0.8,
+  minTlsVersion: 'TLSV1_2',
+};
+
+/** A validation finding, worded as Istio words it. */
+export interface ConfigMessage {
+  level: 'error' | 'warning';
+  message: string;
+  source: SourcePosition;
+  /** "PeerAuthentication/ns/name" where the document got that far. */
+  resource?: string;
+}
+
+export interface MeshSnapshot {
+  /** Increases with every applied change. */
+  readonly version: number;
+  readonly mesh: MeshSettings;
+  readonly peerAuthentications: readonly PeerAuthentication[];
+  readonly serviceEntries: readonly ServiceEntry[];
+  readonly workloadEntries: readonly WorkloadEntry[];
+  /** Errors and warnings of the current config; errored documents keep their last good version. */
+  readonly messages: readonly ConfigMessage[];
+}
