@@ -1,0 +1,41 @@
+import { X509Certificate } from 'node:crypto';
+import { AuthenticationError } from './identity.js';
+
+/**
+ * A client SVID presented on the TLS port is an identity, as Istio's ClientCertAuthenticator
+ * makes it. The TLS layer asks for a certificate but does not reject (tokens are valid too),
+ * so the chain is checked here: signed by one of meshd's CA certificates (a root of the
+ * bundle or the plug-in intermediate), inside its validity window, with exactly one
+ * spiffe:// URI SAN in our trust domain (X.509-SVID §5 leaf checks).
+ */
+export interface ClientSvid {
+  spiffeId: string;
+}
+
+export function uriSans(cert: X509Certificate): string[] {
+  const san = cert.subjectAltName ?? '';
+  // Node prints "URI:spiffe://…, DNS:…"; URIs cannot contain ", " unescaped.
+  return san.split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+}
+
+export function verifyClientSvid(raw: Buffer, issuers: readonly X509Certificate[], trustDomain: string, nowMs: number): ClientSvid {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(raw);
+  } catch {
+    throw new AuthenticationError('client certificate cannot be parsed', 'invalid');
+  }
+  const issuer = issuers.find((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey));
+  if (!issuer) throw new AuthenticationError(`client certificate (issuer "${leaf.issuer.replace(/\n/g, ', ')}") is not signed by this mesh's CA`, 'untrusted');
+  if (nowMs < Date.parse(leaf.validFrom) || nowMs > Date.parse(leaf.validTo)) {
+    throw new AuthenticationError(`client certificate is outside its validity window (${leaf.validFrom} – ${leaf.validTo})`, 'expired');
+  }
+  if (leaf.ca) throw new AuthenticationError('client certificate is a CA certificate, not an SVID', 'invalid');
+  const uris = uriSans(leaf);
+  if (uris.length !== 1) throw new AuthenticationError(`client certificate must carry exactly one URI SAN, found ${uris.length}`, 'invalid');
+  const id = uris[0]!;
+  if (!id.startsWith(`spiffe://${trustDomain}/`)) {
+    throw new AuthenticationError(`client certificate identity ${id} is not in trust domain ${trustDomain}`, 'untrusted');
+  }
+  return { spiffeId: id };
+}

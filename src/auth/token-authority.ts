@@ -1,0 +1,107 @@
+import { SignJWT, jwtVerify, importPKCS8, importSPKI, errors as joseErrors, type CryptoKey as JoseKey, type KeyObject as JoseKeyObject } from 'jose';
+import { generateKeyPairSync, createPublicKey, createPrivateKey, randomUUID, KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import type { Clock } from '../common/clock.js';
+import { AuthenticationError } from './identity.js';
+
+/**
+ * Bearer tokens for proxies and agents, signed by meshd (ES256, via jose).
+ *
+ * Claims follow a Kubernetes service-account token so Istio users recognise them:
+ * sub = system:serviceaccount:<ns>:<sa>, aud = istio-ca (Istio's TOKEN_AUDIENCES default).
+ * The signing key lives in the data dir beside the CA material and is never overwritten.
+ */
+export const TOKEN_KEY_FILE = 'token-signing-key.pem';
+export const TOKEN_AUDIENCE = 'istio-ca';
+export const TOKEN_ISSUER = 'meshd';
+const SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
+
+export interface TokenSubject {
+  namespace: string;
+  serviceAccount: string;
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresAt: Date;
+}
+
+type SigningKey = JoseKey | JoseKeyObject | KeyObject;
+
+export class TokenAuthority {
+  private constructor(private readonly privateKey: SigningKey, private readonly publicKey: SigningKey, private readonly clock: Clock) {}
+
+  /** Loads the signing key from the data dir, creating it on first use (never over an existing file). */
+  static async open(dataDir: string, clock: Clock): Promise<TokenAuthority> {
+    const path = join(dataDir, TOKEN_KEY_FILE);
+    let pem: string;
+    try {
+      pem = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new Error(`cannot read the token signing key ${path}: ${(err as Error).message}`);
+      }
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      try {
+        await writeFileAtomic(path, pem, { mode: 0o600, exclusive: true });
+      } catch (writeErr) {
+        // Another process created it first: use theirs.
+        if (!/refusing to overwrite/.test((writeErr as Error).message)) throw writeErr;
+        pem = await readFile(path, 'utf8');
+      }
+    }
+    let priv: KeyObject;
+    try {
+      priv = createPrivateKey(pem);
+    } catch {
+      throw new Error(`the token signing key ${path} is not a valid PEM private key; refusing to start (the file was left untouched)`);
+    }
+    if (priv.asymmetricKeyType !== 'ec') {
+      throw new Error(`the token signing key ${path} is not an EC P-256 key; refusing to start (the file was left untouched)`);
+    }
+    const pubPem = createPublicKey(priv).export({ type: 'spki', format: 'pem' }).toString();
+    return new TokenAuthority(await importPKCS8(pem, 'ES256'), await importSPKI(pubPem, 'ES256'), clock);
+  }
+
+  async issue(subject: TokenSubject, ttlMs: number): Promise<IssuedToken> {
+    if (!(ttlMs > 0)) throw new Error('token TTL must be positive');
+    const nowSec = Math.floor(this.clock.now() / 1000);
+    const exp = nowSec + Math.ceil(ttlMs / 1000);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(TOKEN_AUDIENCE)
+      .setSubject(`system:serviceaccount:${subject.namespace}:${subject.serviceAccount}`)
+      .setIssuedAt(nowSec)
+      .setNotBefore(nowSec - 60)
+      .setExpirationTime(exp)
+      .setJti(randomUUID())
+      .sign(this.privateKey);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  /** Verifies signature, issuer, audience and lifetime; errors never contain the token. */
+  async verify(token: string): Promise<TokenSubject> {
+    try {
+      const { payload } = await jwtVerify(token, this.publicKey, {
+        issuer: TOKEN_ISSUER,
+        audience: TOKEN_AUDIENCE,
+        algorithms: ['ES256'],
+        clockTolerance: 30,
+        currentDate: new Date(this.clock.now()),
+      });
+      const m = SUBJECT.exec(payload.sub ?? '');
+      if (!m) throw new AuthenticationError('token subject is not system:serviceaccount:<namespace>:<name>', 'invalid');
+      return { namespace: m[1]!, serviceAccount: m[2]! };
+    } catch (err) {
+      if (err instanceof AuthenticationError) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw new AuthenticationError('token has expired', 'expired');
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new AuthenticationError('token signature is not valid for this meshd', 'invalid');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthenticationError(`token claim "${err.claim}" is not valid: ${err.reason}`, 'invalid');
+      throw new AuthenticationError('token is malformed', 'invalid');
+    }
+  }
+}

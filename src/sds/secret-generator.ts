@@ -1,0 +1,84 @@
+import { status } from '@grpc/grpc-js';
+import type { Logger } from '../common/logger.js';
+import type { CertificateAuthority, TrustBundle } from '../ca/types.js';
+import { GeneratorError, type Generator, type GenerateRequest, type ProxyInfo, type Resource } from '../xds/core/types.js';
+import { encodeResource } from '../xds/resource-encoder.js';
+import { TypeUrl } from '../xds/type-urls.js';
+import type { SvidCache } from './svid-cache.js';
+import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
+import { spiffeValidatorSecret, tlsCertificateSecret, trustedCaSecret } from './secret-resources.js';
+
+export interface SecretGeneratorDeps {
+  ca: CertificateAuthority;
+  svids: SvidCache;
+  logger: Logger;
+}
+
+/**
+ * The SDS generator: the same code path whether Envoy asks on the SDS service or over ADS.
+ * A proxy gets only the identity it proved: names of other identities or foreign trust
+ * domains are refused with PERMISSION_DENIED naming the resource, and nothing is minted.
+ */
+export class SecretGenerator implements Generator {
+  readonly typeUrl = TypeUrl.Secret;
+  /** Bundle secrets are the same for every proxy: encoded once per bundle sequence. */
+  private bundleCache = new Map<string, Resource>();
+  private bundleSequence = -1;
+
+  constructor(private readonly deps: SecretGeneratorDeps) {}
+
+  async generate(proxy: ProxyInfo, request: GenerateRequest): Promise<Resource[]> {
+    const { identity } = proxy;
+    // SDS is always named by Envoy; a wildcard asks for everything this proxy may have (as SPIRE answers an empty list).
+    const names = request.names ?? new Set([DEFAULT_SECRET, ROOTCA_SECRET, identity.spiffeId, `spiffe://${identity.trustDomain}`]);
+    const classified = [...names].map((n) => classifySecretName(n, identity.spiffeId, identity.trustDomain));
+    const denied = classified.find((c) => c.kind === 'denied');
+    if (denied && denied.kind === 'denied') {
+      this.deps.logger.warn({ proxy: proxy.id, spiffeId: identity.spiffeId, resource: denied.name }, 'secret refused');
+      throw new GeneratorError(status.PERMISSION_DENIED, `secret "${denied.name}" refused: ${denied.reason}`);
+    }
+    const out: Resource[] = [];
+    const bundle = this.deps.ca.trustBundle();
+    for (const c of classified) {
+      if (c.kind === 'certificate') {
+        const svid = await this.deps.svids.get(proxy.id, identity.spiffeId);
+        out.push(encodeResource(this.typeUrl, c.name, tlsCertificateSecret(c.name, svid.chainPem, svid.keyPem)));
+      } else if (c.kind === 'bundle') {
+        out.push(this.bundleResource(c.name, c.validator, bundle, proxy));
+      } else if (c.kind === 'unknown') {
+        this.deps.logger.warn({ proxy: proxy.id, resource: c.name }, 'unknown secret name requested; it will not be served');
+      }
+    }
+    return out;
+  }
+
+  private bundleResource(name: string, validator: 'trusted-ca' | 'spiffe', bundle: TrustBundle, proxy: ProxyInfo): Resource {
+    if (bundle.sequence !== this.bundleSequence) {
+      this.bundleCache = new Map();
+      this.bundleSequence = bundle.sequence;
+    }
+    // ALL needs the SPIFFE validator; a trust-domain name uses it unless the proxy opted out; ROOTCA is trusted_ca.
+    const isTrustDomainName = name === `spiffe://${bundle.trustDomain}`;
+    const useSpiffe = validator === 'spiffe' && (!isTrustDomainName || supportsSpiffeValidator(proxy));
+    const key = `${name}|${useSpiffe}`;
+    let r = this.bundleCache.get(key);
+    if (!r) {
+      const value = useSpiffe
+        ? spiffeValidatorSecret(name, new Map([[bundle.trustDomain, bundle.rootsPem]]))
+        : trustedCaSecret(name, bundle.rootsPem);
+      r = encodeResource(this.typeUrl, name, value);
+      this.bundleCache.set(key, r);
+    }
+    return r;
+  }
+}
+
+/**
+ * SPIRE serves a trust-domain bundle through the SPIFFE validator unless the proxy says
+ * `disable_spiffe_cert_validation` in its node metadata; meshd does the same.
+ */
+export function supportsSpiffeValidator(proxy: ProxyInfo): boolean {
+  const flag = proxy.metadata['disable_spiffe_cert_validation'];
+  if (flag === true || flag === 'true' || flag === '1') return false;
+  return true;
+}

@@ -1,0 +1,120 @@
+import type { Logger } from '../common/logger.js';
+import type { Clock } from '../common/clock.js';
+import type { CertificateAuthority, IssuedKeyPair, LeafKeyType } from '../ca/types.js';
+import { rotationDueAt, type RotationPolicy } from './svid-rotation.js';
+
+/**
+ * Each proxy (node id) holds its own key pair and SVID. A proxy that reconnects with the
+ * same node id gets its current SVID back until it is due for rotation, not a new one per
+ * reconnect. When an SVID becomes due, `onDue` is told which proxies to push to; the push
+ * asks `get` again, which then re-issues. So a rotation storm flows through the discovery
+ * core's bounded push queue instead of a burst of signing here.
+ */
+interface Entry {
+  spiffeId: string;
+  svid: IssuedKeyPair;
+  dueAt: number;
+  /** Due was already reported once; a proxy that is away is not re-reported every tick. */
+  dueReported?: boolean;
+  /** One issuance at a time per proxy: concurrent streams of a proxy share it. */
+  pending?: Promise<IssuedKeyPair>;
+}
+
+export interface SvidCacheDeps {
+  ca: CertificateAuthority;
+  clock: Clock;
+  logger: Logger;
+  ttlMs: () => number;
+  rotation: () => RotationPolicy;
+  keyType?: LeafKeyType;
+  random?: () => number;
+  /** Proxies whose SVID is now due: push them a fresh one. */
+  onDue: (proxyIds: ReadonlySet<string>) => void;
+  /** How often due times are checked (default 1 s). */
+  tickMs?: number;
+}
+
+export class SvidCache {
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: SvidCacheDeps) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.sweep(), this.deps.tickMs ?? 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The proxy's current SVID for this identity, issuing one when absent, due, expired or for another identity. */
+  async get(proxyId: string, spiffeId: string): Promise<IssuedKeyPair> {
+    const now = this.deps.clock.now();
+    const entry = this.entries.get(proxyId);
+    if (entry && entry.spiffeId === spiffeId) {
+      if (entry.pending) return entry.pending;
+      if (now < entry.dueAt && now < entry.svid.notAfter.getTime()) return entry.svid;
+    }
+    return this.issue(proxyId, spiffeId);
+  }
+
+  /** Current SVID without issuing (debug view). */
+  peek(proxyId: string): IssuedKeyPair | undefined {
+    return this.entries.get(proxyId)?.svid;
+  }
+
+  /** Force every SVID to be re-issued on next request (e.g. after the signing root switched). */
+  expireAll(): ReadonlySet<string> {
+    for (const e of this.entries.values()) { e.dueAt = 0; e.dueReported = true; }
+    return new Set(this.entries.keys());
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private issue(proxyId: string, spiffeId: string): Promise<IssuedKeyPair> {
+    const pending = this.deps.ca.issue({ spiffeId, ttlMs: this.deps.ttlMs(), keyType: this.deps.keyType ?? 'ec-p256' });
+    const previous = this.entries.get(proxyId);
+    const placeholder: Entry = previous && previous.spiffeId === spiffeId
+      ? { ...previous, pending }
+      : { spiffeId, svid: undefined as unknown as IssuedKeyPair, dueAt: 0, pending };
+    this.entries.set(proxyId, placeholder);
+    return pending.then(
+      (svid) => {
+        const dueAt = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation(), this.random());
+        if (this.entries.get(proxyId) === placeholder) this.entries.set(proxyId, { spiffeId, svid, dueAt });
+        this.deps.logger.debug({ proxy: proxyId, spiffeId, serial: svid.serialHex, notAfter: svid.notAfter.toISOString() }, 'issued SVID');
+        return svid;
+      },
+      (err: unknown) => {
+        if (this.entries.get(proxyId) === placeholder) {
+          if (previous) this.entries.set(proxyId, previous);
+          else this.entries.delete(proxyId);
+        }
+        throw err;
+      },
+    );
+  }
+
+  /** Finds due SVIDs; drops those of proxies that stayed away until their SVID expired. */
+  sweep(): void {
+    const now = this.deps.clock.now();
+    const due = new Set<string>();
+    for (const [id, e] of this.entries) {
+      if (e.pending) continue;
+      if (now >= e.svid.notAfter.getTime()) { this.entries.delete(id); continue; }
+      if (now >= e.dueAt && !e.dueReported) {
+        e.dueReported = true;
+        due.add(id);
+      }
+    }
+    if (due.size > 0) this.deps.onDue(due);
+  }
+}
