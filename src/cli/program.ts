@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerToken } from './token.js';
 
 /**
  * The meshd command tree. Each command lives in its own file under src/cli/ and adds
@@ -10,5 +11,6 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
   // Commands register in the order a newcomer meets them.
+  registerToken(program);
   return program;
 }

@@ -1,0 +1,26 @@
+import { Command, Option } from 'commander';
+import { TokenAuthority } from '../auth/token-authority.js';
+import { systemClock } from '../common/clock.js';
+import { parseDuration } from '../common/duration.js';
+import { absolute, dataDirOption } from './options.js';
+
+/** `meshd token issue`: a bearer token a sidecar or agent presents as `authorization: Bearer …`. */
+export function registerToken(program: Command): void {
+  const token = program.command('token').description('issue bearer tokens that prove a workload identity to meshd');
+  token
+    .command('issue')
+    .description('print a signed token for a namespace and service account (like a Kubernetes service-account token with audience istio-ca)')
+    .requiredOption('-n, --namespace <ns>', 'namespace of the workload')
+    .requiredOption('-s, --service-account <sa>', 'service account of the workload')
+    .addOption(new Option('--ttl <duration>', 'token lifetime').default('720h'))
+    .addOption(dataDirOption())
+    .action(async (opts: { namespace: string; serviceAccount: string; ttl: string; dataDir: string }) => {
+      for (const [flag, value] of [['--namespace', opts.namespace], ['--service-account', opts.serviceAccount]] as const) {
+        if (!/^[A-Za-z0-9._-]+$/.test(value)) throw new Error(`${flag} "${value}" may contain only letters, digits, ".", "_" and "-" (a SPIFFE path segment)`);
+      }
+      const authority = await TokenAuthority.open(absolute(opts.dataDir), systemClock);
+      const issued = await authority.issue({ namespace: opts.namespace, serviceAccount: opts.serviceAccount }, parseDuration(opts.ttl));
+      process.stdout.write(issued.token + '\n');
+      process.stderr.write(`token for system:serviceaccount:${opts.namespace}:${opts.serviceAccount}, expires ${issued.expiresAt.toISOString()}\n`);
+    });
+}

@@ -1,0 +1,28 @@
+import t from 'tap';
+import { rotationDueAt, validateRotationPolicy } from '../../src/sds/svid-rotation.js';
+
+const H = 3_600_000;
+const rows: Array<{ name: string; fraction: number; jitter: number; random: number; expectHours: number }> = [
+  { name: 'default 0.8 of 24h, no jitter draw', fraction: 0.8, jitter: 0.02, random: 0.5, expectHours: 19.2 },
+  { name: 'jitter low end', fraction: 0.8, jitter: 0.02, random: 0, expectHours: 24 * 0.78 },
+  { name: 'jitter high end (just under)', fraction: 0.8, jitter: 0.02, random: 0.999999, expectHours: 24 * 0.82 },
+  { name: 'istio-agent style half life', fraction: 0.5, jitter: 0, random: 0.3, expectHours: 12 },
+];
+
+for (const r of rows) {
+  t.test(r.name, async (t) => {
+    const due = rotationDueAt(0, 24 * H, { fraction: r.fraction, jitter: r.jitter }, r.random);
+    t.ok(Math.abs(due - r.expectHours * H) < 100, `${due / H}h ≈ ${r.expectHours}h`);
+  });
+}
+
+t.test('rotation never lands before 5% or after 95% of the lifetime', async (t) => {
+  t.equal(rotationDueAt(0, 100_000, { fraction: 0.99, jitter: 0 }, 0.5), 95_000);
+  t.equal(rotationDueAt(0, 100_000, { fraction: 0.01, jitter: 0 }, 0.5), 5_000);
+});
+
+t.test('policies are validated', async (t) => {
+  t.equal(validateRotationPolicy({ fraction: 0.8, jitter: 0.02 }), undefined);
+  t.match(validateRotationPolicy({ fraction: 1.2, jitter: 0 }), /between 0 and 1/);
+  t.match(validateRotationPolicy({ fraction: 0.9, jitter: 0.2 }), /jitter/);
+});
