@@ -1,0 +1,65 @@
+import protobuf from 'protobufjs';
+
+/**
+ * JSON paths for error messages, written the way Envoy's docs name fields:
+ * `static_resources.clusters[0].transport_socket.typed_config.common_tls_context`.
+ * An Any's fields continue the path of the field holding the Any, as in YAML.
+ */
+export function childPath(path: string, key: string): string {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return path === '' ? key : `${path}.${key}`;
+  return `${path}[${JSON.stringify(key)}]`;
+}
+
+export function indexPath(path: string, index: number): string {
+  return `${path}[${index}]`;
+}
+
+/** "(root)" when the error is about the top-level message itself. */
+export function at(path: string, message: string): string {
+  return `${path === '' ? '(root)' : path}: ${message}`;
+}
+
+/** Full name without protobufjs's leading dot. */
+export function typeName(type: protobuf.ReflectionObject): string {
+  return type.fullName.startsWith('.') ? type.fullName.slice(1) : type.fullName;
+}
+
+/** The message name inside "type.googleapis.com/envoy.config.listener.v3.Listener" (or a bare name). */
+export function messageNameOf(typeUrlOrName: string): string {
+  const name = typeUrlOrName.slice(typeUrlOrName.lastIndexOf('/') + 1);
+  return name.startsWith('.') ? name.slice(1) : name;
+}
+
+/** The message type a type URL names in the given root, or undefined (never throws). */
+export function lookupMessage(root: protobuf.Root, typeUrlOrName: string): protobuf.Type | undefined {
+  const name = messageNameOf(typeUrlOrName);
+  if (name === '') return undefined;
+  try {
+    const found = root.lookup(name);
+    return found instanceof protobuf.Type ? found : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** proto3-JSON field name (protoc's ToJsonName): "foo_bar_baz" → "fooBarBaz". */
+export function jsonName(fieldName: string): string {
+  return fieldName.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()).replace(/_/g, '');
+}
+
+export function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+/** Key type of a map field (protobufjs types MapField apart from Field). */
+export function mapKeyType(field: protobuf.Field): string {
+  return (field as unknown as { keyType: string }).keyType;
+}
