@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerToken } from './token.js';
+import { registerValidate } from './validate.js';
 
 /**
  * The meshd command tree. Each command lives in its own file under src/cli/ and adds
@@ -12,5 +13,6 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
   // Commands register in the order a newcomer meets them.
   registerToken(program);
+  registerValidate(program);
   return program;
 }

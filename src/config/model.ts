@@ -17,7 +17,10 @@ export interface SourcePosition {
 export interface ObjectMeta {
   name: string;
   namespace: string;
-  /** RFC 3339; absent sorts as the file's load order (see policy for the tie-break). */
+  /**
+   * RFC 3339. Absent (usual for hand-written files) counts as newer than any timestamped
+   * object; ties fall to name, then namespace (src/policy/peer-authentication.ts).
+   */
   creationTimestamp?: string;
   labels: Readonly<Record<string, string>>;
   annotations: Readonly<Record<string, string>>;
@@ -58,13 +61,17 @@ export interface ServiceEntry {
   /** Inline endpoints (spec.endpoints), same shape as a WorkloadEntry's spec. */
   endpoints: readonly WorkloadSpec[];
   exportTo: readonly string[];
+  /** spec.subjectAltNames: extra identities accepted for this service's endpoints. */
+  subjectAltNames?: readonly string[];
 }
 
 export interface WorkloadSpec {
+  /** An IP for WorkloadEntries and STATIC endpoints; a hostname only for DNS ServiceEntry endpoints. */
   address: string;
   /** Port name → workload port (WorkloadEntry.ports). */
   ports: Readonly<Record<string, number>>;
   labels: Readonly<Record<string, string>>;
+  /** '' when unset (Istio then treats the endpoint as having no sidecar unless labelled tlsMode=istio). */
   serviceAccount: string;
   network?: string;
   locality?: string;
@@ -85,7 +92,10 @@ export interface MeshSettings {
   enableAutoMtls: boolean;
   /** Workload SVID lifetime (istio-agent SECRET_TTL). */
   certificateTtlMs: number;
-  /** Fraction of the lifetime after which an SVID is re-issued (0 < f < 1). */
+  /**
+   * Fraction of the lifetime after which an SVID is re-issued (0 < f < 1). Istio's default
+   * SECRET_GRACE_PERIOD_RATIO 0.5 means renewal at half the lifetime (istio.md §5.5).
+   */
   certificateRotationFraction: number;
   /** meshMTLS.minProtocolVersion. */
   minTlsVersion: 'TLSV1_2' | 'TLSV1_3';
@@ -99,7 +109,7 @@ export const DEFAULT_MESH_SETTINGS: MeshSettings = {
   rootNamespace: 'istio-system',
   enableAutoMtls: true,
   certificateTtlMs: 24 * 3_600_000,
-  certificateRotationFraction: 0.8,
+  certificateRotationFraction: 0.5,
   minTlsVersion: 'TLSV1_2',
 };
 

@@ -1,0 +1,267 @@
+/**
+ * From the text of the files in a config dir (and the previous snapshot) to a new immutable
+ * MeshSnapshot. Pure: the caller reads the files.
+ *
+ * Keeping the last good version (issue 4: "nothing bad on disk ever empties a proxy's config"):
+ * - a document that fails validation keeps the previous snapshot's object of the same
+ *   kind/namespace/name in force;
+ * - a document whose identity cannot be read (YAML syntax error, no kind, unknown kind, no name)
+ *   could be any of the objects its file held before, so every object that came from that file
+ *   and is not defined again elsewhere stays in force;
+ * - a mesh config document that fails keeps the previous mesh settings.
+ * Removing a document or a file removes its objects: that is a deliberate edit.
+ */
+import { basename } from 'node:path';
+import { Issues, Reader, isPlainMap, type YamlMap } from './fields.js';
+import {
+  KUBERNETES_KINDS, SERVED_VERSIONS, UNSUPPORTED_ISTIO_KINDS, checkTopLevel, readEnvelope, readMetadata,
+  type ResourceKind,
+} from './envelope.js';
+import {
+  DEFAULT_MESH_SETTINGS, type ConfigMessage, type MeshSettings, type MeshSnapshot, type ObjectMeta,
+  type PeerAuthentication, type ServiceEntry, type WorkloadEntry,
+} from './model.js';
+import { parseMeshConfig } from './parse-mesh-config.js';
+import { parsePeerAuthentication } from './parse-peer-authentication.js';
+import { parseServiceEntry } from './parse-service-entry.js';
+import { parseWorkloadEntry } from './parse-workload-entry.js';
+import { parseYamlFile, type FieldPath, type YamlDocument } from './yaml-source.js';
+import { crossReferenceWarnings } from './cross-checks.js';
+
+export type MeshResource = PeerAuthentication | ServiceEntry | WorkloadEntry;
+
+export interface ConfigFile {
+  path: string;
+  text?: string;
+  /** Set when the file could not be read (permissions, vanished mid-read). */
+  readError?: string;
+}
+
+/** Files named like this hold the mesh config as a plain MeshConfig document (pilot-discovery --meshConfig). */
+export const MESH_CONFIG_FILE_NAMES = ['mesh.yaml', 'mesh.yml'];
+
+export function resourceKey(r: { kind: string; meta: { namespace: string; name: string } }): string {
+  return `${r.kind}/${r.meta.namespace}/${r.meta.name}`;
+}
+
+interface Entry {
+  key: string;
+  resource?: MeshResource;
+  source: { file: string; line: number };
+}
+
+interface MeshCandidate {
+  settings?: MeshSettings;
+  source: { file: string; line: number };
+}
+
+class Collector {
+  readonly messages: ConfigMessage[] = [];
+  readonly entries: Entry[] = [];
+  readonly meshCandidates: MeshCandidate[] = [];
+  /** Files holding a document whose identity could not be read. */
+  readonly unidentifiedFiles = new Set<string>();
+
+  add(level: ConfigMessage['level'], file: string, line: number, message: string, resource?: string): void {
+    const m: ConfigMessage = { level, message, source: { file, line } };
+    if (resource !== undefined) m.resource = resource;
+    this.messages.push(m);
+  }
+
+  flush(issues: Issues, doc: YamlDocument, file: string, resource?: string, lineOf: (p: FieldPath) => number = doc.lineOf): void {
+    for (const i of issues.list) this.add(i.level, file, lineOf(i.path), i.message, resource);
+  }
+}
+
+function meshFromDocument(c: Collector, file: string, doc: YamlDocument, value: unknown, lineOf: (p: FieldPath) => number, line: number): void {
+  const issues = new Issues();
+  const settings = parseMeshConfig(value, new Reader(issues));
+  c.flush(issues, doc, file, 'MeshConfig', lineOf);
+  c.meshCandidates.push(issues.hasErrors ? { source: { file, line } } : { settings, source: { file, line } });
+}
+
+/** The Istio ConfigMap form (`kubectl get cm istio -n istio-system -o yaml`): MeshConfig YAML under data.mesh. */
+function meshFromConfigMap(c: Collector, file: string, doc: YamlDocument, m: YamlMap): boolean {
+  const data = isPlainMap(m.data) ? m.data : undefined;
+  if (typeof data?.mesh !== 'string') return false;
+  const inner = parseYamlFile(file, data.mesh).documents[0];
+  const keyLine = doc.lineOf(['data', 'mesh']);
+  // Block scalar (`mesh: |`): inner line n sits n lines below the key.
+  const lineOf = (p: FieldPath): number => keyLine + (inner ? inner.lineOf(p) : 1);
+  if (inner && inner.syntaxErrors.length > 0) {
+    for (const e of inner.syntaxErrors) c.add('error', file, keyLine + e.line, e.message, 'MeshConfig');
+    c.meshCandidates.push({ source: { file, line: doc.line } });
+    return true;
+  }
+  meshFromDocument(c, file, doc, inner?.value ?? {}, lineOf, doc.line);
+  return true;
+}
+
+function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile: boolean): void {
+  if (doc.syntaxErrors.length > 0) {
+    for (const e of doc.syntaxErrors) c.add('error', file, e.line, e.message);
+    c.unidentifiedFiles.add(file);
+    if (isMeshFile) c.meshCandidates.push({ source: { file, line: doc.line } });
+    return;
+  }
+  const value = doc.value;
+  if (value === undefined || value === null) return; // empty document (e.g. a trailing `---`)
+  if (!isPlainMap(value)) {
+    c.add('error', file, doc.line, 'document must be a map with apiVersion, kind, metadata and spec');
+    c.unidentifiedFiles.add(file);
+    return;
+  }
+  if (isMeshFile && value.kind === undefined && value.apiVersion === undefined) {
+    meshFromDocument(c, file, doc, value, doc.lineOf, doc.line);
+    return;
+  }
+
+  const issues = new Issues();
+  const r = new Reader(issues);
+  const env = readEnvelope(value, r);
+  if (env.kind === undefined || env.apiVersion === undefined) {
+    // kubectl's wording ("error validating data: [apiVersion not set, kind not set]").
+    if (env.apiVersion === undefined && issues.list.length === 0) issues.error(['apiVersion'], 'apiVersion not set');
+    if (env.kind === undefined && !issues.list.some((i) => i.path[0] === 'kind')) issues.error(['kind'], 'kind not set');
+    c.flush(issues, doc, file);
+    c.unidentifiedFiles.add(file);
+    return;
+  }
+  const { kind, apiVersion } = env;
+  if (kind === 'ConfigMap' && apiVersion === 'v1') {
+    if (!meshFromConfigMap(c, file, doc, value)) c.add('warning', file, doc.line, 'ConfigMap without a data.mesh key is ignored by meshd');
+    return;
+  }
+  if (UNSUPPORTED_ISTIO_KINDS.includes(kind) && apiVersion.includes('istio.io/')) {
+    c.add('warning', file, doc.line, `${kind} is not supported by meshd and is ignored`, `${kind}/${nsName(value)}`);
+    return;
+  }
+  if (KUBERNETES_KINDS.includes(kind) && !apiVersion.includes('.')) {
+    c.add('warning', file, doc.line, `${kind} is a Kubernetes kind; meshd reads its registry from ServiceEntry and WorkloadEntry and ignores it`, `${kind}/${nsName(value)}`);
+    return;
+  }
+  const served = (SERVED_VERSIONS as Record<string, readonly string[]>)[kind];
+  if (served === undefined || !served.includes(apiVersion)) {
+    const hint = served ? ` (meshd reads ${kind} as ${served.join(', ')})` : ' (meshd reads PeerAuthentication, ServiceEntry, WorkloadEntry and MeshConfig)';
+    c.add('error', file, doc.lineOf(['kind']), `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}${hint}`, `${kind}/${nsName(value)}`);
+    c.unidentifiedFiles.add(file);
+    return;
+  }
+
+  checkTopLevel(value, r);
+  const metaFields = readMetadata(value, r);
+  const resourceName = `${kind}/${metaFields.namespace}/${metaFields.name ?? ''}`;
+  const meta: ObjectMeta = {
+    name: metaFields.name ?? '',
+    namespace: metaFields.namespace,
+    labels: metaFields.labels,
+    annotations: metaFields.annotations,
+    source: { file, line: doc.line },
+  };
+  if (metaFields.creationTimestamp !== undefined) meta.creationTimestamp = metaFields.creationTimestamp;
+
+  let resource: MeshResource;
+  switch (kind as ResourceKind) {
+    case 'PeerAuthentication': resource = parsePeerAuthentication(value.spec, r, meta); break;
+    case 'ServiceEntry': resource = parseServiceEntry(value.spec, r, meta); break;
+    case 'WorkloadEntry': resource = parseWorkloadEntry(value.spec, r, meta); break;
+  }
+  c.flush(issues, doc, file, resourceName);
+  if (metaFields.name === undefined) {
+    c.unidentifiedFiles.add(file);
+    return;
+  }
+  const entry: Entry = { key: resourceName, source: { file, line: doc.line } };
+  if (!issues.hasErrors) entry.resource = Object.freeze(resource) as MeshResource;
+  c.entries.push(entry);
+}
+
+function nsName(doc: YamlMap): string {
+  const m = isPlainMap(doc.metadata) ? doc.metadata : {};
+  const ns = typeof m.namespace === 'string' && m.namespace !== '' ? m.namespace : 'default';
+  return `${ns}/${typeof m.name === 'string' ? m.name : ''}`;
+}
+
+function where(s: { file: string; line: number }): string {
+  return `${s.file}:${s.line}`;
+}
+
+function byFileLine(a: ConfigMessage, b: ConfigMessage): number {
+  if (a.source.file !== b.source.file) return a.source.file < b.source.file ? -1 : 1;
+  return a.source.line - b.source.line;
+}
+
+function byNamespaceName(a: MeshResource, b: MeshResource): number {
+  return a.meta.namespace === b.meta.namespace ? (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0) : a.meta.namespace < b.meta.namespace ? -1 : 1;
+}
+
+export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnapshot): MeshSnapshot {
+  const c = new Collector();
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  for (const f of sorted) {
+    if (f.text === undefined) {
+      c.add('error', f.path, 1, `cannot read file: ${f.readError ?? 'unknown error'}`);
+      c.unidentifiedFiles.add(f.path);
+      continue;
+    }
+    const isMeshFile = MESH_CONFIG_FILE_NAMES.includes(basename(f.path));
+    for (const doc of parseYamlFile(f.path, f.text).documents) readDocument(c, f.path, doc, isMeshFile);
+  }
+
+  // Previous objects by key, to keep the last good version.
+  const prevByKey = new Map<string, MeshResource>();
+  if (previous) {
+    for (const r of [...previous.peerAuthentications, ...previous.serviceEntries, ...previous.workloadEntries]) prevByKey.set(resourceKey(r), r);
+  }
+
+  const resolved = new Map<string, MeshResource>();
+  const defined = new Map<string, Entry>();
+  for (const e of c.entries) {
+    const first = defined.get(e.key);
+    if (first) {
+      c.add('error', e.source.file, e.source.line, `${e.key} is already defined at ${where(first.source)}; this definition is ignored`, e.key);
+      continue;
+    }
+    defined.set(e.key, e);
+    if (e.resource) {
+      resolved.set(e.key, e.resource);
+    } else {
+      const kept = prevByKey.get(e.key);
+      if (kept) {
+        resolved.set(e.key, kept);
+        c.add('warning', e.source.file, e.source.line, `keeping the last good version of ${e.key} (loaded from ${where(kept.meta.source)}) until this document is fixed`, e.key);
+      }
+    }
+  }
+  for (const [key, kept] of prevByKey) {
+    if (resolved.has(key) || defined.has(key) || !c.unidentifiedFiles.has(kept.meta.source.file)) continue;
+    resolved.set(key, kept);
+    c.add('warning', kept.meta.source.file, kept.meta.source.line, `keeping the last good version of ${key}: ${kept.meta.source.file} has a document that cannot be read`, key);
+  }
+
+  let mesh: MeshSettings = DEFAULT_MESH_SETTINGS;
+  const [firstMesh, ...otherMesh] = c.meshCandidates;
+  for (const m of otherMesh) c.add('error', m.source.file, m.source.line, `mesh config is already defined at ${where(firstMesh!.source)}; this one is ignored`, 'MeshConfig');
+  if (firstMesh?.settings) mesh = firstMesh.settings;
+  else if (firstMesh && previous) {
+    mesh = previous.mesh;
+    c.add('warning', firstMesh.source.file, firstMesh.source.line, 'keeping the last good mesh config until this document is fixed', 'MeshConfig');
+  }
+
+  const all = [...resolved.values()];
+  const peerAuthentications = all.filter((r): r is PeerAuthentication => r.kind === 'PeerAuthentication').sort(byNamespaceName);
+  const serviceEntries = all.filter((r): r is ServiceEntry => r.kind === 'ServiceEntry').sort(byNamespaceName);
+  const workloadEntries = all.filter((r): r is WorkloadEntry => r.kind === 'WorkloadEntry').sort(byNamespaceName);
+  const partial = { mesh, peerAuthentications, serviceEntries, workloadEntries };
+  c.messages.push(...crossReferenceWarnings(partial));
+
+  return Object.freeze({
+    version: (previous?.version ?? 0) + 1,
+    mesh: Object.freeze({ ...mesh }),
+    peerAuthentications: Object.freeze(peerAuthentications),
+    serviceEntries: Object.freeze(serviceEntries),
+    workloadEntries: Object.freeze(workloadEntries),
+    messages: Object.freeze(c.messages.sort(byFileLine)),
+  });
+}

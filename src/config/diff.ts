@@ -1,0 +1,114 @@
+/**
+ * What changed between two snapshots, so the xDS side pushes only to affected proxies
+ * (Istio's PushRequest.ConfigsUpdated carries the same kind of set). Objects compare by
+ * content: moving a document to another file or line is not a change.
+ */
+import type { MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
+import { labelsMatch } from './registry.js';
+
+export interface SnapshotDiff {
+  /** Mesh settings changed: every proxy is affected. */
+  readonly meshChanged: boolean;
+  /** Namespaces whose PeerAuthentications changed; the root namespace means every workload. */
+  readonly peerAuthenticationNamespaces: ReadonlySet<string>;
+  /** "namespace/name" of ServiceEntries added, removed or changed. */
+  readonly services: ReadonlySet<string>;
+  /** "namespace/name" of WorkloadEntries added, removed or changed. */
+  readonly workloads: ReadonlySet<string>;
+  /** Every namespace touched by the sets above. */
+  readonly namespaces: ReadonlySet<string>;
+  /** The validation messages differ (a new error, or one fixed). */
+  readonly messagesChanged: boolean;
+  /** No config change at all (messages may still have changed). */
+  readonly empty: boolean;
+}
+
+type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry;
+
+/** Content of an object without where it was read from; Maps become sorted entries. */
+function canonical(o: Obj): string {
+  const { source: _source, ...meta } = o.meta;
+  return JSON.stringify({ ...o, meta }, (_k, v: unknown) => {
+    if (v instanceof Map) return [...v.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return v;
+  });
+}
+
+function changedKeys(prev: readonly Obj[], next: readonly Obj[]): Set<string> {
+  const key = (o: Obj): string => `${o.meta.namespace}/${o.meta.name}`;
+  const before = new Map(prev.map((o) => [key(o), canonical(o)]));
+  const out = new Set<string>();
+  for (const o of next) {
+    const k = key(o);
+    if (before.get(k) !== canonical(o)) out.add(k);
+    before.delete(k);
+  }
+  for (const k of before.keys()) out.add(k);
+  return out;
+}
+
+const nsOf = (key: string): string => key.slice(0, key.indexOf('/'));
+
+function messagesKey(s: MeshSnapshot): string {
+  return JSON.stringify(s.messages);
+}
+
+export function diffSnapshots(prev: MeshSnapshot | undefined, next: MeshSnapshot): SnapshotDiff {
+  if (prev === undefined) return fullDiff(next);
+  const meshChanged = JSON.stringify(prev.mesh) !== JSON.stringify(next.mesh);
+  const paKeys = changedKeys(prev.peerAuthentications, next.peerAuthentications);
+  const services = changedKeys(prev.serviceEntries, next.serviceEntries);
+  const workloads = changedKeys(prev.workloadEntries, next.workloadEntries);
+  const peerAuthenticationNamespaces = new Set([...paKeys].map(nsOf));
+  const namespaces = new Set([...peerAuthenticationNamespaces, ...[...services].map(nsOf), ...[...workloads].map(nsOf)]);
+  return {
+    meshChanged,
+    peerAuthenticationNamespaces,
+    services,
+    workloads,
+    namespaces,
+    messagesChanged: messagesKey(prev) !== messagesKey(next),
+    empty: !meshChanged && paKeys.size === 0 && services.size === 0 && workloads.size === 0,
+  };
+}
+
+/** The diff of a first snapshot: everything in it is new. */
+export function fullDiff(s: MeshSnapshot): SnapshotDiff {
+  const key = (o: Obj): string => `${o.meta.namespace}/${o.meta.name}`;
+  const services = new Set(s.serviceEntries.map(key));
+  const workloads = new Set(s.workloadEntries.map(key));
+  const peerAuthenticationNamespaces = new Set(s.peerAuthentications.map((p) => p.meta.namespace));
+  return {
+    meshChanged: true,
+    peerAuthenticationNamespaces,
+    services,
+    workloads,
+    namespaces: new Set([...peerAuthenticationNamespaces, ...[...services].map(nsOf), ...[...workloads].map(nsOf)]),
+    messagesChanged: s.messages.length > 0,
+    empty: false,
+  };
+}
+
+/**
+ * Whether a workload's own inbound config (its listeners and their mTLS mode) may have changed:
+ * mesh settings, a PeerAuthentication in its namespace or the root namespace, the WorkloadEntry
+ * itself, or a ServiceEntry that selects it (before or after). Outbound config (clusters,
+ * endpoints with per-endpoint tlsMode) depends on every visible service and on the endpoints'
+ * policies, so any non-empty diff may change it.
+ */
+export function inboundAffected(diff: SnapshotDiff, snapshot: MeshSnapshot, workload: WorkloadEntry, previous?: MeshSnapshot): boolean {
+  const ns = workload.meta.namespace;
+  if (diff.meshChanged) return true;
+  if (diff.peerAuthenticationNamespaces.has(ns) || diff.peerAuthenticationNamespaces.has(snapshot.mesh.rootNamespace)) return true;
+  if (diff.workloads.has(`${ns}/${workload.meta.name}`)) return true;
+  if (diff.services.size === 0) return false;
+  const selecting = (s: MeshSnapshot): boolean => s.serviceEntries.some((se) =>
+    se.meta.namespace === ns && diff.services.has(`${ns}/${se.meta.name}`) && se.workloadSelector !== undefined && labelsMatch(se.workloadSelector, workload.spec.labels));
+  if (selecting(snapshot)) return true;
+  if (previous && selecting(previous)) return true;
+  // A removed ServiceEntry that selected it is only in `previous`; without it, be conservative.
+  return previous === undefined && [...diff.services].some((k) => nsOf(k) === ns);
+}

@@ -1,0 +1,147 @@
+/**
+ * Watches a config dir and publishes a new snapshot on change.
+ *
+ * fs.watch on the directory catches writes, creates, deletes and the rename an editor or
+ * `kubectl`-style tool uses for an atomic replace. Events are debounced as istiod debounces
+ * config pushes (PILOT_DEBOUNCE_AFTER 100 ms, at most PILOT_DEBOUNCE_MAX): a burst of writes
+ * becomes one reload. A reload that changes nothing (not even a message) publishes nothing.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import type { Logger } from '../common/logger.js';
+import { diffSnapshots, fullDiff, type SnapshotDiff } from './diff.js';
+import { loadConfigDir } from './load-config-dir.js';
+import type { ConfigMessage, MeshSnapshot } from './model.js';
+
+export interface ConfigWatcherOptions {
+  dir: string;
+  logger: Logger;
+  /** Called with every new snapshot after the first; errors thrown here are logged. */
+  onChange: (snapshot: MeshSnapshot, diff: SnapshotDiff) => void;
+  /** Quiet time before a reload (default 100 ms, Istio's PILOT_DEBOUNCE_AFTER). */
+  debounceMs?: number;
+  /** Longest a reload waits under a steady stream of events (default 1 s). */
+  maxDelayMs?: number;
+}
+
+const messageKey = (m: ConfigMessage): string => `${m.level}|${m.source.file}|${m.source.line}|${m.resource ?? ''}|${m.message}`;
+
+export class ConfigWatcher {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private firstEventAt = 0;
+  private reloading: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot) {}
+
+  /** Load the dir once (reporting its messages) and start watching it. */
+  static async start(options: ConfigWatcherOptions): Promise<ConfigWatcher> {
+    const first = await loadConfigDir(options.dir);
+    const w = new ConfigWatcher(options, first);
+    w.logMessages(first.messages, []);
+    w.options.logger.info(
+      { dir: options.dir, version: first.version, peerAuthentications: first.peerAuthentications.length, serviceEntries: first.serviceEntries.length, workloadEntries: first.workloadEntries.length },
+      'mesh config loaded',
+    );
+    w.watcher = watch(options.dir, () => w.schedule());
+    w.watcher.on('error', (err) => options.logger.error({ dir: options.dir, err: err.message }, 'config dir watch failed; config changes are no longer picked up'));
+    return w;
+  }
+
+  /** The snapshot in force. */
+  get current(): MeshSnapshot {
+    return this.snapshot;
+  }
+
+  /** The diff of the first snapshot (everything new), for a consumer that starts from nothing. */
+  initialDiff(): SnapshotDiff {
+    return fullDiff(this.snapshot);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    if (this.timer === undefined) this.firstEventAt = now;
+    else clearTimeout(this.timer);
+    const debounce = this.options.debounceMs ?? 100;
+    const maxDelay = this.options.maxDelayMs ?? 1000;
+    const wait = Math.max(0, Math.min(debounce, this.firstEventAt + maxDelay - now));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.reload();
+    }, wait);
+  }
+
+  /** Reload now (also what a debounced event runs). Concurrent calls coalesce. */
+  async reload(): Promise<void> {
+    if (this.reloading) {
+      this.again = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.again = false;
+        await this.reloadOnce();
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<void> {
+    const { logger, dir } = this.options;
+    let next: MeshSnapshot;
+    try {
+      next = await loadConfigDir(dir, this.snapshot);
+    } catch (err) {
+      // The dir itself is unreadable (removed, permissions): keep everything in force.
+      logger.error({ dir, err: err instanceof Error ? err.message : String(err) }, 'cannot read config dir; keeping the config in force');
+      return;
+    }
+    if (this.stopped) return;
+    const diff = diffSnapshots(this.snapshot, next);
+    if (diff.empty && !diff.messagesChanged) return;
+    const previous = this.snapshot;
+    this.snapshot = next;
+    this.logMessages(next.messages, previous.messages);
+    logger.info(
+      {
+        version: next.version, meshChanged: diff.meshChanged, namespaces: [...diff.namespaces],
+        services: [...diff.services], workloads: [...diff.workloads],
+      },
+      diff.empty ? 'mesh config messages changed' : 'mesh config changed',
+    );
+    try {
+      this.options.onChange(next, diff);
+    } catch (err) {
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'config change handler failed');
+    }
+  }
+
+  /** Log messages that are new since the previous snapshot, each with file and line. */
+  private logMessages(messages: readonly ConfigMessage[], before: readonly ConfigMessage[]): void {
+    const seen = new Set(before.map(messageKey));
+    for (const m of messages) {
+      if (seen.has(messageKey(m))) continue;
+      const fields = { file: m.source.file, line: m.source.line, resource: m.resource };
+      if (m.level === 'error') this.options.logger.error(fields, m.message);
+      else this.options.logger.warn(fields, m.message);
+    }
+  }
+
+  /** Stop watching; a reload in progress finishes without publishing. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+    await this.reloading;
+  }
+}
+
+export function watchConfigDir(options: ConfigWatcherOptions): Promise<ConfigWatcher> {
+  return ConfigWatcher.start(options);
+}
