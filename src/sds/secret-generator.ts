@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
 import type { CertificateAuthority, TrustBundle } from '../ca/types.js';
 import { GeneratorError, type Generator, type GenerateRequest, type ProxyInfo, type Resource } from '../xds/core/types.js';
-import { encodeResource } from '../xds/resource-encoder.js';
+import { createResource } from '../xds/core/resource.js';
 import { TypeUrl } from '../xds/type-urls.js';
 import type { SvidCache } from './svid-cache.js';
 import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
@@ -42,7 +42,7 @@ export class SecretGenerator implements Generator {
     for (const c of classified) {
       if (c.kind === 'certificate') {
         const svid = await this.deps.svids.get(proxy.id, identity.spiffeId);
-        out.push(encodeResource(this.typeUrl, c.name, tlsCertificateSecret(c.name, svid.chainPem, svid.keyPem)));
+        out.push(createResource(this.typeUrl, c.name, tlsCertificateSecret(c.name, svid.chainPem, svid.keyPem)));
       } else if (c.kind === 'bundle') {
         out.push(this.bundleResource(c.name, c.validator, bundle, proxy));
       } else if (c.kind === 'unknown') {
@@ -66,7 +66,7 @@ export class SecretGenerator implements Generator {
       const value = useSpiffe
         ? spiffeValidatorSecret(name, new Map([[bundle.trustDomain, bundle.rootsPem]]))
         : trustedCaSecret(name, bundle.rootsPem);
-      r = encodeResource(this.typeUrl, name, value);
+      r = createResource(this.typeUrl, name, value);
       this.bundleCache.set(key, r);
     }
     return r;
