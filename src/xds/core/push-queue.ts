@@ -1,0 +1,103 @@
+/**
+ * Pushes waiting for connections, coalesced per connection and worked off with bounded
+ * concurrency, as istiod's push queue does: a second push for a connection that is still
+ * queued merges into the first (the union of types, the earliest queue time), and at most
+ * `concurrency` connections are generating at once, with a turn of the event loop between
+ * jobs, so a change that touches 10,000 proxies does not starve the sockets.
+ */
+export interface PushJob {
+  /** undefined = every type the connection subscribes to. */
+  types: Set<string> | undefined;
+  reasons: Set<string>;
+  /** Clock time of the earliest push merged into this job. */
+  queuedAt: number;
+}
+
+interface QueuedJob extends PushJob {
+  waiters: Array<() => void>;
+}
+
+export class PushQueue<K> {
+  private readonly jobs = new Map<K, QueuedJob>();
+  private active = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly run: (key: K, job: PushJob) => Promise<void>,
+  ) {
+    if (!(concurrency >= 1)) throw new RangeError(`push concurrency must be at least 1, got ${concurrency}`);
+  }
+
+  /** Resolves when the job this push joined has run (never rejects). */
+  enqueue(key: K, types: ReadonlySet<string> | undefined, reason: string, queuedAt: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const queued = this.jobs.get(key);
+      if (queued) {
+        if (queued.types && types) for (const t of types) queued.types.add(t);
+        else queued.types = undefined;
+        queued.reasons.add(reason);
+        queued.queuedAt = Math.min(queued.queuedAt, queuedAt);
+        queued.waiters.push(resolve);
+      } else {
+        this.jobs.set(key, { types: types ? new Set(types) : undefined, reasons: new Set([reason]), queuedAt, waiters: [resolve] });
+        this.startWorkers();
+      }
+    });
+  }
+
+  /** Drops a queued job (the connection closed); its waiters are released. */
+  cancel(key: K): void {
+    const job = this.jobs.get(key);
+    if (!job) return;
+    this.jobs.delete(key);
+    for (const w of job.waiters) w();
+    this.checkIdle();
+  }
+
+  get queued(): number {
+    return this.jobs.size;
+  }
+
+  /** Resolves once nothing is queued or running. */
+  idle(): Promise<void> {
+    if (this.jobs.size === 0 && this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private startWorkers(): void {
+    while (this.active < this.concurrency && this.active < this.jobs.size) {
+      this.active += 1;
+      void this.work();
+    }
+  }
+
+  private async work(): Promise<void> {
+    try {
+      for (;;) {
+        const next = this.jobs.entries().next();
+        if (next.done) break;
+        const [key, job] = next.value;
+        this.jobs.delete(key);
+        try {
+          await this.run(key, job);
+        } catch {
+          // run() reports its own failures; a worker must survive them.
+        }
+        for (const w of job.waiters) w();
+        // Let I/O (incoming ACKs, other sockets) through between connections.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.active -= 1;
+      this.checkIdle();
+    }
+  }
+
+  private checkIdle(): void {
+    if (this.jobs.size !== 0 || this.active !== 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

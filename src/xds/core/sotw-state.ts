@@ -1,0 +1,218 @@
+import type { GenerateRequest, Resource } from './types.js';
+import type { ErrorDetail, SotwRequest } from './requests.js';
+import { applySotwNames, covers, EMPTY_SUBSCRIPTION, type Subscription, type SubscriptionChange } from './subscription.js';
+import { viewVersion } from './resource.js';
+
+/** One response as sent, kept until the client answers it. */
+export interface SotwSent {
+  readonly nonce: string;
+  readonly version: string;
+  /** The client's view if it accepts this response. */
+  readonly view: ReadonlyMap<string, Resource>;
+  readonly names: readonly string[];
+  readonly sentAt: number;
+  /** When the push (or request) that produced it was queued: convergence is measured from here. */
+  readonly queuedAt: number;
+  readonly pushed: boolean;
+  outcome: 'pending' | 'acked' | 'nacked';
+}
+
+/** What ACK/NACK bookkeeping needs of a sent response (SotW or delta). */
+export interface SentSummary {
+  readonly nonce: string;
+  readonly version: string;
+  readonly names: readonly string[];
+  readonly sentAt: number;
+  readonly queuedAt: number;
+  readonly pushed: boolean;
+}
+
+export interface NackRecord {
+  nonce: string;
+  version: string;
+  message: string;
+  code: number;
+  at: number;
+  names: readonly string[];
+}
+
+export type SotwOutcome =
+  | { kind: 'stale'; nonce: string }
+  | {
+    kind: 'processed';
+    /** The response this request ACKed, if any. */
+    acked?: SotwSent;
+    /** The response this request NACKed, if any. */
+    nacked?: { sent: SotwSent; detail: ErrorDetail };
+    /** Generate and (maybe) respond: first request of the type, or newly requested names. */
+    generate: boolean;
+    change: SubscriptionChange;
+  };
+
+export interface SotwPlan {
+  resources: Resource[];
+  version: string;
+  view: Map<string, Resource>;
+}
+
+/** How many rejected versions a stream remembers per type. */
+const REJECTED_MEMORY = 16;
+
+/**
+ * The state-of-the-world protocol for one type on one stream. Pure: no I/O, no clock
+ * (times are passed in), so every rule is unit-tested without gRPC.
+ */
+export class SotwTypeState {
+  subscription: Subscription = EMPTY_SUBSCRIPTION;
+  requestCount = 0;
+  latest: SotwSent | undefined;
+  lastAck: { version: string; at: number; latencyMs: number } | undefined;
+  lastNack: NackRecord | undefined;
+  /** Responses not sent because they would repeat rejected content. */
+  suppressed = 0;
+
+  /** The client's view: what it holds if it accepted what we sent. */
+  private held = new Map<string, Resource>();
+  /** The view at the last ACK: what the client holds after a NACK. */
+  private acked = new Map<string, Resource>();
+  private readonly rejected: string[] = [];
+  /** Newly requested names: sent even when unchanged (D.3). */
+  private readonly forced = new Set<string>();
+  /** The first request of a type is always answered (D.2), even with an empty LDS/CDS set. */
+  private mustAnswer = false;
+
+  constructor(readonly typeUrl: string, readonly fullState: boolean) {}
+
+  /**
+   * Applies one request. `issued` tells whether this stream produced a nonce.
+   */
+  receive(request: SotwRequest, issued: (nonce: string) => boolean): SotwOutcome {
+    // D.1: a nonce this stream never issued (a reconnect, maybe to another replica) is "no nonce yet".
+    const nonce = request.responseNonce !== '' && issued(request.responseNonce) ? request.responseNonce : '';
+    // D.2 stale nonce: a request answering anything but the latest response of this type
+    // is superseded; Envoy does not expect an answer, and it will send the latest again.
+    if (nonce !== '' && nonce !== this.latest?.nonce) return { kind: 'stale', nonce };
+
+    const first = this.requestCount === 0;
+    this.requestCount += 1;
+    let acked: SotwSent | undefined;
+    let nacked: { sent: SotwSent; detail: ErrorDetail } | undefined;
+    const latest = this.latest;
+    if (nonce !== '' && latest && latest.outcome === 'pending') {
+      // D.2: ACK vs NACK by the presence of error_detail, never by comparing versions
+      // (they legitimately match when a newly subscribed resource is the one rejected).
+      if (request.errorDetail) {
+        latest.outcome = 'nacked';
+        nacked = { sent: latest, detail: request.errorDetail };
+        // The client kept what it had accepted before; never send this content again.
+        this.held = new Map(this.acked);
+        this.rejected.push(latest.version);
+        if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
+      } else {
+        latest.outcome = 'acked';
+        acked = latest;
+        this.acked = new Map(latest.view);
+      }
+    }
+
+    const change = applySotwNames(this.subscription, request.resourceNames);
+    this.subscription = change.next;
+    for (const name of change.removed) {
+      // An unsubscribed name is forgotten, so a later re-subscribe sends it again (C.4).
+      this.held.delete(name);
+      this.acked.delete(name);
+      this.forced.delete(name);
+    }
+    if (change.wildcardRemoved) this.pruneToSubscription();
+    // D.3: when the set of names changes, resend every newly requested resource, even unchanged.
+    for (const name of change.added) this.forced.add(name);
+    if (first) this.mustAnswer = true;
+    // An ACK never triggers a send (D.2 "send only when the resources actually changed");
+    // a NACK neither: the next real change is sent as usual by a push.
+    const generate = first || change.added.length > 0 || change.wildcardAdded;
+    return { kind: 'processed', acked, nacked, generate, change };
+  }
+
+  generateRequest(): GenerateRequest {
+    return { names: this.subscription.wildcard ? undefined : this.subscription.names };
+  }
+
+  /**
+   * What to send, given everything the generator has for the subscription now;
+   * undefined when nothing needs sending.
+   */
+  plan(desired: readonly Resource[]): SotwPlan | undefined {
+    const seen = new Set<string>();
+    const wanted: Resource[] = [];
+    for (const resource of desired) {
+      // D.3: never the same name twice in one response (the client would NACK it).
+      if (seen.has(resource.name)) continue;
+      // D.3: the client ignores unrequested resources except under a wildcard; don't send them.
+      if (!covers(this.subscription, resource.name)) continue;
+      seen.add(resource.name);
+      wanted.push(resource);
+    }
+    this.pruneToSubscription();
+    const differs = (r: Resource) => this.held.get(r.name)?.version !== r.version || this.forced.has(r.name);
+
+    let resources: Resource[];
+    let view: Map<string, Resource>;
+    if (this.fullState) {
+      // D.4: LDS and CDS carry the full set in every response; a missing name means deleted.
+      let changed = wanted.some(differs);
+      if (!changed) for (const name of this.held.keys()) if (!seen.has(name)) { changed = true; break; }
+      if (!changed && !this.mustAnswer) { this.forced.clear(); return undefined; }
+      resources = wanted;
+      view = new Map(wanted.map((r) => [r.name, r]));
+    } else {
+      // D.4: other types (EDS, RDS, SDS) may carry only changed or newly requested resources.
+      // A requested name with no resource yet is simply absent; it is sent when it appears (D.3).
+      // No empty response: Envoy rejects an SDS/EDS update without the resource it asked for.
+      resources = wanted.filter(differs);
+      if (resources.length === 0) { this.forced.clear(); return undefined; }
+      view = new Map(this.held);
+      for (const r of resources) view.set(r.name, r);
+    }
+    this.forced.clear();
+    const version = viewVersion(view);
+    // D.2 / C.3 NACK policy: content this stream rejected is never sent to it again; we wait
+    // for a real change (a different version), which is then sent as usual.
+    if (this.rejected.includes(version) && !this.mustAnswer) { this.suppressed += 1; return undefined; }
+    return { resources, version, view };
+  }
+
+  commit(plan: SotwPlan, nonce: string, sentAt: number, queuedAt: number, pushed: boolean): SotwSent {
+    this.held = plan.view;
+    this.mustAnswer = false;
+    this.latest = {
+      nonce, version: plan.version, view: plan.view, names: plan.resources.map((r) => r.name),
+      sentAt, queuedAt, pushed, outcome: 'pending',
+    };
+    return this.latest;
+  }
+
+  recordAck(sent: SentSummary, at: number): void {
+    this.lastAck = { version: sent.version, at, latencyMs: at - sent.sentAt };
+  }
+
+  recordNack(sent: SentSummary, detail: ErrorDetail, at: number): void {
+    this.lastNack = { nonce: sent.nonce, version: sent.version, message: detail.message, code: detail.code, at, names: sent.names };
+  }
+
+  /** SYNCED: the latest response was ACKed; STALE: sent, not (or negatively) acknowledged. */
+  status(): 'SYNCED' | 'STALE' | 'NOT SENT' {
+    if (!this.latest) return 'NOT SENT';
+    return this.latest.outcome === 'acked' ? 'SYNCED' : 'STALE';
+  }
+
+  /** Versions the client holds, per resource, as far as we know. */
+  heldVersions(): Map<string, string> {
+    return new Map([...this.held].map(([name, r]) => [name, r.version]));
+  }
+
+  private pruneToSubscription(): void {
+    if (this.subscription.wildcard) return;
+    for (const name of [...this.held.keys()]) if (!this.subscription.names.has(name)) this.held.delete(name);
+    for (const name of [...this.acked.keys()]) if (!this.subscription.names.has(name)) this.acked.delete(name);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * What a client subscribes to for one type on one stream: the names it asked for and
+ * whether it is a wildcard subscriber. Pure functions shared by SotW and delta, one
+ * comment per xds_protocol rule (checklist D.3, D.6).
+ */
+export interface Subscription {
+  readonly wildcard: boolean;
+  /** Explicit names, without "*". A wildcard subscriber may also name resources (D.6). */
+  readonly names: ReadonlySet<string>;
+  /** True once the client has named anything: the legacy wildcard meaning is then gone. */
+  readonly everNamed: boolean;
+}
+
+export const WILDCARD = '*';
+
+export const EMPTY_SUBSCRIPTION: Subscription = { wildcard: false, names: new Set(), everNamed: false };
+
+export interface SubscriptionChange {
+  next: Subscription;
+  /** Explicit names the client asks for now that it did not ask for before. */
+  added: string[];
+  /** Names it no longer asks for (and that no wildcard covers). */
+  removed: string[];
+  /** The wildcard went from off to on: every resource the client does not hold is newly requested. */
+  wildcardAdded: boolean;
+  /** The wildcard went from on to off: what only the wildcard covered is no longer subscribed. */
+  wildcardRemoved: boolean;
+}
+
+/** True if `name` is covered by the subscription. */
+export function covers(sub: Subscription, name: string): boolean {
+  return sub.wildcard || sub.names.has(name);
+}
+
+/**
+ * SotW: every DiscoveryRequest carries the complete list of names (D.3).
+ * - Legacy wildcard: an empty list on a stream that has never named anything for this type
+ *   means "*". Once any name was sent the legacy meaning is gone and an empty list means
+ *   "unsubscribed from everything".
+ * - Explicit wildcard: the name "*", possibly alongside explicit names.
+ */
+export function applySotwNames(prev: Subscription, resourceNames: readonly string[]): SubscriptionChange {
+  const names = new Set<string>();
+  let explicitWildcard = false;
+  for (const name of resourceNames) {
+    if (name === WILDCARD) explicitWildcard = true;
+    else names.add(name);
+  }
+  const everNamed = prev.everNamed || resourceNames.length > 0;
+  const wildcard = explicitWildcard || (resourceNames.length === 0 && !prev.everNamed);
+  const next: Subscription = { wildcard, names, everNamed };
+  return diffSubscriptions(prev, next);
+}
+
+/**
+ * Delta: subscriptions change by difference (D.6).
+ * - Legacy wildcard: the first request of a type with no names to subscribe is a "*"
+ *   subscription, which stays until the client unsubscribes "*".
+ * - "*" in resource_names_subscribe / _unsubscribe turns the wildcard on / off.
+ * - Unsubscribing a name never subscribed is a phantom unsubscribe: ignored.
+ */
+export function applyDeltaChanges(
+  prev: Subscription,
+  subscribe: readonly string[],
+  unsubscribe: readonly string[],
+  firstRequestOfType: boolean,
+): SubscriptionChange {
+  const names = new Set(prev.names);
+  let wildcard = prev.wildcard;
+  if (firstRequestOfType && subscribe.length === 0) wildcard = true;
+  for (const name of subscribe) {
+    if (name === WILDCARD) wildcard = true;
+    else names.add(name);
+  }
+  for (const name of unsubscribe) {
+    if (name === WILDCARD) wildcard = false;
+    else names.delete(name);
+  }
+  const next: Subscription = { wildcard, names, everNamed: prev.everNamed || subscribe.length > 0 };
+  const change = diffSubscriptions(prev, next);
+  // D.6 "Names in resource_names_subscribe that the client already has at the current version
+  // must still be sent": a re-subscribe of an already subscribed name counts as added.
+  const resubscribed = subscribe.filter((n) => n !== WILDCARD && prev.names.has(n) && next.names.has(n));
+  if (resubscribed.length > 0) change.added = [...new Set([...change.added, ...resubscribed])];
+  return change;
+}
+
+function diffSubscriptions(prev: Subscription, next: Subscription): SubscriptionChange {
+  const added: string[] = [];
+  const removed: string[] = [];
+  for (const name of next.names) if (!prev.names.has(name)) added.push(name);
+  for (const name of prev.names) if (!next.names.has(name) && !next.wildcard) removed.push(name);
+  return {
+    next,
+    added,
+    removed,
+    wildcardAdded: next.wildcard && !prev.wildcard,
+    wildcardRemoved: prev.wildcard && !next.wildcard,
+  };
+}

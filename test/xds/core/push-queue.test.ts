@@ -1,0 +1,48 @@
+import t from 'tap';
+import { PushQueue, type PushJob } from '../../../src/xds/core/push-queue.js';
+
+t.test('pushes queued for the same connection coalesce into one job', async (t) => {
+  const runs: Array<[string, PushJob]> = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new PushQueue<string>(1, async (key, job) => { runs.push([key, job]); if (key === 'blocker') await gate; });
+  const blocker = q.enqueue('blocker', undefined, 'x', 0);
+  const p1 = q.enqueue('a', new Set(['lds']), 'config', 10);
+  const p2 = q.enqueue('a', new Set(['cds']), 'secret', 5);
+  release();
+  await Promise.all([blocker, p1, p2]);
+  t.equal(runs.length, 2, 'a ran once');
+  const [, job] = runs[1];
+  t.same([...job.types!].sort(), ['cds', 'lds']);
+  t.same([...job.reasons].sort(), ['config', 'secret']);
+  t.equal(job.queuedAt, 5, 'earliest queue time kept (convergence is measured from it)');
+});
+
+t.test('concurrency is bounded', async (t) => {
+  let running = 0; let peak = 0;
+  const q = new PushQueue<number>(3, async () => {
+    running += 1; peak = Math.max(peak, running);
+    await new Promise((r) => setImmediate(r));
+    running -= 1;
+  });
+  await Promise.all(Array.from({ length: 50 }, (_, i) => q.enqueue(i, undefined, 'r', 0)));
+  t.equal(peak, 3);
+  await q.idle();
+  t.equal(q.queued, 0);
+});
+
+t.test('a failing job does not stop the queue; cancel releases waiters', async (t) => {
+  const q = new PushQueue<string>(1, async (key) => { if (key === 'bad') throw new Error('boom'); });
+  await q.enqueue('bad', undefined, 'r', 0);
+  await q.enqueue('good', undefined, 'r', 0);
+  t.pass('both resolved');
+  let gateOpen!: () => void;
+  const q2 = new PushQueue<string>(1, async (key) => { if (key === 'first') await new Promise<void>((r) => (gateOpen = r)); });
+  const first = q2.enqueue('first', undefined, 'r', 0);
+  const second = q2.enqueue('second', undefined, 'r', 0);
+  q2.cancel('second');
+  await second;
+  gateOpen();
+  await first;
+  t.pass('cancelled job resolved without running');
+});
