@@ -1,0 +1,155 @@
+import type { MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../config/model.js';
+import { diffSnapshots, type SnapshotDiff } from '../../config/diff.js';
+import { labelsMatch } from '../../config/registry.js';
+import type { ProxyInfo, PushRequest } from '../core/types.js';
+import { indexFor } from './mesh-index.js';
+import { workloadKey } from './names.js';
+import { workloadKeyForProxy } from './proxy-workload.js';
+import { isVisibleTo } from './visibility.js';
+
+/**
+ * Which workloads' generated config a config change can alter, so the core pushes only to
+ * their proxies (Istio's PushRequest scoping by ConfigsUpdated).
+ *
+ * - Mesh settings, or a mesh-wide PeerAuthentication (root namespace, no selector): everyone.
+ * - A namespace-wide PeerAuthentication in N: every workload in N (their inbound chains), and
+ *   every client of a service in N or backed by a workload in N (the clusters' auto mTLS follows
+ *   the namespace mode, the endpoints' tlsMode follows each endpoint's mode).
+ * - A workload-level PeerAuthentication: the workloads its selector matches before or after,
+ *   and the clients of their services.
+ * - A ServiceEntry: the workloads it selects before or after (inbound ports) and every workload
+ *   that can see it before or after (clusters, endpoints, listeners, routes).
+ * - A WorkloadEntry: itself, and the clients of the services selecting it before or after.
+ *
+ * "Client of a service" = any workload whose namespace the service is exported to: without an
+ * Istio Sidecar resource, every sidecar gets every visible service.
+ */
+export interface AffectedWorkloads {
+  /** Every proxy is affected. */
+  all: boolean;
+  /** `namespace/name` of the affected WorkloadEntries (meaningless when `all`). */
+  workloads: ReadonlySet<string>;
+}
+
+const NONE: AffectedWorkloads = { all: false, workloads: new Set() };
+const ALL: AffectedWorkloads = { all: true, workloads: new Set() };
+
+function byKey<T extends { meta: { namespace: string; name: string } }>(list: readonly T[], keys: ReadonlySet<string>): T[] {
+  return list.filter((o) => keys.has(workloadKey(o.meta.namespace, o.meta.name)));
+}
+
+function isScopeWide(p: PeerAuthentication): boolean {
+  return p.selector === undefined || Object.keys(p.selector).length === 0;
+}
+
+function policyContent(p: PeerAuthentication): string {
+  return JSON.stringify([p.meta.creationTimestamp, p.selector, p.mode, [...p.portLevelMtls].sort((a, b) => a[0] - b[0])]);
+}
+
+/** Both versions of every PeerAuthentication added, removed or changed in the given namespaces. */
+function changedPolicies(prev: MeshSnapshot, next: MeshSnapshot, namespaces: ReadonlySet<string>): PeerAuthentication[] {
+  const key = (p: PeerAuthentication): string => workloadKey(p.meta.namespace, p.meta.name);
+  const before = new Map(prev.peerAuthentications.filter((p) => namespaces.has(p.meta.namespace)).map((p) => [key(p), p]));
+  const out: PeerAuthentication[] = [];
+  for (const p of next.peerAuthentications) {
+    if (!namespaces.has(p.meta.namespace)) continue;
+    const old = before.get(key(p));
+    before.delete(key(p));
+    if (old !== undefined && policyContent(old) === policyContent(p)) continue;
+    out.push(p);
+    if (old !== undefined) out.push(old);
+  }
+  out.push(...before.values());
+  return out;
+}
+
+export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: SnapshotDiff = diffSnapshots(prev, next)): AffectedWorkloads {
+  if (diff.empty) return NONE;
+  if (diff.meshChanged) return ALL;
+  const snapshots = [prev, next];
+  const root = next.mesh.rootNamespace;
+
+  const direct = new Set<string>();
+  const services = new Map<string, ServiceEntry>();
+  const addServices = (s: MeshSnapshot, list: readonly ServiceEntry[]): void => {
+    for (const se of list) services.set(`${s.version}:${se.meta.namespace}/${se.meta.name}`, se);
+  };
+  const addWorkloadsWhere = (pred: (ns: string, labels: Readonly<Record<string, string>>) => boolean): void => {
+    for (const s of snapshots) {
+      for (const w of s.workloadEntries) if (pred(w.meta.namespace, w.spec.labels)) direct.add(workloadKey(w.meta.namespace, w.meta.name));
+    }
+  };
+
+  for (const p of changedPolicies(prev, next, diff.peerAuthenticationNamespaces)) {
+    const ns = p.meta.namespace;
+    if (ns === root) {
+      if (isScopeWide(p)) return ALL;
+      continue; // selector policies in the root namespace are ignored for sidecars
+    }
+    if (isScopeWide(p)) {
+      addWorkloadsWhere((wns) => wns === ns);
+      for (const s of snapshots) addServices(s, s.serviceEntries.filter((se) => se.meta.namespace === ns));
+    } else {
+      addWorkloadsWhere((wns, labels) => wns === ns && labelsMatch(p.selector!, labels));
+    }
+  }
+
+  for (const s of snapshots) {
+    for (const se of byKey(s.serviceEntries, diff.services)) {
+      addServices(s, [se]);
+      for (const e of indexFor(s).workloadsOf(se)) {
+        if (e.workloadEntry !== undefined) direct.add(workloadKey(e.workloadEntry.meta.namespace, e.workloadEntry.meta.name));
+      }
+    }
+    for (const w of byKey(s.workloadEntries, diff.workloads)) direct.add(workloadKey(w.meta.namespace, w.meta.name));
+  }
+  for (const key of diff.workloads) direct.add(key);
+
+  // Services backed by directly affected workloads: their clients see new endpoints or tlsMode.
+  for (const s of snapshots) {
+    const index = indexFor(s);
+    for (const key of direct) {
+      const [ns, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+      const w = index.workload(ns, name);
+      if (w !== undefined) addServices(s, index.servicesOf(w));
+    }
+  }
+
+  const out = new Set(direct);
+  if (services.size > 0) {
+    const seen = new Set<string>();
+    for (const s of snapshots) {
+      for (const w of s.workloadEntries) {
+        const key = workloadKey(w.meta.namespace, w.meta.name);
+        if (out.has(key) || seen.has(`${s.version}:${key}`)) continue;
+        seen.add(`${s.version}:${key}`);
+        for (const se of services.values()) {
+          if (isVisibleTo(se, w.meta.namespace)) {
+            out.add(key);
+            break;
+          }
+        }
+      }
+    }
+  }
+  return { all: false, workloads: out };
+}
+
+/** A predicate over connected proxies; a proxy tied to no workload is affected only by an "all" change. */
+export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: ProxyInfo) => boolean {
+  if (affected.all) return () => true;
+  return (proxy) => {
+    const key = workloadKeyForProxy(proxy);
+    return key !== undefined && affected.workloads.has(key);
+  };
+}
+
+/**
+ * What the lead hands core.push after a config change: undefined when no proxy's config can
+ * have changed (e.g. only validation messages changed).
+ */
+export function configPushRequest(prev: MeshSnapshot, next: MeshSnapshot, diff?: SnapshotDiff): PushRequest | undefined {
+  const affected = affectedWorkloads(prev, next, diff);
+  if (!affected.all && affected.workloads.size === 0) return undefined;
+  return { proxies: affectedProxyPredicate(affected), reason: 'config' };
+}

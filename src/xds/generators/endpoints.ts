@@ -1,0 +1,123 @@
+import { isIP } from 'node:net';
+import type { ServiceEndpoint as RegistryEndpoint } from '../../config/registry.js';
+import { modeForPort } from '../../policy/peer-authentication.js';
+import type { ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints } from './envoy-shapes.js';
+import { stringStruct } from './envoy-shapes.js';
+import { workloadPortFor, type MeshIndex, type ServiceTarget } from './mesh-index.js';
+import { serviceAccountOf } from './names.js';
+import { hasMeshSidecar } from './sidecar-marker.js';
+
+/**
+ * The endpoints behind a service port, from the WorkloadEntries its ServiceEntry selects and
+ * its inline `endpoints`, with Istio's per-endpoint auto mTLS decision (istio.md §2.1,
+ * mtls_checker.go): an endpoint is marked `tlsMode: istio` only when it has a sidecar (see
+ * sidecar-marker.ts) and its own effective mode for that port (workload- and port-level
+ * PeerAuthentication included) is not DISABLE. Clients then pick the mTLS transport socket for
+ * marked endpoints and plaintext for the rest.
+ */
+
+/** Metadata key Envoy reads transport_socket_matches against. */
+export const TRANSPORT_SOCKET_MATCH_KEY = 'envoy.transport_socket_match';
+
+export interface ServiceEndpoint {
+  address: string;
+  port: number;
+  namespace: string;
+  serviceAccount: string;
+  /** WorkloadEntry name; undefined for an inline ServiceEntry endpoint. */
+  workload?: string;
+  /** The registry's name: the WorkloadEntry name or `<serviceentry>/endpoints[i]`. */
+  name: string;
+  locality?: string;
+  weight: number;
+  /** Runs a sidecar (sidecar-marker.ts): its SPIFFE ID is one clients accept for the service. */
+  sidecar: boolean;
+  mtls: boolean;
+  /** Why auto mTLS does or does not apply, for `meshd check`. */
+  mtlsReason: string;
+}
+
+function endpointOf(index: MeshIndex, e: RegistryEndpoint, annotations: Readonly<Record<string, string>>, port: number): ServiceEndpoint {
+  const marker = hasMeshSidecar(e.spec, annotations);
+  const decision = modeForPort(index.mtls(e.namespace, e.spec.labels), port);
+  const by = decision.decidedBy ?? 'default PERMISSIVE, no PeerAuthentication applies';
+  const mtls = marker.sidecar && decision.mode !== 'DISABLE';
+  const mtlsReason = !marker.sidecar
+    ? `no sidecar (${marker.reason})`
+    : decision.mode === 'DISABLE'
+      ? `sidecar (${marker.reason}) but its mode for port ${port} is DISABLE (${by})`
+      : `sidecar (${marker.reason}) and its mode for port ${port} is ${decision.mode} (${by})`;
+  const out: ServiceEndpoint = {
+    address: e.spec.address,
+    port,
+    namespace: e.namespace,
+    serviceAccount: serviceAccountOf(e.spec.serviceAccount),
+    name: e.name,
+    weight: e.spec.weight !== undefined && e.spec.weight > 0 ? e.spec.weight : 1,
+    sidecar: marker.sidecar,
+    mtls,
+    mtlsReason,
+  };
+  if (e.workloadEntry !== undefined) out.workload = e.workloadEntry.meta.name;
+  if (e.spec.locality !== undefined && e.spec.locality !== '') out.locality = e.spec.locality;
+  return out;
+}
+
+/** Every endpoint of a ServiceEntry port, sorted by address and port so the result is stable. */
+export function serviceEndpoints(index: MeshIndex, target: ServiceTarget): readonly ServiceEndpoint[] {
+  const { entry, port } = target;
+  return index.cached(`eps:${entry.meta.namespace}/${entry.meta.name}:${port.number}`, () => {
+    const out: ServiceEndpoint[] = [];
+    for (const e of index.workloadsOf(entry)) {
+      if (e.spec.address === '') continue;
+      out.push(endpointOf(index, e, e.workloadEntry?.meta.annotations ?? {}, workloadPortFor(e.spec, port)));
+    }
+    return out.sort((a, b) => (a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1));
+  });
+}
+
+function locality(l: string | undefined): LocalityLbEndpoints['locality'] | undefined {
+  if (l === undefined) return undefined;
+  // Istio's form: region/zone/subzone.
+  const [region, zone, subZone] = l.split('/');
+  const out: NonNullable<LocalityLbEndpoints['locality']> = {};
+  if (region) out.region = region;
+  if (zone) out.zone = zone;
+  if (subZone) out.sub_zone = subZone;
+  return out;
+}
+
+function lbEndpoint(e: ServiceEndpoint): LbEndpoint {
+  const out: LbEndpoint = {
+    endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+    load_balancing_weight: { value: e.weight },
+  };
+  if (e.mtls) out.metadata = { filter_metadata: { [TRANSPORT_SOCKET_MATCH_KEY]: stringStruct({ tlsMode: 'istio' }) } };
+  return out;
+}
+
+/** Groups endpoints by locality (sorted), each locality weighted by the sum of its endpoints. */
+export function localityEndpoints(endpoints: readonly ServiceEndpoint[]): LocalityLbEndpoints[] {
+  const groups = new Map<string, ServiceEndpoint[]>();
+  for (const e of endpoints) {
+    const key = e.locality ?? '';
+    const list = groups.get(key) ?? [];
+    list.push(e);
+    groups.set(key, list);
+  }
+  return [...groups.keys()].sort().map((key) => {
+    const list = groups.get(key)!;
+    const group: LocalityLbEndpoints = {
+      lb_endpoints: list.map(lbEndpoint),
+      load_balancing_weight: { value: list.reduce((sum, e) => sum + e.weight, 0) },
+    };
+    const loc = locality(key === '' ? undefined : key);
+    if (loc !== undefined) group.locality = loc;
+    return group;
+  });
+}
+
+/** The EDS resource of an EDS cluster. Endpoints whose address is not an IP cannot go over EDS. */
+export function clusterLoadAssignment(clusterName: string, endpoints: readonly ServiceEndpoint[]): ClusterLoadAssignment {
+  return { cluster_name: clusterName, endpoints: localityEndpoints(endpoints.filter((e) => isIP(e.address) !== 0)) };
+}

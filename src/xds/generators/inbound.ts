@@ -1,0 +1,155 @@
+import { isIP } from 'node:net';
+import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
+import { modeForPort, type EffectiveMode } from '../../policy/peer-authentication.js';
+import { httpAccessLogs, noFilterChainAccessLogs, tcpAccessLogs, tcpProxyLogOptions } from './access-log.js';
+import type { Cluster, Listener, TypedExtension } from './envoy-shapes.js';
+import { ExtensionName, ExtensionType } from './extension-types.js';
+import { upstreamProtocolOptions, routerFilter } from './http-options.js';
+import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
+import type { InboundPort, MeshIndex } from './mesh-index.js';
+import { inboundClusterName, listenerName } from './names.js';
+import { workloadLabels } from './workload-labels.js';
+
+/**
+ * Inbound side of a sidecar in meshd's deployment model (docs/deployment-model.md): Envoy
+ * binds each mesh port of the workload on the workload's address and forwards to the app on
+ * 127.0.0.1 at the same port, so the app listens on loopback only and nothing reaches it
+ * around the sidecar.
+ */
+
+/** The loopback address the app listens on; the inbound clusters point here. */
+export const APP_LOOPBACK = '127.0.0.1';
+
+/** Istio's default connect timeout (meshConfig.connectTimeout, 10s). */
+export const CONNECT_TIMEOUT = { seconds: 10 };
+
+export interface InboundResources {
+  listeners: Listener[];
+  clusters: Cluster[];
+  warnings: string[];
+}
+
+/** Why Envoy cannot bind this workload's address, or undefined when it can. */
+export function unbindableAddress(address: string): string | undefined {
+  if (isIP(address) === 0) return `address "${address}" is not an IP address Envoy can bind`;
+  if (address === APP_LOOPBACK) {
+    return `address ${APP_LOOPBACK} is where the app listens; give the workload its own address (e.g. 127.0.0.2 on one host)`;
+  }
+  return undefined;
+}
+
+export function inboundModeFor(index: MeshIndex, workload: WorkloadEntry, workloadPort: number): { mode: EffectiveMode; decidedBy?: string } {
+  return modeForPort(index.mtls(workload.meta.namespace, workloadLabels(workload)), workloadPort);
+}
+
+function inboundCluster(port: InboundPort): Cluster {
+  const name = inboundClusterName(port.workloadPort);
+  const options = upstreamProtocolOptions(port.protocol);
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: CONNECT_TIMEOUT,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{
+        lb_endpoints: [{
+          endpoint: { address: { socket_address: { address: APP_LOOPBACK, port_value: port.workloadPort } } },
+          load_balancing_weight: { value: 1 },
+        }],
+        load_balancing_weight: { value: 1 },
+      }],
+    },
+    ...(options !== undefined ? { typed_extension_protocol_options: options } : {}),
+  };
+}
+
+function inboundHcm(address: string, port: InboundPort): TypedExtension {
+  const cluster = inboundClusterName(port.workloadPort);
+  return {
+    name: ExtensionName.HttpConnectionManager,
+    typed_config: {
+      '@type': ExtensionType.HttpConnectionManager,
+      stat_prefix: `inbound_${address}_${port.workloadPort}`,
+      codec_type: 'AUTO',
+      // Inbound routes are inline, not RDS, as Istio builds them.
+      route_config: {
+        name: cluster,
+        virtual_hosts: [{
+          name: `inbound|http|${port.workloadPort}`,
+          domains: ['*'],
+          routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: { seconds: 0 } } }],
+        }],
+        validate_clusters: { value: false },
+      },
+      http_filters: [routerFilter()],
+      use_remote_address: { value: false },
+      // The app learns the caller's SPIFFE ID from x-forwarded-client-cert (Istio's inbound defaults).
+      forward_client_cert_details: 'APPEND_FORWARD',
+      set_current_client_cert_details: { subject: { value: true }, uri: true, dns: true },
+      access_log: httpAccessLogs('inbound'),
+    },
+  };
+}
+
+function inboundTcpProxy(port: InboundPort): TypedExtension {
+  const cluster = inboundClusterName(port.workloadPort);
+  return {
+    name: ExtensionName.TcpProxy,
+    typed_config: {
+      '@type': ExtensionType.TcpProxy,
+      stat_prefix: cluster,
+      cluster,
+      access_log: tcpAccessLogs('inbound'),
+      access_log_options: tcpProxyLogOptions(),
+    },
+  };
+}
+
+function tlsInspector(): TypedExtension {
+  // Istio reads only the first 512 bytes for the ClientHello's SNI/ALPN (Envoy grows it if needed).
+  return { name: ExtensionName.TlsInspector, typed_config: { '@type': ExtensionType.TlsInspector, initial_read_buffer_size: { value: 512 } } };
+}
+
+export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode): Listener {
+  const terminal = port.http ? inboundHcm(address, port) : inboundTcpProxy(port);
+  const chains = inboundFilterChains({
+    mesh,
+    workloadPort: port.workloadPort,
+    mode,
+    http: port.http,
+    terminal,
+    ...(port.http ? {} : { passthrough: terminal }),
+  });
+  return {
+    name: listenerName(address, port.workloadPort),
+    address: { socket_address: { address, port_value: port.workloadPort } },
+    traffic_direction: 'INBOUND',
+    ...(needsTlsInspector(chains) ? { listener_filters: [tlsInspector()] } : {}),
+    // Istio: protocolDetectionTimeout 0s (no timeout) and continue on timeout.
+    listener_filters_timeout: { seconds: 0 },
+    continue_on_listener_filters_timeout: true,
+    filter_chains: chains,
+    access_log: noFilterChainAccessLogs('inbound'),
+  };
+}
+
+/** Listeners and clusters of a workload's own ports. */
+export function buildInbound(index: MeshIndex, workload: WorkloadEntry): InboundResources {
+  const { ports, warnings: portWarnings } = index.inboundPorts(workload);
+  const warnings = [...portWarnings];
+  const address = workload.spec.address;
+  const problem = unbindableAddress(address);
+  if (problem !== undefined && ports.length > 0) {
+    warnings.push(`WorkloadEntry ${workload.meta.namespace}/${workload.meta.name}: ${problem}; no inbound listeners`);
+    return { listeners: [], clusters: [], warnings };
+  }
+  const listeners: Listener[] = [];
+  const clusters: Cluster[] = [];
+  const mesh = index.snapshot.mesh;
+  for (const port of ports) {
+    const { mode } = inboundModeFor(index, workload, port.workloadPort);
+    listeners.push(index.cached(`in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}`, () => inboundListener(mesh, address, port, mode)));
+    clusters.push(index.cached(`in-c:${port.workloadPort}:${port.protocol}`, () => inboundCluster(port)));
+  }
+  return { listeners, clusters, warnings };
+}

@@ -1,0 +1,163 @@
+import type { MeshSnapshot, PortProtocol, ServiceEntry, ServicePort, WorkloadEntry } from '../../config/model.js';
+import { endpointPort, servicesForWorkload, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from '../../config/registry.js';
+import { resolvePeerAuthentication, type EffectiveMtls } from '../../policy/peer-authentication.js';
+import { workloadKey } from './names.js';
+import { isHttpProtocol } from './protocols.js';
+import { compareOldestFirst, isVisibleTo } from './visibility.js';
+
+/**
+ * Derived, memoised views of one MeshSnapshot that every generator shares. The snapshot is
+ * immutable, so anything computed from it (effective modes, endpoint lists, whole resources)
+ * is computed once per snapshot and the same object is returned afterwards; the generators'
+ * encoding cache keys on those objects, so identical resources are encoded once.
+ *
+ * `indexFor(snapshot)` keeps one index per snapshot in a WeakMap: an old snapshot and
+ * everything derived from it are collected once nothing references the snapshot.
+ */
+
+/** One outbound cluster's worth of service: a host of a ServiceEntry and one of its ports. */
+export interface ServiceTarget {
+  entry: ServiceEntry;
+  host: string;
+  port: ServicePort;
+}
+
+/** A port the workload serves through its sidecar, keyed by the workload (target) port. */
+export interface InboundPort {
+  workloadPort: number;
+  protocol: PortProtocol;
+  http: boolean;
+  /** The service ports delivering to it, oldest ServiceEntry first (the first decides the protocol). */
+  services: ServiceTarget[];
+}
+
+/** The workload port a service port reaches on this workload: WorkloadEntry.ports[name], else targetPort. */
+export function workloadPortFor(spec: WorkloadEntry['spec'], port: ServicePort): number {
+  return endpointPort(port, spec);
+}
+
+const indexes = new WeakMap<MeshSnapshot, MeshIndex>();
+
+export function indexFor(snapshot: MeshSnapshot): MeshIndex {
+  let index = indexes.get(snapshot);
+  if (index === undefined) {
+    index = new MeshIndex(snapshot);
+    indexes.set(snapshot, index);
+  }
+  return index;
+}
+
+export class MeshIndex {
+  private readonly memo = new Map<string, unknown>();
+  readonly entries: readonly ServiceEntry[];
+  private readonly workloadsByKey: ReadonlyMap<string, WorkloadEntry>;
+
+  constructor(readonly snapshot: MeshSnapshot) {
+    this.entries = [...snapshot.serviceEntries].sort(compareOldestFirst);
+    this.workloadsByKey = new Map(snapshot.workloadEntries.map((w) => [workloadKey(w.meta.namespace, w.meta.name), w]));
+  }
+
+  /** Memoises `build` under `key` for the life of this snapshot. */
+  cached<T>(key: string, build: () => T): T {
+    if (this.memo.has(key)) return this.memo.get(key) as T;
+    const value = build();
+    this.memo.set(key, value);
+    return value;
+  }
+
+  workload(namespace: string, name: string): WorkloadEntry | undefined {
+    return this.workloadsByKey.get(workloadKey(namespace, name));
+  }
+
+  /** The WorkloadEntries (or inline endpoints) behind a ServiceEntry, as the registry selects them. */
+  workloadsOf(entry: ServiceEntry): readonly RegistryEndpoint[] {
+    return this.cached(`wl-of:${entry.meta.namespace}/${entry.meta.name}`, () => workloadsForService(this.snapshot, entry));
+  }
+
+  servicesOf(workload: WorkloadEntry): readonly ServiceEntry[] {
+    return this.cached(`svc-of:${workload.meta.namespace}/${workload.meta.name}`, () =>
+      [...servicesForWorkload(this.snapshot, workload)].sort(compareOldestFirst),
+    );
+  }
+
+  /** Effective PeerAuthentication for any workload (or endpoint) by namespace and labels. */
+  mtls(namespace: string, labels: Readonly<Record<string, string>>): EffectiveMtls {
+    const key = `mtls:${namespace}:${JSON.stringify(Object.entries(labels).sort())}`;
+    return this.cached(key, () =>
+      resolvePeerAuthentication(this.snapshot.peerAuthentications, this.snapshot.mesh.rootNamespace, { namespace, labels }),
+    );
+  }
+
+  /**
+   * Istio's BestEffortInferServiceMTLSMode: the namespace (else mesh) mode of the service's
+   * namespace, which decides whether clients set up auto mTLS for it at all (istio.md §2.1).
+   */
+  namespaceMtls(namespace: string): EffectiveMtls {
+    return this.mtls(namespace, {});
+  }
+
+  /**
+   * Every service host and port a proxy in `namespace` sees (exportTo), oldest ServiceEntry
+   * first; a host that two visible ServiceEntries declare goes to the oldest, with a warning.
+   */
+  visibleTargets(namespace: string): { targets: readonly ServiceTarget[]; warnings: readonly string[] } {
+    return this.cached(`visible:${namespace}`, () => {
+      const targets: ServiceTarget[] = [];
+      const warnings: string[] = [];
+      const owner = new Map<string, ServiceEntry>();
+      for (const entry of this.entries) {
+        if (!isVisibleTo(entry, namespace)) continue;
+        for (const host of entry.hosts) {
+          const first = owner.get(host);
+          if (first !== undefined && first !== entry) {
+            warnings.push(
+              `host ${host} is declared by ServiceEntry ${first.meta.namespace}/${first.meta.name} and ` +
+                `ServiceEntry ${entry.meta.namespace}/${entry.meta.name}; the oldest (${first.meta.namespace}/${first.meta.name}) is used`,
+            );
+            continue;
+          }
+          owner.set(host, entry);
+          for (const port of entry.ports) targets.push({ entry, host, port });
+        }
+      }
+      return { targets, warnings };
+    });
+  }
+
+  /**
+   * The ports a workload serves: every port of every ServiceEntry selecting it, by workload
+   * port. Two services on one workload port: the oldest decides the protocol (Istio keeps the
+   * oldest Service on a conflicting target port).
+   */
+  inboundPorts(workload: WorkloadEntry): { ports: readonly InboundPort[]; warnings: readonly string[] } {
+    return this.cached(`inbound:${workload.meta.namespace}/${workload.meta.name}`, () => {
+      const byPort = new Map<number, InboundPort>();
+      const warnings: string[] = [];
+      for (const entry of this.servicesOf(workload)) {
+        for (const port of entry.ports) {
+          const workloadPort = workloadPortFor(workload.spec, port);
+          const host = entry.hosts[0] ?? entry.meta.name;
+          const existing = byPort.get(workloadPort);
+          if (existing === undefined) {
+            byPort.set(workloadPort, {
+              workloadPort,
+              protocol: port.protocol,
+              http: isHttpProtocol(port.protocol),
+              services: [{ entry, host, port }],
+            });
+            continue;
+          }
+          existing.services.push({ entry, host, port });
+          if (isHttpProtocol(port.protocol) !== existing.http) {
+            const first = existing.services[0]!.entry;
+            warnings.push(
+              `workload port ${workloadPort} is ${existing.protocol} in ServiceEntry ${first.meta.namespace}/${first.meta.name} ` +
+                `but ${port.protocol} in ServiceEntry ${entry.meta.namespace}/${entry.meta.name}; served as ${existing.protocol} (oldest wins)`,
+            );
+          }
+        }
+      }
+      return { ports: [...byPort.values()].sort((a, b) => a.workloadPort - b.workloadPort), warnings };
+    });
+  }
+}

@@ -1,0 +1,125 @@
+import { isIP } from 'node:net';
+import type { Cluster, ClusterLoadAssignment, TransportSocketMatch } from './envoy-shapes.js';
+import { stringStruct } from './envoy-shapes.js';
+import { clusterLoadAssignment, localityEndpoints, serviceEndpoints, type ServiceEndpoint } from './endpoints.js';
+import { upstreamProtocolOptions } from './http-options.js';
+import { CONNECT_TIMEOUT } from './inbound.js';
+import type { MeshIndex, ServiceTarget } from './mesh-index.js';
+import { outboundClusterName, outboundSni, spiffeId } from './names.js';
+import { upstreamMtlsAlpns } from './protocols.js';
+import { expandWithTrustDomains, rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
+
+/**
+ * Outbound clusters, one per service host and port, named `outbound|<port>||<host>`.
+ *
+ * - resolution STATIC: type EDS over ADS; endpoints from the WorkloadEntries (endpoints.ts).
+ * - resolution DNS / DNS_ROUND_ROBIN: STRICT_DNS / LOGICAL_DNS with the endpoints (or the host
+ *   itself) inline, as Istio builds them.
+ * - resolution NONE: needs original_dst (transparent interception), which the loopback
+ *   deployment model does not have: no cluster, and a warning.
+ *
+ * Auto mTLS exactly as Istio (istio.md §2.1): when meshConfig.enableAutoMtls is on, the service
+ * is MESH_INTERNAL and its namespace's (else the mesh's) mode is not DISABLE, the cluster gets
+ * transport_socket_matches: `tlsMode-istio` (endpoints whose metadata says tlsMode=istio) →
+ * UpstreamTlsContext, `tlsMode-disabled` (everything else) → raw_buffer. The TLS context pins
+ * the exact SPIFFE IDs of the service's accounts, expanded with the trust-domain aliases, and
+ * sends SNI `outbound_.<port>_._.<host>`.
+ */
+
+export interface AutoMtlsDecision {
+  enabled: boolean;
+  reason: string;
+}
+
+export function autoMtlsFor(index: MeshIndex, target: ServiceTarget): AutoMtlsDecision {
+  const { entry } = target;
+  if (!index.snapshot.mesh.enableAutoMtls) return { enabled: false, reason: 'meshConfig.enableAutoMtls is false' };
+  if (entry.location === 'MESH_EXTERNAL') return { enabled: false, reason: `ServiceEntry ${entry.meta.namespace}/${entry.meta.name} is MESH_EXTERNAL` };
+  const ns = index.namespaceMtls(entry.meta.namespace);
+  const by = ns.decidedBy ?? 'default PERMISSIVE';
+  if (ns.mode === 'DISABLE') {
+    return { enabled: false, reason: `namespace ${entry.meta.namespace} is DISABLE (${by}), so clients do not attempt mTLS` };
+  }
+  return { enabled: true, reason: `auto mTLS on; namespace ${entry.meta.namespace} is ${ns.mode} (${by})` };
+}
+
+function serverIdentities(index: MeshIndex, endpoints: readonly ServiceEndpoint[]): string[] {
+  const td = index.snapshot.mesh.trustDomain;
+  const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => spiffeId(td, e.namespace, e.serviceAccount)))].sort();
+  return expandWithTrustDomains(ids, index.snapshot.mesh);
+}
+
+function transportSocketMatches(index: MeshIndex, target: ServiceTarget, endpoints: readonly ServiceEndpoint[]): TransportSocketMatch[] {
+  const tls = upstreamTlsContext({
+    serverIdentities: serverIdentities(index, endpoints),
+    sni: outboundSni(target.port.number, target.host),
+    alpn: upstreamMtlsAlpns(target.port.protocol),
+  });
+  return [
+    { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: tlsTransportSocket(tls) },
+    { name: 'tlsMode-disabled', match: {}, transport_socket: rawBufferTransportSocket() },
+  ];
+}
+
+export interface OutboundCluster {
+  cluster: Cluster;
+  /** Present for EDS clusters: the resource EDS serves under the cluster's name. */
+  endpoints?: ClusterLoadAssignment;
+  warnings: string[];
+}
+
+function dnsEndpoints(target: ServiceTarget, endpoints: readonly ServiceEndpoint[]): ServiceEndpoint[] {
+  if (endpoints.length > 0) return [...endpoints];
+  if (target.host.includes('*')) return [];
+  return [{
+    address: target.host,
+    port: target.port.number,
+    namespace: target.entry.meta.namespace,
+    serviceAccount: 'default',
+    name: target.host,
+    weight: 1,
+    sidecar: false,
+    mtls: false,
+    mtlsReason: 'resolved by DNS from the host name; no sidecar known',
+  }];
+}
+
+/** The cluster (and its EDS resource) for one service port, or a reason why there is none. */
+export function outboundCluster(index: MeshIndex, target: ServiceTarget): OutboundCluster | { skipped: string } {
+  const { entry, host, port } = target;
+  return index.cached(`out-c:${entry.meta.namespace}/${entry.meta.name}:${host}:${port.number}`, () => {
+    const name = outboundClusterName(port.number, host);
+    if (entry.resolution === 'NONE') {
+      return {
+        skipped: `ServiceEntry ${entry.meta.namespace}/${entry.meta.name} host ${host}: resolution NONE needs transparent interception (original_dst); ` +
+          'use resolution STATIC with WorkloadEntries, or DNS',
+      };
+    }
+    const endpoints = serviceEndpoints(index, target);
+    const auto = autoMtlsFor(index, target);
+    const options = upstreamProtocolOptions(port.protocol);
+    const cluster: Cluster = { name, type: 'EDS', connect_timeout: CONNECT_TIMEOUT };
+    let eds: ClusterLoadAssignment | undefined;
+    const warnings: string[] = [];
+    if (entry.resolution === 'STATIC') {
+      cluster.eds_cluster_config = { service_name: name, eds_config: { ads: {}, resource_api_version: 'V3' } };
+      eds = clusterLoadAssignment(name, endpoints);
+      for (const e of endpoints) {
+        if (isIP(e.address) === 0) {
+          warnings.push(`${name}: endpoint address "${e.address}" is not an IP, which resolution STATIC requires; it is left out`);
+        }
+      }
+    } else {
+      let list = dnsEndpoints(target, endpoints);
+      // LOGICAL_DNS takes exactly one endpoint (Envoy rejects more).
+      if (entry.resolution === 'DNS_ROUND_ROBIN') list = list.slice(0, 1);
+      cluster.type = entry.resolution === 'DNS' ? 'STRICT_DNS' : 'LOGICAL_DNS';
+      cluster.dns_lookup_family = 'V4_ONLY';
+      // DNS clusters take host names in socket_address, so these skip EDS's IP-only filter.
+      cluster.load_assignment = { cluster_name: name, endpoints: localityEndpoints(list) };
+    }
+    if (auto.enabled) cluster.transport_socket_matches = transportSocketMatches(index, target, endpoints);
+    if (options !== undefined) cluster.typed_extension_protocol_options = options;
+    return eds === undefined ? { cluster, warnings } : { cluster, endpoints: eds, warnings };
+  });
+}

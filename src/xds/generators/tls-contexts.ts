@@ -1,0 +1,119 @@
+import type { MeshSettings } from '../../config/model.js';
+import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../sds/secret-names.js';
+import type { AnyConfig, AnyConfigSource, TypedExtension } from './envoy-shapes.js';
+import { ExtensionName, ExtensionType } from './extension-types.js';
+
+/**
+ * TLS contexts for mesh mTLS (istio.md §1.5 inbound, §2.2 outbound). Certificates come over
+ * SDS on the ADS stream: `default` (the proxy's SVID) and `ROOTCA` (the trust bundle), with
+ * initial_fetch_timeout 0s as Istio sets it, so listeners and clusters stay warming until the
+ * secrets arrive rather than coming up without a certificate.
+ *
+ * Peer identities are checked with `match_typed_subject_alt_names` on URI SANs: SPIFFE IDs
+ * live only in URI SANs (X509-SVID §2), and the typed matcher cannot be satisfied by a DNS
+ * SAN that happens to spell a SPIFFE ID. (Istio still writes the deprecated untyped
+ * `match_subject_alt_names`; the accepted identities are the same.)
+ */
+
+/** Istio's default inbound TLS 1.2 cipher suites (TLS 1.3 suites are not configurable). */
+export const ISTIO_CIPHER_SUITES: readonly string[] = [
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+  'AES128-GCM-SHA256',
+];
+
+export function sdsOverAds(): AnyConfigSource {
+  return { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: { seconds: 0 } };
+}
+
+function sdsSecret(name: string): { name: string; sds_config: AnyConfigSource } {
+  return { name, sds_config: sdsOverAds() };
+}
+
+/** The trust domain, then its aliases, de-duplicated (Istio TrustDomainsForValidation). */
+export function trustDomainsForValidation(mesh: MeshSettings): string[] {
+  return [...new Set([mesh.trustDomain, ...mesh.trustDomainAliases])];
+}
+
+/** Re-roots a SPIFFE ID in every trust domain the mesh accepts (Istio ExpandWithTrustDomains). */
+export function expandWithTrustDomains(ids: readonly string[], mesh: MeshSettings): string[] {
+  const out = new Set<string>();
+  for (const id of ids) {
+    out.add(id);
+    const m = /^spiffe:\/\/([^/]+)(\/.*)$/.exec(id);
+    if (m === null) continue;
+    for (const td of trustDomainsForValidation(mesh)) out.add(`spiffe://${td}${m[2]}`);
+  }
+  return [...out];
+}
+
+function uriSan(kind: 'prefix' | 'exact', value: string): Record<string, unknown> {
+  return { san_type: 'URI', matcher: { [kind]: value } };
+}
+
+export interface DownstreamTlsOptions {
+  mesh: MeshSettings;
+  /** ALPN the server advertises; never an `istio*` value. */
+  alpn: readonly string[];
+}
+
+/** Inbound: the client must present an SVID of a trust domain the mesh accepts. */
+export function downstreamTlsContext(opts: DownstreamTlsOptions): AnyConfig {
+  const { mesh } = opts;
+  return {
+    '@type': ExtensionType.DownstreamTlsContext,
+    common_tls_context: {
+      tls_params: {
+        tls_minimum_protocol_version: mesh.minTlsVersion === 'TLSV1_3' ? 'TLSv1_3' : 'TLSv1_2',
+        tls_maximum_protocol_version: 'TLSv1_3',
+        cipher_suites: [...ISTIO_CIPHER_SUITES],
+      },
+      alpn_protocols: [...opts.alpn],
+      tls_certificate_sds_secret_configs: [sdsSecret(DEFAULT_SECRET)],
+      combined_validation_context: {
+        default_validation_context: {
+          match_typed_subject_alt_names: trustDomainsForValidation(mesh).map((td) => uriSan('prefix', `spiffe://${td}/`)),
+        },
+        validation_context_sds_secret_config: sdsSecret(ROOTCA_SECRET),
+      },
+    },
+    require_client_certificate: { value: true },
+  };
+}
+
+export interface UpstreamTlsOptions {
+  /** Exact SPIFFE IDs the server may present (the service's accounts, expanded with aliases). */
+  serverIdentities: readonly string[];
+  sni: string;
+  alpn: readonly string[];
+}
+
+/** Outbound ISTIO_MUTUAL: TLS 1.2–1.3 (Istio's defaultUpstreamCommonTLSContext), exact server SANs. */
+export function upstreamTlsContext(opts: UpstreamTlsOptions): AnyConfig {
+  return {
+    '@type': ExtensionType.UpstreamTlsContext,
+    common_tls_context: {
+      tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
+      alpn_protocols: [...opts.alpn],
+      tls_certificate_sds_secret_configs: [sdsSecret(DEFAULT_SECRET)],
+      combined_validation_context: {
+        default_validation_context: {
+          match_typed_subject_alt_names: opts.serverIdentities.map((id) => uriSan('exact', id)),
+        },
+        validation_context_sds_secret_config: sdsSecret(ROOTCA_SECRET),
+      },
+    },
+    sni: opts.sni,
+  };
+}
+
+export function tlsTransportSocket(context: AnyConfig): TypedExtension {
+  return { name: ExtensionName.Tls, typed_config: context };
+}
+
+export function rawBufferTransportSocket(): TypedExtension {
+  return { name: ExtensionName.RawBuffer, typed_config: { '@type': ExtensionType.RawBuffer } };
+}
