@@ -1,0 +1,179 @@
+import type { ServiceInfo, WorkloadInfo } from './workload-resolver.js';
+
+/**
+ * Istio's label values (istio.md §7.1, istio.io "Istio Standard Metrics"), as pure
+ * functions. A missing attribute is "unknown", except the canonical revision, which
+ * defaults to "latest".
+ */
+
+export const UNKNOWN = 'unknown';
+
+/** One side of a request (source or destination), label values in a fixed shape. */
+export interface PeerLabels {
+  workload: string;
+  namespace: string;
+  principal: string;
+  app: string;
+  version: string;
+  canonicalService: string;
+  canonicalRevision: string;
+  cluster: string;
+  /** A service that selects the workload, when the registry knows one (not a label of its own). */
+  service: string | undefined;
+  /** The values joined, a fragment of a series key. */
+  key: string;
+}
+
+export interface ServiceLabels {
+  service: string;
+  name: string;
+  namespace: string;
+  key: string;
+}
+
+const SEP = '\u0001';
+
+/**
+ * Label values that come off the wire (principals, hosts) are capped: the series bound
+ * limits how many series a noisy client makes, this limits how big each one is.
+ */
+export const MAX_LABEL_VALUE_LENGTH = 256;
+
+export function capLabel(value: string): string {
+  return value.length > MAX_LABEL_VALUE_LENGTH ? value.slice(0, MAX_LABEL_VALUE_LENGTH) : value;
+}
+
+/** The namespace in a SPIFFE ID's /ns/<ns>/ path segment (Istio parses it the same way). */
+export function namespaceFromPrincipal(principal: string): string | undefined {
+  const m = /\/ns\/([^/]+)\//.exec(principal);
+  return m ? m[1] : undefined;
+}
+
+function pick(labels: Readonly<Record<string, string>> | undefined, ...names: string[]): string | undefined {
+  if (!labels) return undefined;
+  for (const n of names) {
+    const v = labels[n];
+    if (v !== undefined && v !== '') return v;
+  }
+  return undefined;
+}
+
+/**
+ * Peer labels from what is known: a resolved workload and/or a principal (URI SAN).
+ * canonical service: service.istio.io/canonical-name, app.kubernetes.io/name, app, then
+ * the workload name; canonical revision: service.istio.io/canonical-revision,
+ * app.kubernetes.io/version, version, then "latest" (Istio's defaults).
+ */
+export function peerLabels(info: WorkloadInfo | undefined, principal: string | undefined, defaultCluster?: string): PeerLabels {
+  const labels = info?.labels;
+  const workload = info?.workload || UNKNOWN;
+  const namespace = info?.namespace || (principal ? capLabel(namespaceFromPrincipal(principal) ?? '') : '') || UNKNOWN;
+  const p: Omit<PeerLabels, 'key' | 'service'> = {
+    workload,
+    namespace,
+    principal: principal ? capLabel(principal) : UNKNOWN,
+    app: pick(labels, 'app', 'app.kubernetes.io/name') ?? UNKNOWN,
+    version: pick(labels, 'version', 'app.kubernetes.io/version') ?? UNKNOWN,
+    canonicalService: pick(labels, 'service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app') ?? workload,
+    canonicalRevision: pick(labels, 'service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version') ?? 'latest',
+    cluster: info?.cluster || (info ? defaultCluster : undefined) || UNKNOWN,
+  };
+  return {
+    ...p,
+    service: info?.service,
+    key: [p.workload, p.namespace, p.principal, p.app, p.version, p.canonicalService, p.canonicalRevision, p.cluster].join(SEP),
+  };
+}
+
+/** Istio's catch-all clusters name themselves in destination_service (istio.md §7.1). */
+const SPECIAL_CLUSTERS = new Set(['BlackHoleCluster', 'PassthroughCluster', 'InboundPassthroughCluster', 'InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv6']);
+
+/**
+ * Istio's cluster names: "outbound|<port>|<subset>|<host>" and "inbound|<port>|<subset>|<host>"
+ * (the host may be empty on inbound). Returns the host, a special cluster's own name, or undefined.
+ */
+export function serviceFromCluster(cluster: string): string | undefined {
+  if (cluster === '') return undefined;
+  if (SPECIAL_CLUSTERS.has(cluster)) return cluster;
+  const parts = cluster.split('|');
+  if (parts.length === 4 && (parts[0] === 'outbound' || parts[0] === 'inbound') && parts[3] !== '') return parts[3];
+  return undefined;
+}
+
+/** An :authority without its port ("reviews:9080" → "reviews"; "[::1]:80" → "::1"). */
+export function hostOfAuthority(authority: string): string {
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    return close > 0 ? authority.slice(1, close) : authority;
+  }
+  const colon = authority.lastIndexOf(':');
+  return colon > 0 && authority.indexOf(':') === colon ? authority.slice(0, colon) : authority;
+}
+
+const KUBE_HOST = /^([^.]+)\.([^.]+)\.svc(\.|$)/;
+
+/** True for a host that names a mesh service by its Kubernetes form. */
+export function isServiceHost(host: string): boolean {
+  return KUBE_HOST.test(host);
+}
+
+/**
+ * destination_service, _name and _namespace: a <name>.<ns>.svc.<domain> host splits
+ * itself; other hosts (ServiceEntry) ask the registry; special clusters name themselves.
+ */
+export function serviceLabels(host: string | undefined, lookup: ((host: string) => ServiceInfo | undefined) | undefined): ServiceLabels {
+  if (!host) return { service: UNKNOWN, name: UNKNOWN, namespace: UNKNOWN, key: `${UNKNOWN}${SEP}${UNKNOWN}${SEP}${UNKNOWN}` };
+  host = capLabel(host);
+  let name = host;
+  let namespace = UNKNOWN;
+  const m = KUBE_HOST.exec(host);
+  if (m) {
+    name = m[1]!;
+    namespace = m[2]!;
+  } else if (!SPECIAL_CLUSTERS.has(host)) {
+    const found = lookup?.(host);
+    if (found) {
+      name = found.name;
+      namespace = found.namespace;
+    }
+  }
+  return { service: host, name, namespace, key: `${host}${SEP}${name}${SEP}${namespace}` };
+}
+
+/** request_protocol: "grpc" for application/grpc content (and its +proto/+json forms), else "http". */
+export function requestProtocol(contentType: string, grpcStatus: string): 'grpc' | 'http' {
+  if (contentType.startsWith('application/grpc')) return 'grpc';
+  return grpcStatus !== '' ? 'grpc' : 'http';
+}
+
+/**
+ * grpc_response_status: "" for non-gRPC traffic. For gRPC, as Envoy's
+ * Grpc::Common::getGrpcStatus (which istio_stats uses): the grpc-status trailer, else
+ * the header (trailers-only responses), else the gRPC code the HTTP status maps to
+ * (grpc/doc/http-grpc-status-mapping.md), else "".
+ */
+export function grpcResponseStatus(protocol: 'grpc' | 'http', loggedStatus: string, httpCode: number): string {
+  if (protocol !== 'grpc') return '';
+  if (loggedStatus !== '') return loggedStatus;
+  if (httpCode === 0) return '';
+  switch (httpCode) {
+    case 400: return '13';
+    case 401: return '16';
+    case 403: return '7';
+    case 404: return '12';
+    case 429: case 502: case 503: case 504: return '14';
+    default: return '2';
+  }
+}
+
+/**
+ * connection_security_policy as Istio sets it: "unknown" for reporter=source (the client
+ * side never computes it); for reporter=destination, "mutual_tls" when both the peer's and
+ * the local certificate's URI SAN are present, otherwise "none".
+ */
+export function connectionSecurityPolicy(reporter: 'source' | 'destination', peerSan: string, localSan: string): 'mutual_tls' | 'none' | 'unknown' {
+  if (reporter === 'source') return 'unknown';
+  return peerSan !== '' && localSan !== '' ? 'mutual_tls' : 'none';
+}
+
+export { SEP as KEY_SEPARATOR };

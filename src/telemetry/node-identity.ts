@@ -1,0 +1,115 @@
+import { lookupType } from '../xds/protos.js';
+import type { Identity } from '../auth/identity.js';
+import type { WorkloadInfo, WorkloadResolver } from './workload-resolver.js';
+
+/**
+ * The local side of every entry on an access-log stream: the sidecar that logged it,
+ * known from the stream's identifier (node) and the identity it authenticated with.
+ */
+
+export interface LogIdentifier {
+  nodeId: string;
+  nodeCluster: string;
+  /** node.metadata as plain JSON (google.protobuf.Struct). */
+  metadata: Record<string, unknown>;
+  logName: string;
+}
+
+export class IdentifierError extends Error {
+  override name = 'IdentifierError';
+}
+
+type StructValue = { null_value?: unknown; number_value?: number; string_value?: string; bool_value?: boolean; struct_value?: StructObj; list_value?: { values?: StructValue[] } };
+type StructObj = { fields?: Record<string, StructValue> };
+
+function structValueToJson(v: StructValue): unknown {
+  if (v.struct_value !== undefined) return structToJson(v.struct_value);
+  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(structValueToJson);
+  if (v.string_value !== undefined) return v.string_value;
+  if (v.number_value !== undefined) return v.number_value;
+  if (v.bool_value !== undefined) return v.bool_value;
+  return null;
+}
+
+function structToJson(s: StructObj | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = structValueToJson(v);
+  return out;
+}
+
+/** Decodes StreamAccessLogsMessage.Identifier {node (required), log_name (min 1)}. */
+export function decodeIdentifier(bytes: Uint8Array): LogIdentifier {
+  const type = lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage.Identifier');
+  let decoded: { node?: { id?: string; cluster?: string; metadata?: StructObj }; log_name?: string };
+  try {
+    decoded = type.toObject(type.decode(bytes), { longs: Number, enums: String, defaults: false }) as typeof decoded;
+  } catch (err) {
+    throw new IdentifierError(`identifier does not decode: ${(err as Error).message}`);
+  }
+  if (!decoded.node) throw new IdentifierError('identifier has no node');
+  if (!decoded.log_name) throw new IdentifierError('identifier has an empty log_name');
+  return {
+    nodeId: decoded.node.id ?? '',
+    nodeCluster: decoded.node.cluster ?? '',
+    metadata: structToJson(decoded.node.metadata),
+    logName: decoded.log_name,
+  };
+}
+
+/** meshd's node id, Istio's shape: sidecar~<ip>~<workload>.<ns>~<ns>.svc.<domain>. */
+export function parseNodeId(id: string): { ip: string; workload: string; namespace: string } | undefined {
+  const parts = id.split('~');
+  if (parts.length !== 4 || parts[0] === '' || parts[1] === '') return undefined;
+  const namespace = parts[3]!.split('.')[0]!;
+  let workload = parts[2]!;
+  if (namespace !== '' && workload.endsWith(`.${namespace}`)) workload = workload.slice(0, -namespace.length - 1);
+  return { ip: parts[1]!, workload, namespace };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function stringRecord(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, val] of Object.entries(v as Record<string, unknown>)) if (typeof val === 'string') out[k] = val;
+  }
+  return out;
+}
+
+/**
+ * The local workload. The namespace and principal are the authenticated identity's
+ * (proven); the workload name and labels come from Istio's node metadata (NAMESPACE,
+ * WORKLOAD_NAME, LABELS, CLUSTER_ID), then the registry by the node's IP, then the node
+ * id. A node claiming another namespace than its identity is refused.
+ */
+export function localWorkload(
+  identifier: LogIdentifier,
+  identity: Identity,
+  resolver: WorkloadResolver,
+  defaultCluster: string | undefined,
+): WorkloadInfo {
+  const md = identifier.metadata;
+  const fromId = parseNodeId(identifier.nodeId);
+  const claimedNs = str(md.NAMESPACE) ?? fromId?.namespace;
+  if (claimedNs !== undefined && claimedNs !== identity.namespace) {
+    throw new IdentifierError(`node ${identifier.nodeId} claims namespace ${claimedNs} but authenticated as ${identity.spiffeId}`);
+  }
+  const ip = fromId?.ip ?? str(md.INSTANCE_IPS)?.split(',')[0];
+  const registered = ip !== undefined ? resolver.byAddress(ip) : undefined;
+  const sameNs = registered && registered.namespace === identity.namespace ? registered : undefined;
+  const labels = { ...(sameNs?.labels ?? {}), ...stringRecord(md.LABELS) };
+  const workload = str(md.WORKLOAD_NAME) ?? sameNs?.workload ?? fromId?.workload ?? identity.serviceAccount;
+  const info: WorkloadInfo = {
+    workload,
+    namespace: identity.namespace,
+    principal: identity.spiffeId,
+    labels,
+  };
+  const service = sameNs?.service;
+  if (service !== undefined) info.service = service;
+  const cluster = str(md.CLUSTER_ID) ?? sameNs?.cluster ?? defaultCluster;
+  if (cluster !== undefined) info.cluster = cluster;
+  return info;
+}
