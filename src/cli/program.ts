@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerToken } from './token.js';
 import { registerValidate } from './validate.js';
+import { registerBootstrap } from './bootstrap.js';
 
 /**
  * The meshd command tree. Each command lives in its own file under src/cli/ and adds
@@ -14,5 +15,6 @@ export function buildProgram(): Command {
   // Commands register in the order a newcomer meets them.
   registerToken(program);
   registerValidate(program);
+  registerBootstrap(program);
   return program;
 }

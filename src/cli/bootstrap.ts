@@ -1,0 +1,55 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { systemClock } from '../common/clock.js';
+import { generateBootstrap } from '../xds/bootstrap/generate-bootstrap.js';
+import { absolute, dataDirOption } from './options.js';
+
+function portArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number 1-65535');
+  return n;
+}
+
+/**
+ * `meshd bootstrap`: the Envoy bootstrap for the sidecar of one WorkloadEntry (what
+ * `istioctl x workload entry configure` and istio-agent produce for a VM, in one file).
+ * The output holds the bearer token: --output writes it with mode 0600.
+ */
+export function registerBootstrap(program: Command): void {
+  program
+    .command('bootstrap')
+    .description('print the Envoy bootstrap (YAML) for the sidecar of a WorkloadEntry: node identity, ADS to meshd over TLS, SDS over ADS, admin on 127.0.0.1')
+    .requiredOption('--config-dir <dir>', 'mesh config dir (Istio YAML) holding the WorkloadEntry')
+    .requiredOption('-n, --namespace <ns>', 'namespace of the WorkloadEntry')
+    .requiredOption('-w, --workload <name>', 'name of the WorkloadEntry')
+    .option('--token-file <file>', 'bearer token (`meshd token issue`) sent as `authorization` on the ADS stream; read once, now')
+    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address as the sidecar reaches it").default('127.0.0.1:15012'))
+    .option('--als-address <host:port>', 'where access logs go (default: the mesh config access log address, else --xds-address)')
+    .addOption(new Option('--admin-port <port>', 'Envoy admin port on 127.0.0.1').default(15000).argParser(portArg))
+    .option('--root-cert <file>', "meshd's trust bundle PEM (default: root-cert.pem in the data dir)")
+    .addOption(dataDirOption())
+    .option('-o, --output <file>', 'write to this file (mode 0600, atomically) instead of stdout')
+    .action(async (opts: {
+      configDir: string; namespace: string; workload: string; tokenFile?: string; xdsAddress: string;
+      alsAddress?: string; adminPort: number; rootCert?: string; dataDir: string; output?: string;
+    }) => {
+      const generated = await generateBootstrap({
+        configDir: absolute(opts.configDir),
+        namespace: opts.namespace,
+        workload: opts.workload,
+        dataDir: absolute(opts.dataDir),
+        xdsAddress: opts.xdsAddress,
+        adminPort: opts.adminPort,
+        ...(opts.alsAddress !== undefined ? { alsAddress: opts.alsAddress } : {}),
+        ...(opts.tokenFile !== undefined ? { tokenFile: absolute(opts.tokenFile) } : {}),
+        ...(opts.rootCert !== undefined ? { rootCertFile: absolute(opts.rootCert) } : {}),
+      }, systemClock.now());
+      for (const w of generated.warnings) process.stderr.write(`meshd bootstrap: warning: ${w}\n`);
+      if (opts.output !== undefined) {
+        await writeFileAtomic(absolute(opts.output), generated.yaml, { mode: 0o600 });
+        process.stderr.write(`wrote ${opts.output} for ${generated.bootstrap['node'] ? (generated.bootstrap['node'] as { id: string }).id : opts.workload}\n`);
+      } else {
+        process.stdout.write(generated.yaml);
+      }
+    });
+}

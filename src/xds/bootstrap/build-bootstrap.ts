@@ -1,0 +1,132 @@
+import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
+import { ALS_CLUSTER_NAME } from '../../telemetry/access-log-config.js';
+import type { EndpointAddress } from './endpoint-address.js';
+import { DEFAULT_DNS_DOMAIN, sidecarNode } from './node-identity.js';
+
+/**
+ * The Envoy bootstrap for one sidecar, as a proto3-JSON object (what Envoy reads from YAML).
+ * Pure: every input is passed in. Shape after Istio's envoy_bootstrap.json, minus istio-agent:
+ *
+ * - `node`: id and metadata tie the proxy to its WorkloadEntry (node-identity.ts);
+ * - `dynamic_resources`: ADS to the static `xds-grpc` cluster; LDS and CDS over ADS; listeners and
+ *   clusters then fetch RDS, EDS and SDS (`default`, `ROOTCA`) over the same ADS stream;
+ * - `xds-grpc`: HTTP/2 over TLS to meshd, trusting only meshd's roots (inline) and only meshd's
+ *   SPIFFE ID; the bearer token goes in the gRPC stream's `initial_metadata` because this cluster
+ *   cannot carry a client SVID: the SVID itself comes over ADS, and a static cluster cannot use
+ *   SDS-over-ADS (envoyproxy/envoy#19618);
+ * - `meshd-als`: the same TLS to meshd's access-log address, for the gRPC access logs the
+ *   generated listeners send (src/telemetry/access-log-config.ts);
+ * - admin on loopback only (its /config_dump shows this file, token included).
+ */
+export interface BootstrapInput {
+  workload: WorkloadEntry;
+  mesh: MeshSettings;
+  /** meshd's ADS address as the sidecar reaches it. */
+  xds: EndpointAddress;
+  /** Where access logs go; defaults to `xds`. */
+  als?: EndpointAddress;
+  /** Every root of meshd's trust bundle, PEM, concatenated (all of them during a root rotation). */
+  rootsPem: string;
+  /** The SPIFFE ID meshd's serving certificate carries (spiffe://<td>/ns/istio-system/sa/meshd). */
+  controlPlaneSpiffeId: string;
+  /** Bearer token sent as `authorization` on every ADS stream; absent: no credential is sent. */
+  token?: string;
+  adminPort: number;
+  dnsDomain?: string;
+}
+
+export const XDS_CLUSTER_NAME = 'xds-grpc';
+export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
+
+const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
+  const node = sidecarNode(input.workload, input.mesh, input.dnsDomain ?? DEFAULT_DNS_DOMAIN);
+  const adsService: Record<string, unknown> = { envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } };
+  if (input.token !== undefined) {
+    adsService['initial_metadata'] = [{ key: 'authorization', value: `Bearer ${input.token}` }];
+  }
+  // initial_fetch_timeout 0s, as Istio's bootstrap: Envoy waits for meshd's first CDS/LDS instead
+  // of giving up after 15 s and going "ready" with no listeners.
+  const overAds = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
+  return {
+    node,
+    dynamic_resources: {
+      ads_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        set_node_on_first_message_only: true,
+        grpc_services: [adsService],
+      },
+      cds_config: overAds,
+      lds_config: overAds,
+    },
+    static_resources: {
+      clusters: [
+        meshdCluster(XDS_CLUSTER_NAME, input.xds, input),
+        meshdCluster(ALS_CLUSTER_NAME, input.als ?? input.xds, input),
+      ],
+    },
+    admin: {
+      address: { socket_address: { address: '127.0.0.1', port_value: input.adminPort } },
+    },
+    layered_runtime: {
+      layers: [
+        // Istio sets this too: without a global limit Envoy warns at start and accepts without bound.
+        { name: 'global config', static_layer: { 'overload.global_downstream_max_connections': 2147483647 } },
+        { name: 'admin', admin_layer: {} },
+      ],
+    },
+  };
+}
+
+/** A static cluster to meshd: HTTP/2 (gRPC) over TLS that trusts meshd's roots and identity only. */
+function meshdCluster(name: string, address: EndpointAddress, input: BootstrapInput): Record<string, unknown> {
+  const cluster: Record<string, unknown> = {
+    name,
+    type: address.isIp ? 'STATIC' : 'STRICT_DNS',
+    connect_timeout: '1s',
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: address.host, port_value: address.port } } } }] }],
+    },
+    // One long-lived gRPC stream per proxy: lift Envoy's default 1024 limits as Istio does for xds-grpc.
+    circuit_breakers: {
+      thresholds: ['DEFAULT', 'HIGH'].map((priority) => ({
+        priority, max_connections: 100000, max_pending_requests: 100000, max_requests: 100000,
+      })),
+    },
+    typed_extension_protocol_options: {
+      [HTTP_PROTOCOL_OPTIONS]: {
+        '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+        // HTTP/2 PINGs notice a dead meshd (or NAT drop) long before TCP would.
+        explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '30s', timeout: '10s' } } },
+      },
+    },
+    upstream_connection_options: { tcp_keepalive: { keepalive_time: 300 } },
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': UPSTREAM_TLS,
+        // SNI: the DNS name dialled (as Envoy's auto_sni would send), or "meshd" (a DNS SAN of
+        // meshd's serving certificate) when dialling an IP. Trust is decided by the SAN match below.
+        sni: address.isIp ? 'meshd' : address.host.replace(/\.$/, ''),
+        common_tls_context: {
+          alpn_protocols: ['h2'],
+          tls_params: {
+            tls_minimum_protocol_version: input.mesh.minTlsVersion === 'TLSV1_3' ? 'TLSv1_3' : 'TLSv1_2',
+            tls_maximum_protocol_version: 'TLSv1_3',
+          },
+          validation_context: {
+            trusted_ca: { inline_string: input.rootsPem },
+            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: input.controlPlaneSpiffeId } }],
+          },
+        },
+      },
+    },
+  };
+  if (!address.isIp) cluster['dns_lookup_family'] = 'V4_PREFERRED';
+  return cluster;
+}

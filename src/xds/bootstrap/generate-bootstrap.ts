@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { countLevels, findWorkloadEntry, loadConfigDir } from '../../config/index.js';
+import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
+import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
+import { decodeStrict, formatStrictErrors } from '../strict-decode.js';
+import { checkBootstrapToken } from './bootstrap-token.js';
+import { BOOTSTRAP_TYPE, buildBootstrap } from './build-bootstrap.js';
+import { parseEndpointAddress } from './endpoint-address.js';
+import { readTrustBundlePem } from './trust-bundle-source.js';
+
+/**
+ * `meshd bootstrap` without the CLI: reads the config dir, the trust bundle and the token, builds
+ * the bootstrap, and proves it decodes strictly as envoy.config.bootstrap.v3.Bootstrap before
+ * anything is printed (a bootstrap Envoy would reject is a bug here, never the user's problem).
+ */
+export interface GenerateBootstrapOptions {
+  configDir: string;
+  namespace: string;
+  workload: string;
+  dataDir: string;
+  xdsAddress: string;
+  /** Default: meshConfig accessLogService address, else xdsAddress. */
+  alsAddress?: string;
+  adminPort: number;
+  tokenFile?: string;
+  rootCertFile?: string;
+}
+
+export interface GeneratedBootstrap {
+  bootstrap: Record<string, unknown>;
+  yaml: string;
+  /** For stderr: the output is usable, but the user should know. */
+  warnings: string[];
+  workload: WorkloadEntry;
+}
+
+export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: number): Promise<GeneratedBootstrap> {
+  const warnings: string[] = [];
+  const snapshot = await loadConfigDir(opts.configDir);
+  const workload = pickWorkload(snapshot, opts);
+  const { errors } = countLevels(snapshot.messages);
+  if (errors > 0) warnings.push(`${opts.configDir} has ${errors} config error(s); run \`meshd validate ${opts.configDir}\``);
+  if (workload.spec.serviceAccount === '') {
+    throw new Error(`WorkloadEntry ${opts.namespace}/${opts.workload} has no serviceAccount: a sidecar needs one, it is its SPIFFE identity (spiffe://${snapshot.mesh.trustDomain}/ns/${opts.namespace}/sa/<serviceAccount>)`);
+  }
+
+  const xds = parseEndpointAddress(opts.xdsAddress, '--xds-address');
+  const alsText = opts.alsAddress ?? snapshot.mesh.accessLogService?.address ?? opts.xdsAddress;
+  const als = parseEndpointAddress(alsText, opts.alsAddress !== undefined ? '--als-address' : 'meshConfig access log address');
+  const rootsPem = await readTrustBundlePem({ dataDir: opts.dataDir, ...(opts.rootCertFile !== undefined ? { rootCertFile: opts.rootCertFile } : {}) }, nowMs);
+
+  let token: string | undefined;
+  if (opts.tokenFile !== undefined) {
+    let raw: string;
+    try {
+      raw = await readFile(opts.tokenFile, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read --token-file ${opts.tokenFile}: ${(err as Error).message}`);
+    }
+    const checked = checkBootstrapToken(raw, { namespace: opts.namespace, serviceAccount: workload.spec.serviceAccount }, nowMs, `--token-file ${opts.tokenFile}`);
+    token = checked.token;
+    warnings.push(...checked.warnings);
+  } else {
+    warnings.push(`no --token-file: Envoy sends no credential and meshd will refuse its ADS stream (mint one: meshd token issue -n ${opts.namespace} -s ${workload.spec.serviceAccount})`);
+  }
+
+  const bootstrap = buildBootstrap({
+    workload,
+    mesh: snapshot.mesh,
+    xds,
+    als,
+    rootsPem,
+    controlPlaneSpiffeId: controlPlaneSpiffeId(snapshot.mesh.trustDomain),
+    adminPort: opts.adminPort,
+    ...(token !== undefined ? { token } : {}),
+  });
+  const check = decodeStrict(BOOTSTRAP_TYPE, bootstrap);
+  if (!check.valid) throw new Error(`internal error: the generated bootstrap would be rejected by Envoy. ${formatStrictErrors(BOOTSTRAP_TYPE, check)}`);
+  return { bootstrap, yaml: toYaml(bootstrap), warnings, workload };
+}
+
+function pickWorkload(snapshot: MeshSnapshot, opts: GenerateBootstrapOptions): WorkloadEntry {
+  const found = findWorkloadEntry(snapshot, opts.namespace, opts.workload);
+  if (found) return found;
+  const inNamespace = snapshot.workloadEntries.filter((w) => w.meta.namespace === opts.namespace).map((w) => w.meta.name).sort();
+  const known = inNamespace.length > 0 ? `WorkloadEntries in ${opts.namespace}: ${inNamespace.join(', ')}` : `no WorkloadEntry is in namespace ${opts.namespace}`;
+  throw new Error(`no WorkloadEntry ${opts.namespace}/${opts.workload} in ${opts.configDir} (${known})`);
+}
+
+/** YAML as Envoy reads it; PEM stays a literal block so the file is readable and diffable. */
+export function toYaml(bootstrap: Record<string, unknown>): string {
+  return stringify(bootstrap, { lineWidth: 0, blockQuote: 'literal', aliasDuplicateObjects: false });
+}
