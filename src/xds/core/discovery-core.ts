@@ -90,7 +90,7 @@ export class DiscoveryCore {
   openStream(options: OpenStreamOptions): CoreStream {
     if (this.closed) throw new GeneratorError(status.UNAVAILABLE, 'meshd is shutting down; reconnect to another instance');
     this.sequence += 1;
-    const id = `${this.tag}${this.sequence.toString(36)}`;
+    const id = `${this.tag}.${this.sequence.toString(36)}`;
     const connection = new Connection(id, options, {
       generator: (typeUrl) => this.generators.get(typeUrl),
       served: () => this.served,

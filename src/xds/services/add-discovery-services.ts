@@ -1,0 +1,27 @@
+import type { Server, ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
+import type { SotwRequest, XdsRequest } from '../core/requests.js';
+import { xdsServiceDefinitions } from './definitions.js';
+import { serveFetch, serveStream, type DiscoveryServiceDeps } from './stream-handler.js';
+
+export type { DiscoveryServiceDeps } from './stream-handler.js';
+
+/**
+ * Registers ADS, SDS, LDS, CDS, RDS and EDS (Stream*, Delta*, Fetch*) on a grpc-js
+ * server. Each is a thin adapter over the one discovery core: a secret on SDS and a
+ * secret on ADS take the same path.
+ */
+export function addDiscoveryServices(server: Server, deps: DiscoveryServiceDeps): void {
+  for (const { spec, definition } of xdsServiceDefinitions()) {
+    const implementation: UntypedServiceImplementation = {
+      [spec.stream]: (call: ServerDuplexStream<XdsRequest, Buffer>) =>
+        serveStream(call, { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl }, deps),
+      [spec.delta]: (call: ServerDuplexStream<XdsRequest, Buffer>) =>
+        serveStream(call, { mode: 'delta', service: spec.short, streamTypeUrl: spec.typeUrl }, deps),
+    };
+    if (spec.fetch) {
+      implementation[spec.fetch] = (call: ServerUnaryCall<SotwRequest, Buffer>, callback: sendUnaryData<Buffer>) =>
+        serveFetch(call, callback, { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl }, deps);
+    }
+    server.addService(definition, implementation);
+  }
+}

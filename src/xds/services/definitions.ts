@@ -1,0 +1,67 @@
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { TypeUrl } from '../type-urls.js';
+import { decodeDeltaRequest, decodeSotwRequest } from '../core/wire.js';
+import type { DeltaRequest, SotwRequest } from '../core/requests.js';
+
+/**
+ * The xDS gRPC services, described by hand rather than through @grpc/proto-loader: the
+ * request side decodes with Envoy's protos (src/xds/protos.ts, via core/wire.ts) and the
+ * response side is the identity, because the core hands over a DiscoveryResponse that
+ * is already encoded around each resource's shared bytes.
+ */
+export interface XdsServiceSpec {
+  /** Fully qualified gRPC service name. */
+  service: string;
+  /** Short name for logs and the debug view. */
+  short: string;
+  /** The one type a per-type service serves; undefined for ADS. */
+  typeUrl?: string;
+  stream: string;
+  delta: string;
+  /** The unary Fetch* method (REST-like); ADS has none. */
+  fetch?: string;
+}
+
+export const XDS_SERVICES: readonly XdsServiceSpec[] = [
+  { service: 'envoy.service.discovery.v3.AggregatedDiscoveryService', short: 'ads', stream: 'StreamAggregatedResources', delta: 'DeltaAggregatedResources' },
+  { service: 'envoy.service.secret.v3.SecretDiscoveryService', short: 'sds', typeUrl: TypeUrl.Secret, stream: 'StreamSecrets', delta: 'DeltaSecrets', fetch: 'FetchSecrets' },
+  { service: 'envoy.service.listener.v3.ListenerDiscoveryService', short: 'lds', typeUrl: TypeUrl.Listener, stream: 'StreamListeners', delta: 'DeltaListeners', fetch: 'FetchListeners' },
+  { service: 'envoy.service.cluster.v3.ClusterDiscoveryService', short: 'cds', typeUrl: TypeUrl.Cluster, stream: 'StreamClusters', delta: 'DeltaClusters', fetch: 'FetchClusters' },
+  { service: 'envoy.service.route.v3.RouteDiscoveryService', short: 'rds', typeUrl: TypeUrl.Route, stream: 'StreamRoutes', delta: 'DeltaRoutes', fetch: 'FetchRoutes' },
+  { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', short: 'eds', typeUrl: TypeUrl.Endpoint, stream: 'StreamEndpoints', delta: 'DeltaEndpoints', fetch: 'FetchEndpoints' },
+];
+
+const passBytes = (value: Buffer): Buffer => value;
+const notAClient = (): Buffer => {
+  throw new Error('server-side method definition: requests are not serialised here');
+};
+
+function method<Req>(spec: XdsServiceSpec, name: string, requestStream: boolean, responseStream: boolean, decode: (b: Buffer) => Req): MethodDefinition<Req, Buffer> {
+  return {
+    path: `/${spec.service}/${name}`,
+    originalName: name,
+    requestStream,
+    responseStream,
+    requestSerialize: notAClient,
+    requestDeserialize: decode,
+    responseSerialize: passBytes,
+    responseDeserialize: passBytes,
+  };
+}
+
+export interface XdsServiceDefinition {
+  spec: XdsServiceSpec;
+  definition: ServiceDefinition;
+}
+
+/** grpc-js ServiceDefinitions for ADS, SDS, LDS, CDS, RDS and EDS. */
+export function xdsServiceDefinitions(): XdsServiceDefinition[] {
+  return XDS_SERVICES.map((spec) => {
+    const definition: Record<string, MethodDefinition<SotwRequest, Buffer> | MethodDefinition<DeltaRequest, Buffer>> = {
+      [spec.stream]: method(spec, spec.stream, true, true, decodeSotwRequest),
+      [spec.delta]: method(spec, spec.delta, true, true, decodeDeltaRequest),
+    };
+    if (spec.fetch) definition[spec.fetch] = method(spec, spec.fetch, false, false, decodeSotwRequest);
+    return { spec, definition: definition as unknown as ServiceDefinition };
+  });
+}
