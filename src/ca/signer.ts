@@ -1,0 +1,90 @@
+import { createHash, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import { signatureAlgorithmFor, keyIdentifier, type KeyType, type SignatureAlgorithm } from './keys.js';
+import { toPem } from './pem.js';
+import type { CertificateTemplate, IssuerInfo } from './templates.js';
+import { encodeCertificate, encodeTbsCertificate } from './x509-encode.js';
+import { decodeSubjectKeyId, parseCertificate } from './x509-parse.js';
+import { OID } from './oids.js';
+
+/**
+ * The external-signer seam: whatever signs leaves (our built-in root, a plug-in
+ * intermediate from --ca-dir, or an external CA such as a KMS or a remote issuer) sits
+ * behind this one interface. It gets the complete template (subject key, SANs, validity,
+ * extensions) and returns a certificate; the issuer then validates that certificate
+ * against the template's expectations, so an external CA that drifts from the X509-SVID
+ * profile is caught before anything is handed out.
+ */
+export interface Signer {
+  /** The certificate that signs (leaves chain to it). */
+  readonly certificate: SigningCertificate;
+  /** PEM a TLS peer presents after the leaf: intermediates up to, not including, the root. '' under a root. */
+  readonly chainPem: string;
+  /** notAfter of the whole signing chain (the earliest in it): leaves are capped here. */
+  readonly chainNotAfter: number;
+  signCertificate(template: CertificateTemplate): Promise<Buffer>;
+}
+
+export interface SigningCertificate extends IssuerInfo {
+  der: Buffer;
+  pem: string;
+  /** SHA-256 of the DER, lowercase hex. */
+  fingerprint256: string;
+}
+
+export function fingerprint256(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+/** The facts a template and a TLS chain need, read from a CA certificate. */
+export function signingCertificate(der: Buffer, what = 'signing certificate'): SigningCertificate {
+  const cert = parseCertificate(der, what);
+  const skiExt = cert.extensions.find((e) => e.oid === OID.subjectKeyIdentifier);
+  return {
+    der,
+    pem: toPem('CERTIFICATE', der),
+    fingerprint256: fingerprint256(der),
+    subject: cert.subject,
+    // RFC 5280 §4.2.1.2: a CA SHOULD carry an SKI; when a plug-in CA lacks one, use the
+    // method-1 value so our leaves' AKI is still meaningful.
+    subjectKeyId: skiExt ? decodeSubjectKeyId(skiExt.value) : keyIdentifier(cert.spki),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}
+
+const signAsync = promisify(sign);
+
+/**
+ * Signs the DER TBSCertificate with Node's crypto.sign (OpenSSL). ECDSA signs inline (~30 µs);
+ * RSA uses the callback form so a 2048-4096-bit private-key operation runs on the libuv pool.
+ */
+export async function signTbs(tbs: Buffer, key: KeyObject, algorithm: SignatureAlgorithm): Promise<Buffer> {
+  if (key.asymmetricKeyType === 'ec') return sign(algorithm.hash, tbs, key);
+  return signAsync(algorithm.hash, tbs, key);
+}
+
+export async function signTemplate(template: CertificateTemplate, key: KeyObject, keyType: KeyType): Promise<Buffer> {
+  const algorithm = signatureAlgorithmFor(keyType);
+  const tbs = encodeTbsCertificate(template, algorithm.der);
+  return encodeCertificate(tbs, algorithm.der, await signTbs(tbs, key, algorithm));
+}
+
+/** A CA whose private key is in this process: the built-in root or a plug-in intermediate. */
+export class LocalKeySigner implements Signer {
+  readonly chainNotAfter: number;
+
+  constructor(
+    readonly certificate: SigningCertificate,
+    private readonly privateKey: KeyObject,
+    readonly keyType: KeyType,
+    readonly chainPem = '',
+    chainNotAfter?: number,
+  ) {
+    this.chainNotAfter = Math.min(certificate.notAfter, chainNotAfter ?? Infinity);
+  }
+
+  signCertificate(template: CertificateTemplate): Promise<Buffer> {
+    return signTemplate(template, this.privateKey, this.keyType);
+  }
+}

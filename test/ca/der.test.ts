@@ -1,0 +1,79 @@
+import t from 'tap';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { namedBits, oid, smallInteger, time, unsignedInteger } from '../../src/ca/der.js';
+import { generateP256, generateKey, keyIdentifier, keyTypeOf } from '../../src/ca/keys.js';
+import { randomSerial, serialHex } from '../../src/ca/serial.js';
+import { KeyUsageBit } from '../../src/ca/oids.js';
+
+const hex = (b: Buffer): string => b.toString('hex');
+
+t.test('INTEGERs are minimal and positive (the forge serial pitfall)', async (t) => {
+  const table: [string, string][] = [
+    ['00', '020100'],
+    ['01', '020101'],
+    ['7f', '02017f'],
+    ['80', '02020080'],
+    ['0000000003e8', '020203e8'],
+    ['ff00', '020300ff00'],
+    ['00ff', '020200ff'],
+  ];
+  for (const [input, want] of table) t.equal(hex(unsignedInteger(Buffer.from(input, 'hex'))), want, input);
+  t.equal(hex(smallInteger(2)), '020102');
+});
+
+t.test('random serials are 128-bit, positive, minimal DER', async (t) => {
+  const fixed = (bytes: string) => () => Buffer.from(bytes, 'hex');
+  t.equal(hex(randomSerial(fixed('80'.padEnd(32, '0')))), '0080'.padEnd(34, '0'), 'top bit set gets a 00 prefix');
+  t.equal(hex(randomSerial(fixed('0001'.padEnd(32, 'f')))), '01'.padEnd(30, 'f'), 'leading zeros dropped');
+  let calls = 0;
+  const zeroThenOne = () => (calls++ === 0 ? Buffer.alloc(16) : Buffer.from('00'.repeat(15) + '05', 'hex'));
+  t.equal(hex(randomSerial(zeroThenOne)), '05', 'zero is never a serial');
+  t.equal(serialHex(Buffer.from('0080ff', 'hex')), '80ff');
+  for (let i = 0; i < 200; i++) {
+    const s = randomSerial();
+    t.ok(s.length >= 1 && s.length <= 17 && (s[0]! & 0x80) === 0, 'positive and at most 17 octets');
+    if (s.length > 1 && s[0] === 0) t.ok((s[1]! & 0x80) !== 0, 'a leading zero only before a high bit');
+  }
+});
+
+t.test('OIDs, named bits and times encode per X.690 and RFC 5280', async (t) => {
+  t.equal(hex(oid('1.2.840.10045.4.3.2')), '06082a8648ce3d040302');
+  t.equal(hex(oid('2.5.29.17')), '0603551d11');
+  t.equal(hex(namedBits([KeyUsageBit.digitalSignature])), '03020780');
+  t.equal(hex(namedBits([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment])), '030205a0');
+  t.equal(hex(namedBits([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign])), '03020106');
+  t.equal(time(Date.UTC(2049, 11, 31, 23, 59, 59, 999)).toString('latin1', 2), '491231235959Z', 'UTCTime through 2049');
+  t.equal(time(Date.UTC(2049, 11, 31, 23, 59, 59))[0], 0x17);
+  t.equal(time(Date.UTC(2050, 0, 1)).toString('latin1', 2), '20500101000000Z', 'GeneralizedTime from 2050');
+  t.equal(time(Date.UTC(2050, 0, 1))[0], 0x18);
+});
+
+t.test('the P-256 fast path writes exactly the PKCS#8 and SPKI OpenSSL writes', async (t) => {
+  for (let i = 0; i < 20; i++) {
+    const key = generateP256();
+    const pkcs8 = key.privateKey.export({ type: 'pkcs8', format: 'pem' });
+    t.equal(key.privateKeyPem, pkcs8, 'PKCS#8 PEM identical');
+    const spki = createPublicKey(createPrivateKey(key.privateKeyPem)).export({ type: 'spki', format: 'der' });
+    t.equal(hex(key.spki), hex(spki), 'SPKI identical');
+    t.equal(keyTypeOf(key.privateKey), 'ec-p256');
+  }
+});
+
+t.test('every key type generates and is recognised; key identifiers follow RFC 5280 method 1', async (t) => {
+  for (const type of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
+    const key = await generateKey(type);
+    t.equal(keyTypeOf(key.privateKey), type, type);
+    t.equal(keyIdentifier(key.spki).length, 20);
+  }
+  // Cross-check the SKI against OpenSSL's own computation on a real certificate.
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/meshd-ski-`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/O=x',
+    '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-addext', 'subjectKeyIdentifier=hash'], { stdio: 'pipe' });
+  const cert = new X509Certificate(execFileSync('cat', [`${dir}/c.pem`]));
+  const text = execFileSync('openssl', ['x509', '-in', `${dir}/c.pem`, '-noout', '-ext', 'subjectKeyIdentifier']).toString();
+  const skiHex = /([0-9A-F]{2}(:[0-9A-F]{2}){19})/.exec(text)![1]!.replace(/:/g, '').toLowerCase();
+  t.equal(hex(keyIdentifier(cert.publicKey.export({ type: 'spki', format: 'der' }))), skiHex);
+});

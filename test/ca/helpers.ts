@@ -1,0 +1,120 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createPrivateKey, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { systemClock, type Clock } from '../../src/common/clock.js';
+import { silentLogger } from '../../src/common/logger.js';
+import { explicit, ia5Bytes, implicitPrimitive, octetString, oid, sequence, set, smallInteger, utf8String, bitString } from '../../src/ca/der.js';
+import { SvidIssuer } from '../../src/ca/issuer.js';
+import type { KeyType } from '../../src/ca/keys.js';
+import { signatureAlgorithmFor } from '../../src/ca/keys.js';
+import { CaMetrics } from '../../src/ca/metrics.js';
+import { OID } from '../../src/ca/oids.js';
+import { toPem } from '../../src/ca/pem.js';
+import { mintRoot, type MintedRoot } from '../../src/ca/root-mint.js';
+import { LocalKeySigner, signingCertificate, type Signer } from '../../src/ca/signer.js';
+
+export interface Tap {
+  teardown(fn: () => void | Promise<void>): void;
+}
+
+export function tempDir(t: Tap, prefix = 'meshd-ca-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function openssl(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync('openssl', args, { input, encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `openssl verify -CAfile roots [-untrusted chain] leaf`; returns its output and exit status. */
+export function opensslVerify(dir: string, rootsPem: string, leafPem: string, untrustedPem?: string): { ok: boolean; output: string } {
+  const name = Math.random().toString(36).slice(2);
+  const roots = join(dir, `${name}-roots.pem`);
+  const leaf = join(dir, `${name}-leaf.pem`);
+  writeFileSync(roots, rootsPem);
+  writeFileSync(leaf, leafPem);
+  const args = ['verify', '-purpose', 'sslclient', '-CAfile', roots];
+  if (untrustedPem) {
+    const untrusted = join(dir, `${name}-untrusted.pem`);
+    writeFileSync(untrusted, untrustedPem);
+    args.push('-untrusted', untrusted);
+  }
+  args.push(leaf);
+  const r = openssl(args);
+  // Both purposes: an X509-SVID is for servers and clients alike.
+  const server = openssl(args.map((a) => (a === 'sslclient' ? 'sslserver' : a)));
+  return { ok: r.status === 0 && server.status === 0, output: r.stdout + r.stderr + server.stderr };
+}
+
+/** The extension block of `openssl x509 -text`, to read criticality OpenSSL's way. */
+export function opensslText(pem: string): string {
+  return openssl(['x509', '-noout', '-text'], pem).stdout;
+}
+
+export interface TestCa {
+  root: MintedRoot;
+  signer: Signer;
+  issuer: SvidIssuer;
+  registry: Registry;
+  metrics: CaMetrics;
+}
+
+export async function testCa(opts: { keyType?: KeyType; trustDomain?: string; clock?: Clock; rootTtlMs?: number; signer?: (s: Signer) => Signer } = {}): Promise<TestCa> {
+  const clock = opts.clock ?? systemClock;
+  const trustDomain = opts.trustDomain ?? 'cluster.local';
+  const root = await mintRoot({ trustDomain, keyType: opts.keyType ?? 'ec-p256', ttlMs: opts.rootTtlMs ?? 365 * 86_400_000, now: clock.now() });
+  const local = new LocalKeySigner(signingCertificate(root.certDer), root.key.privateKey, root.key.keyType);
+  const signer = opts.signer ? opts.signer(local) : local;
+  const registry = new Registry();
+  const metrics = new CaMetrics(registry, clock);
+  const issuer = new SvidIssuer({
+    trustDomain, clock, logger: silentLogger(), metrics, defaultTtlMs: 86_400_000, maxTtlMs: 90 * 86_400_000,
+    current: () => ({ signer, rootsPem: root.certPem }),
+  });
+  return { root, signer, issuer, registry, metrics };
+}
+
+/** A CSR made with `openssl req` (key written next to it). */
+export function opensslCsr(dir: string, keyArgs: string[], extra: string[] = []): { csrPem: string; keyPem: string } {
+  const name = Math.random().toString(36).slice(2);
+  const key = join(dir, `${name}.key`);
+  const csr = join(dir, `${name}.csr`);
+  execFileSync('openssl', ['req', '-new', '-newkey', ...keyArgs, '-nodes', '-keyout', key, '-out', csr, '-subj', '/O=requested', ...extra], { stdio: 'pipe' });
+  return { csrPem: execFileSync('cat', [csr]).toString(), keyPem: execFileSync('cat', [key]).toString() };
+}
+
+/**
+ * A CSR built in-process with Node's crypto (RFC 2986), asking for a SAN of its choosing;
+ * `tamper` lets a test corrupt the signature or the signed bytes.
+ */
+export function nodeCsr(key: KeyObject, spki: Buffer, opts: { uri?: string; tamper?: 'signature' | 'info' } = {}): string {
+  const attrs = opts.uri
+    ? explicit(0, sequence(oid(OID.extensionRequest), set(sequence(sequence(oid(OID.subjectAltName), octetString(sequence(implicitPrimitive(6, ia5Bytes(opts.uri)))))))))
+    : explicit(0, Buffer.alloc(0));
+  const subject = sequence(set(sequence(oid(OID.organizationName), utf8String('requested'))));
+  const info = sequence(smallInteger(0), subject, spki, attrs);
+  const keyType = key.asymmetricKeyType === 'ec' ? 'ec-p256' : 'rsa-2048';
+  const alg = signatureAlgorithmFor(keyType);
+  const signature = sign('sha256', info, key);
+  if (opts.tamper === 'signature') signature[signature.length - 3]! ^= 0x01;
+  const signedInfo = opts.tamper === 'info' ? sequence(smallInteger(0), sequence(set(sequence(oid(OID.organizationName), utf8String('Requested')))), spki, attrs) : info;
+  return toPem('CERTIFICATE REQUEST', sequence(signedInfo, alg.der, bitString(signature)));
+}
+
+export function x509(pem: string): X509Certificate {
+  return new X509Certificate(pem);
+}
+
+export function keyFromPem(pem: string): KeyObject {
+  return createPrivateKey(pem);
+}
+
+export function metricValue(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
