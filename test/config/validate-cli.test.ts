@@ -1,0 +1,64 @@
+/** `meshd validate` as a user runs it: a real process, its output and exit status. */
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pa, yaml } from './helpers.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TSX = join(ROOT, 'node_modules/.bin/tsx');
+
+function meshd(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(TSX, ['src/cli/main.ts', ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+t.test('the example config validates clean (exit 0, no warnings)', async (t) => {
+  const r = await meshd('validate', 'examples/config');
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.equal(r.stdout, '"examples/config" is valid: 4 PeerAuthentications, 3 ServiceEntries, 4 WorkloadEntries\n');
+});
+
+t.test('errors and warnings are printed with file and line; exit 1', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshd-validate-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'shop.yaml'), pa('shop', 'default', 'STRICT') + yaml`
+    ---
+    apiVersion: security.istio.io/v1
+    kind: PeerAuthentication
+    metadata: {name: web, namespace: shop}
+    spec:
+      selector: {}
+      portLevelMtls:
+        8080: {mode: DISABLE}
+  `);
+  const r = await meshd('validate', dir);
+  t.equal(r.code, 1);
+  const file = join(dir, 'shop.yaml');
+  t.equal(r.stdout, [
+    `Warning: ${file}:14: PeerAuthentication/shop/web: workload selector specified without labels`,
+    `Error: ${file}:15: PeerAuthentication/shop/web: mesh/namespace peer authentication cannot have port level mTLS`,
+    `"${dir}": 1 error, 1 warning in 1 file`,
+    '',
+  ].join('\n'));
+});
+
+t.test('warnings alone pass (exit 0)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshd-validate-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'dr.yaml'), 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: x}\nspec: {host: a}\n');
+  const r = await meshd('validate', join(dir, 'dr.yaml'));
+  t.equal(r.code, 0);
+  t.match(r.stdout, /^Warning: .*dr\.yaml:1: DestinationRule\/default\/x: DestinationRule is not supported by meshd and is ignored\n.* has 1 warning: 0 PeerAuthentications/);
+});
+
+t.test('a missing path is an error', async (t) => {
+  const r = await meshd('validate', '/nonexistent/meshd-config');
+  t.equal(r.code, 1);
+  t.match(r.stderr, 'cannot read /nonexistent/meshd-config: ENOENT');
+});
