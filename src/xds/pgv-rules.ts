@@ -79,8 +79,11 @@ export function checkPgv(type: protobuf.Type, obj: Record<string, unknown>, path
   }
   for (const field of type.fieldsArray) {
     const value = obj[field.name];
+    const declared = fieldRules(field);
+    // Nothing to check: no rule on the field and nothing below it to descend into.
+    if (declared === null && (!isSet(value) || !(field.resolvedType instanceof protobuf.Type))) continue;
     const p = childPath(path, field.name);
-    const rules = fieldRules(field) ?? {};
+    const rules = declared ?? {};
     if (field.map) {
       if (isSet(value)) checkMap(field, rules, value as Record<string, unknown>, p, errors);
       else checkMap(field, rules, {}, p, errors);

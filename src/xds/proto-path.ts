@@ -5,8 +5,9 @@ import protobuf from 'protobufjs';
  * `static_resources.clusters[0].transport_socket.typed_config.common_tls_context`.
  * An Any's fields continue the path of the field holding the Any, as in YAML.
  */
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function childPath(path: string, key: string): string {
-  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) return path === '' ? key : `${path}.${key}`;
+  if (PLAIN_KEY.test(key)) return path === '' ? key : `${path}.${key}`;
   return `${path}[${JSON.stringify(key)}]`;
 }
 
@@ -31,15 +32,21 @@ export function messageNameOf(typeUrlOrName: string): string {
 }
 
 /** The message type a type URL names in the given root, or undefined (never throws). */
+const lookups = new WeakMap<protobuf.Root, Map<string, protobuf.Type | undefined>>();
 export function lookupMessage(root: protobuf.Root, typeUrlOrName: string): protobuf.Type | undefined {
+  let cache = lookups.get(root);
+  if (!cache) lookups.set(root, (cache = new Map()));
+  if (cache.has(typeUrlOrName)) return cache.get(typeUrlOrName);
   const name = messageNameOf(typeUrlOrName);
-  if (name === '') return undefined;
+  let type: protobuf.Type | undefined;
   try {
-    const found = root.lookup(name);
-    return found instanceof protobuf.Type ? found : undefined;
+    const found = name === '' ? null : root.lookup(name);
+    type = found instanceof protobuf.Type ? found : undefined;
   } catch {
-    return undefined;
+    type = undefined;
   }
+  cache.set(typeUrlOrName, type);
+  return type;
 }
 
 /** proto3-JSON field name (protoc's ToJsonName): "foo_bar_baz" → "fooBarBaz". */

@@ -95,10 +95,18 @@ export function decodeStrictBytes(typeUrlOrName: string, bytes: Uint8Array): Str
  */
 export function decodeStrictAny(anyBytes: Uint8Array): StrictDecodeResult {
   const anyType = envoyRoot().lookupType('google.protobuf.Any');
-  const errors: string[] = [];
-  scanWire(anyType, anyBytes, '', errors);
-  if (errors.length > 0) return { valid: false, errors, warnings: [] };
-  const any = anyType.decode(anyBytes) as unknown as { type_url: string; value: Uint8Array };
+  let any: { type_url: string; value: Uint8Array };
+  try {
+    any = anyType.decode(anyBytes) as unknown as { type_url: string; value: Uint8Array };
+  } catch (err) {
+    return { valid: false, errors: [at('', `malformed protobuf: ${err instanceof Error ? err.message : String(err)}`)], warnings: [] };
+  }
+  // The envelope has two fields; anything else in it re-encodes shorter.
+  if (anyType.encode(any).finish().length !== anyBytes.length) {
+    const errors: string[] = [];
+    scanWire(anyType, anyBytes, '', errors);
+    return { valid: false, errors: errors.length > 0 ? errors : [at('', 'google.protobuf.Any is not canonically encoded')], warnings: [] };
+  }
   if (!any.type_url) return { valid: false, errors: [at('', 'google.protobuf.Any without type_url')], warnings: [] };
   const payload = decodeStrictBytes(any.type_url, any.value ?? new Uint8Array(0));
   return payload.valid ? { ...payload, bytes: anyBytes } : payload;

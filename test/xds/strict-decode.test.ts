@@ -384,6 +384,9 @@ t.test('wire bytes: what protobufjs would skip silently is an error', async (t) 
   const unknownAny = encodeMessage(TypeUrl.Listener, { name: 'l', listener_filters: [{ name: 'x', typed_config: { type_url: 'type.googleapis.com/acme.Inspector', value: new Uint8Array(0) } }] });
   const r = decodeStrictBytes(TypeUrl.Listener, unknownAny);
   t.same(r.valid ? [] : r.errors, ['listener_filters[0].typed_config: unknown @type "type.googleapis.com/acme.Inspector" (not a message type meshd\'s Envoy protos define)'], 'unknown Any type');
+  const envelope = withExtraVarint(encodeAny(TypeUrl.Secret, { name: 'default' }), 3);
+  const e = decodeStrictAny(envelope);
+  t.same(e.valid ? [] : e.errors, ['(root): unknown field number 3 (wire type 0) in google.protobuf.Any'], 'unknown field in the Any envelope itself');
   const noName = encodeAny(TypeUrl.Cluster, { connect_timeout: { seconds: 1 } });
   const s = decodeStrictAny(noName);
   t.same(s.valid ? [] : s.errors, ['name: value length must be at least 1 characters (string.min_len)'], 'PGV rules run on decoded bytes too');
