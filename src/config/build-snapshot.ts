@@ -195,19 +195,64 @@ function byNamespaceName(a: MeshResource, b: MeshResource): number {
   return a.meta.namespace === b.meta.namespace ? (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0) : a.meta.namespace < b.meta.namespace ? -1 : 1;
 }
 
-export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnapshot): MeshSnapshot {
+/** What one file contributes; depends on nothing but the file's path and text. */
+interface FileResult {
+  messages: ConfigMessage[];
+  entries: Entry[];
+  meshCandidates: MeshCandidate[];
+  unidentified: boolean;
+}
+
+function readFile(f: ConfigFile): FileResult {
+  const c = new Collector();
+  if (f.text === undefined) {
+    c.add('error', f.path, 1, `cannot read file: ${f.readError ?? 'unknown error'}`);
+    c.unidentifiedFiles.add(f.path);
+  } else {
+    const isMeshFile = MESH_CONFIG_FILE_NAMES.includes(basename(f.path));
+    for (const doc of parseYamlFile(f.path, f.text).documents) readDocument(c, f.path, doc, isMeshFile);
+  }
+  return { messages: c.messages, entries: c.entries, meshCandidates: c.meshCandidates, unidentified: c.unidentifiedFiles.size > 0 };
+}
+
+/**
+ * Parsed files by path and text, so a reload re-parses only the files that changed (YAML
+ * parsing dominates a reload: about 0.2 ms per document). Unchanged files also yield the very
+ * same frozen objects, which makes the diff cheap.
+ */
+export class FileParseCache {
+  private readonly byPath = new Map<string, { text: string; result: FileResult }>();
+
+  get(f: ConfigFile): FileResult | undefined {
+    const hit = this.byPath.get(f.path);
+    return hit !== undefined && f.text !== undefined && hit.text === f.text ? hit.result : undefined;
+  }
+
+  set(f: ConfigFile, result: FileResult): void {
+    if (f.text === undefined) this.byPath.delete(f.path);
+    else this.byPath.set(f.path, { text: f.text, result });
+  }
+
+  /** Forget files that are gone. */
+  retain(paths: readonly string[]): void {
+    const keep = new Set(paths);
+    for (const p of this.byPath.keys()) if (!keep.has(p)) this.byPath.delete(p);
+  }
+}
+
+export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnapshot, cache?: FileParseCache): MeshSnapshot {
   const c = new Collector();
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   for (const f of sorted) {
-    if (f.text === undefined) {
-      c.add('error', f.path, 1, `cannot read file: ${f.readError ?? 'unknown error'}`);
-      c.unidentifiedFiles.add(f.path);
-      continue;
-    }
-    const isMeshFile = MESH_CONFIG_FILE_NAMES.includes(basename(f.path));
-    for (const doc of parseYamlFile(f.path, f.text).documents) readDocument(c, f.path, doc, isMeshFile);
+    const r = cache?.get(f) ?? readFile(f);
+    cache?.set(f, r);
+    c.messages.push(...r.messages);
+    c.entries.push(...r.entries);
+    c.meshCandidates.push(...r.meshCandidates);
+    if (r.unidentified) c.unidentifiedFiles.add(f.path);
   }
+  cache?.retain(sorted.map((f) => f.path));
 
   // Previous objects by key, to keep the last good version.
   const prevByKey = new Map<string, MeshResource>();

@@ -39,11 +39,13 @@ function canonical(o: Obj): string {
 
 function changedKeys(prev: readonly Obj[], next: readonly Obj[]): Set<string> {
   const key = (o: Obj): string => `${o.meta.namespace}/${o.meta.name}`;
-  const before = new Map(prev.map((o) => [key(o), canonical(o)]));
+  const before = new Map(prev.map((o) => [key(o), o]));
   const out = new Set<string>();
   for (const o of next) {
     const k = key(o);
-    if (before.get(k) !== canonical(o)) out.add(k);
+    const old = before.get(k);
+    // Unchanged files yield the same frozen objects (FileParseCache): skip the deep compare.
+    if (old !== o && (old === undefined || canonical(old) !== canonical(o))) out.add(k);
     before.delete(k);
   }
   for (const k of before.keys()) out.add(k);

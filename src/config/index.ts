@@ -1,6 +1,6 @@
 /** The mesh config's public API: load, watch, diff, registry queries, message formatting. */
 export * from './model.js';
-export { buildSnapshot, resourceKey, MESH_CONFIG_FILE_NAMES, type ConfigFile, type MeshResource } from './build-snapshot.js';
+export { buildSnapshot, FileParseCache, resourceKey, MESH_CONFIG_FILE_NAMES, type ConfigFile, type MeshResource } from './build-snapshot.js';
 export { loadConfigDir, readConfigFiles, isConfigFileName } from './load-config-dir.js';
 export { ConfigWatcher, watchConfigDir, type ConfigWatcherOptions } from './watcher.js';
 export { diffSnapshots, fullDiff, inboundAffected, type SnapshotDiff } from './diff.js';

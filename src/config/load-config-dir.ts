@@ -4,7 +4,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildSnapshot, type ConfigFile } from './build-snapshot.js';
+import { buildSnapshot, type ConfigFile, type FileParseCache } from './build-snapshot.js';
 import type { MeshSnapshot } from './model.js';
 
 export function isConfigFileName(name: string): boolean {
@@ -30,6 +30,6 @@ export async function readConfigFiles(dir: string): Promise<ConfigFile[]> {
 }
 
 /** Load a snapshot from `dir`; a previous snapshot keeps last good versions of failing documents. */
-export async function loadConfigDir(dir: string, previous?: MeshSnapshot): Promise<MeshSnapshot> {
-  return buildSnapshot(await readConfigFiles(dir), previous);
+export async function loadConfigDir(dir: string, previous?: MeshSnapshot, cache?: FileParseCache): Promise<MeshSnapshot> {
+  return buildSnapshot(await readConfigFiles(dir), previous, cache);
 }

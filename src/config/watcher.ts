@@ -10,6 +10,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../common/logger.js';
 import { diffSnapshots, fullDiff, type SnapshotDiff } from './diff.js';
 import { loadConfigDir } from './load-config-dir.js';
+import { FileParseCache } from './build-snapshot.js';
 import type { ConfigMessage, MeshSnapshot } from './model.js';
 
 export interface ConfigWatcherOptions {
@@ -32,13 +33,17 @@ export class ConfigWatcher {
   private reloading: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly cache: FileParseCache;
 
-  private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot) {}
+  private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot, cache: FileParseCache) {
+    this.cache = cache;
+  }
 
   /** Load the dir once (reporting its messages) and start watching it. */
   static async start(options: ConfigWatcherOptions): Promise<ConfigWatcher> {
-    const first = await loadConfigDir(options.dir);
-    const w = new ConfigWatcher(options, first);
+    const cache = new FileParseCache();
+    const first = await loadConfigDir(options.dir, undefined, cache);
+    const w = new ConfigWatcher(options, first, cache);
     w.logMessages(first.messages, []);
     w.options.logger.info(
       { dir: options.dir, version: first.version, peerAuthentications: first.peerAuthentications.length, serviceEntries: first.serviceEntries.length, workloadEntries: first.workloadEntries.length },
@@ -94,7 +99,7 @@ export class ConfigWatcher {
     const { logger, dir } = this.options;
     let next: MeshSnapshot;
     try {
-      next = await loadConfigDir(dir, this.snapshot);
+      next = await loadConfigDir(dir, this.snapshot, this.cache);
     } catch (err) {
       // The dir itself is unreadable (removed, permissions): keep everything in force.
       logger.error({ dir, err: err instanceof Error ? err.message : String(err) }, 'cannot read config dir; keeping the config in force');

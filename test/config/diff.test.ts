@@ -95,3 +95,25 @@ t.test('fullDiff lists everything', async (t) => {
   t.same([...d.workloads].sort(), ['pay/api-1', 'shop/web-1']);
   t.equal(d.meshChanged, true);
 });
+
+t.test('FileParseCache: unchanged files yield the same objects; a changed file is re-read', async (t) => {
+  const { buildSnapshot, FileParseCache } = await import('../../src/config/build-snapshot.js');
+  const cache = new FileParseCache();
+  const files = (shopMode: string) => [
+    { path: 'shop.yaml', text: base['shop.yaml'].replace('PERMISSIVE', shopMode) },
+    { path: 'pay.yaml', text: base['pay.yaml'] },
+  ];
+  const a = buildSnapshot(files('PERMISSIVE'), undefined, cache);
+  const b = buildSnapshot(files('STRICT'), a, cache);
+  const pay = (s: typeof a) => s.peerAuthentications.find((p) => p.meta.namespace === 'pay');
+  const shop = (s: typeof a) => s.peerAuthentications.find((p) => p.meta.namespace === 'shop');
+  t.equal(pay(b), pay(a), 'same object from the unchanged file');
+  t.not(shop(b), shop(a));
+  t.equal(shop(b)?.mode, 'STRICT');
+  t.same([...diffSnapshots(a, b).peerAuthenticationNamespaces], ['shop']);
+  // The cache never hides messages: a bad file stays bad when read from the cache.
+  const c = buildSnapshot([...files('NOPE')], b, cache);
+  const d = buildSnapshot([...files('NOPE')], c, cache);
+  t.equal(d.messages.filter((m) => m.level === 'error').length, 1);
+  t.equal(shop(d)?.mode, 'STRICT');
+});
