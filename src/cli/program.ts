@@ -1,7 +1,10 @@
 import { Command } from 'commander';
+import { registerProxyStatus } from './proxy-status.js';
+import { registerServe } from './serve.js';
 import { registerToken } from './token.js';
 import { registerValidate } from './validate.js';
 import { registerBootstrap } from './bootstrap.js';
+import { registerCheck } from './check.js';
 
 /**
  * The meshd command tree. Each command lives in its own file under src/cli/ and adds
@@ -15,6 +18,9 @@ export function buildProgram(): Command {
   // Commands register in the order a newcomer meets them.
   registerToken(program);
   registerValidate(program);
+  registerCheck(program);
   registerBootstrap(program);
+  registerServe(program);
+  registerProxyStatus(program);
   return program;
 }

@@ -1,0 +1,36 @@
+import type { ConnectionStatus } from '../xds/core/connection-status.js';
+
+const COLUMNS = ['cds', 'lds', 'eds', 'rds', 'sds'] as const;
+
+/**
+ * istioctl proxy-status's table, one row per stream: per type SYNCED / STALE / NOT SENT
+ * (or "-" when not subscribed), plus the proven identity and the last NACK. Pure.
+ */
+export function formatProxyStatus(connections: readonly ConnectionStatus[]): string {
+  const header = ['NAME', 'IDENTITY', 'STREAM', ...COLUMNS.map((c) => c.toUpperCase()), 'LAST NACK'];
+  const rows = [...connections]
+    .sort((a, b) => a.proxyId.localeCompare(b.proxyId) || a.connectionId.localeCompare(b.connectionId))
+    .map((c) => {
+      const byType = new Map(c.types.map((t) => [t.type, t]));
+      const nack = c.types.filter((t) => t.lastNack).map((t) => `${t.type}: ${t.lastNack!.message}`).join('; ');
+      return [
+        c.proxyId,
+        c.spiffeId,
+        `${c.service.toUpperCase()}/${c.mode}`,
+        ...COLUMNS.map((col) => {
+          const t = byType.get(col);
+          if (!t) return '-';
+          return t.lastNack && t.status !== 'SYNCED' ? 'STALE (NACK)' : t.status;
+        }),
+        nack === '' ? '-' : truncate(nack, 80),
+      ];
+    });
+  if (rows.length === 0) return 'No proxies are connected.\n';
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : s.slice(0, n - 1) + '…';
+}

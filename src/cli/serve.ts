@@ -1,0 +1,87 @@
+import { Command, Option } from 'commander';
+import { parseDuration } from '../common/duration.js';
+import { createLogger } from '../common/logger.js';
+import { systemClock } from '../common/clock.js';
+import { startMeshd } from '../server/meshd.js';
+import { absolute, dataDirOption, logLevelOption, trustDomainOption } from './options.js';
+
+/**
+ * `meshd serve`: the control plane. Flag names follow pilot-discovery's where the concept
+ * matches (--grpcAddr, --secureGRPCAddr, --monitoringAddr), in kebab case.
+ */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the control plane: CA, SDS, xDS (ADS) and telemetry')
+    .addOption(dataDirOption())
+    .addOption(new Option('--ca-dir <dir>', "plug-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) instead of the built-in root").env('MESHD_CA_DIR'))
+    .addOption(new Option('--config-dir <dir>', 'directory of Istio YAML (PeerAuthentication, ServiceEntry, WorkloadEntry, mesh config), watched for changes').env('MESHD_CONFIG_DIR'))
+    .addOption(trustDomainOption())
+    .addOption(new Option('--secure-grpc-addr <host:port>', 'gRPC over TLS: ADS, SDS, per-type xDS, CSR API, access logs').default('0.0.0.0:15012'))
+    .addOption(new Option('--grpc-addr <host:port>', 'plaintext gRPC for local development (same credentials required)').default('127.0.0.1:15010'))
+    .addOption(new Option('--allow-remote-plaintext', 'allow --grpc-addr on a non-loopback address').default(false))
+    .addOption(new Option('--monitoring-addr <host:port>', 'HTTP: /metrics, /ready, /healthz, /trust-bundle, /debug/*').default('127.0.0.1:15014'))
+    .addOption(new Option('--root-key-type <type>', 'key type of a newly created built-in root').choices(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ec-p256'))
+    .addOption(new Option('--root-ttl <duration>', 'lifetime of a newly created built-in root (Istio CITADEL_SELF_SIGNED_CA_CERT_TTL)').default('87600h'))
+    .addOption(new Option('--workload-cert-ttl <duration>', 'SVID lifetime; given explicitly it overrides the mesh config (Istio DEFAULT_WORKLOAD_CERT_TTL)').default('24h'))
+    .addOption(new Option('--max-workload-cert-ttl <duration>', 'longest SVID lifetime a caller may ask for; longer requests are rejected (Istio MAX_WORKLOAD_CERT_TTL)').default('2160h'))
+    .addOption(new Option('--rotation-fraction <f>', 'fraction of an SVID lifetime after which it is re-issued and pushed; given explicitly it overrides the mesh config').default('0.8'))
+    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default('10s'))
+    .addOption(logLevelOption())
+    .action(async (opts: ServeFlags, cmd: Command) => {
+      const logger = createLogger({ level: opts.logLevel });
+      // An explicit flag overrides the mesh config; otherwise the mesh config (or its default) applies.
+      const explicit = (name: string): boolean => cmd.getOptionValueSource(name) === 'cli' || cmd.getOptionValueSource(name) === 'env';
+      const meshd = await startMeshd({
+        dataDir: absolute(opts.dataDir),
+        caDir: opts.caDir ? absolute(opts.caDir) : undefined,
+        configDir: opts.configDir ? absolute(opts.configDir) : undefined,
+        trustDomain: opts.trustDomain,
+        trustDomainFromFlag: cmd.getOptionValueSource('trustDomain') === 'cli',
+        secureGrpcAddr: opts.secureGrpcAddr,
+        grpcAddr: opts.grpcAddr,
+        allowRemotePlaintext: opts.allowRemotePlaintext,
+        monitoringAddr: opts.monitoringAddr,
+        rootKeyType: opts.rootKeyType,
+        rootTtlMs: parseDuration(opts.rootTtl),
+        workloadCertTtlMs: explicit('workloadCertTtl') ? parseDuration(opts.workloadCertTtl) : undefined,
+        maxWorkloadCertTtlMs: parseDuration(opts.maxWorkloadCertTtl),
+        rotationFraction: explicit('rotationFraction') ? Number(opts.rotationFraction) : undefined,
+        logger,
+        clock: systemClock,
+      });
+      const grace = parseDuration(opts.shutdownGrace);
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal, graceMs: grace }, 'shutting down: no new streams; open streams end with UNAVAILABLE so proxies reconnect elsewhere');
+        const hard = setTimeout(() => { logger.error('shutdown grace exceeded; exiting'); process.exit(1); }, grace + 2000);
+        hard.unref();
+        meshd.stop(grace).then(() => process.exit(0), (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'shutdown failed');
+          process.exit(1);
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}
+
+interface ServeFlags {
+  dataDir: string;
+  caDir?: string;
+  configDir?: string;
+  trustDomain: string;
+  secureGrpcAddr: string;
+  grpcAddr: string;
+  allowRemotePlaintext: boolean;
+  monitoringAddr: string;
+  rootKeyType: 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
+  rootTtl: string;
+  workloadCertTtl: string;
+  maxWorkloadCertTtl: string;
+  rotationFraction: string;
+  shutdownGrace: string;
+  logLevel: string;
+}

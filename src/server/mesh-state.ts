@@ -1,0 +1,80 @@
+import type { Logger } from '../common/logger.js';
+import { ConfigWatcher, buildSnapshot, type MeshSnapshot, type SnapshotDiff } from '../config/index.js';
+import type { AdmitProxy, ProxyInfo } from '../xds/core/types.js';
+import type { DiscoveryCore } from '../xds/core/index.js';
+import { createSidecarGenerators } from '../xds/generators/sidecar-generators.js';
+import { dispatchByProxyKind } from '../xds/generators/generator-dispatch.js';
+import { admitProxy, workloadRefForProxy } from '../xds/generators/proxy-workload.js';
+import { configPushRequest } from '../xds/generators/affected-proxies.js';
+
+export interface MeshStateOptions {
+  configDir?: string;
+  logger: Logger;
+  trustDomain: string;
+  trustDomainFromFlag: boolean;
+}
+
+/**
+ * The mesh model in force and what follows from a change: the current snapshot for the
+ * generators, admission of proxies against their WorkloadEntry, and pushes scoped to the
+ * proxies a change affects. Without a config dir the mesh is empty (SDS still works).
+ */
+export class MeshState {
+  private current: MeshSnapshot;
+  private core: DiscoveryCore | undefined;
+
+  private constructor(private readonly watcher: ConfigWatcher | undefined, fallback: MeshSnapshot, private readonly logger: Logger) {
+    this.current = watcher?.current ?? fallback;
+  }
+
+  static async open(options: MeshStateOptions): Promise<MeshState> {
+    let state: MeshState | undefined;
+    const watcher = options.configDir
+      ? await ConfigWatcher.start({ dir: options.configDir, logger: options.logger.child({ component: 'config' }), onChange: (s, d) => state?.apply(s, d) })
+      : undefined;
+    const empty = buildSnapshot([]);
+    const fallback: MeshSnapshot = { ...empty, mesh: { ...empty.mesh, trustDomain: options.trustDomain } };
+    state = new MeshState(watcher, fallback, options.logger);
+    const configured = state.current.mesh.trustDomain;
+    if (watcher && options.trustDomainFromFlag && configured !== options.trustDomain) {
+      await watcher.stop();
+      throw new Error(`--trust-domain ${options.trustDomain} disagrees with the mesh config's trustDomain ${configured}; set one of them`);
+    }
+    return state;
+  }
+
+  get snapshot(): MeshSnapshot {
+    return this.current;
+  }
+
+  /** Registers the xDS generators on the core and starts pushing config changes to it. */
+  attach(core: DiscoveryCore): void {
+    this.core = core;
+    for (const g of dispatchByProxyKind({ sidecar: createSidecarGenerators(() => this.current) })) core.register(g);
+  }
+
+  /**
+   * A proxy that names a workload must have proven that workload's identity; one that names
+   * none (an SDS-only Envoy, SPIRE-style configs) gets the secrets of its identity and no
+   * listeners or clusters.
+   */
+  readonly admit: AdmitProxy = (proxy: ProxyInfo) => {
+    if (workloadRefForProxy(proxy) === undefined) return;
+    admitProxy(() => this.current)(proxy);
+  };
+
+  private apply(next: MeshSnapshot, diff: SnapshotDiff): void {
+    const prev = this.current;
+    if (next.mesh.trustDomain !== prev.mesh.trustDomain) {
+      this.logger.error({ from: prev.mesh.trustDomain, to: next.mesh.trustDomain }, 'the trust domain cannot change while meshd runs (the CA is bound to it); keeping the previous mesh config');
+      return;
+    }
+    this.current = next;
+    const push = configPushRequest(prev, next, diff);
+    if (push && this.core) void this.core.push(push);
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.stop();
+  }
+}

@@ -1,0 +1,186 @@
+import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { X509Certificate } from 'node:crypto';
+import type { Logger } from '../common/logger.js';
+import type { Clock } from '../common/clock.js';
+import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/index.js';
+import type { RootKeyType } from '../ca/types.js';
+import { TokenAuthority } from '../auth/token-authority.js';
+import { MeshAuthenticator } from '../auth/authenticator.js';
+import { DiscoveryCore } from '../xds/core/index.js';
+import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
+import { TypeUrl } from '../xds/type-urls.js';
+import { SvidCache } from '../sds/svid-cache.js';
+import { SecretGenerator } from '../sds/secret-generator.js';
+import { validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
+import { RotatingServerCredentials } from './rotating-credentials.js';
+import { ServingIdentity, controlPlaneSpiffeId, DEFAULT_SERVING_DNS_NAMES } from './serving-identity.js';
+import { startHttpServer, type HttpServerHandle } from './http-server.js';
+import { monitoringRoutes } from './monitoring-routes.js';
+import { grpcBindAddress, isLoopback, parseHostPort } from './addresses.js';
+import { MeshState } from './mesh-state.js';
+
+export interface MeshdOptions {
+  dataDir: string;
+  caDir?: string;
+  configDir?: string;
+  trustDomain: string;
+  /** The trust domain came from a flag (it must then agree with the mesh config). */
+  trustDomainFromFlag?: boolean;
+  secureGrpcAddr: string;
+  grpcAddr: string;
+  allowRemotePlaintext?: boolean;
+  monitoringAddr: string;
+  rootKeyType?: RootKeyType;
+  rootTtlMs?: number;
+  /** Overrides the mesh config's certificate TTL (a flag given explicitly). */
+  workloadCertTtlMs?: number;
+  maxWorkloadCertTtlMs?: number;
+  /** Overrides the mesh config's rotation fraction (a flag given explicitly). */
+  rotationFraction?: number;
+  logger: Logger;
+  clock: Clock;
+  /** Tests: how often SVID due times are checked (default 1 s). */
+  svidTickMs?: number;
+}
+
+export interface RunningMeshd {
+  ports: { secureGrpc: number; grpc: number; monitoring: number };
+  ca: ManagedCertificateAuthority;
+  core: DiscoveryCore;
+  tokens: TokenAuthority;
+  registry: Registry;
+  /** Graceful stop: refuse new streams, end open ones with UNAVAILABLE, wait up to graceMs. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The composition root: wires CA, auth, config, discovery core, generators, gRPC and HTTP.
+ * Start-up order makes /ready truthful: CA material first (refuse to start on bad
+ * material), then config, then the servers; ready only when all of them are up.
+ */
+export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
+  const { logger, clock } = options;
+  const secure = parseHostPort(options.secureGrpcAddr, '--secure-grpc-addr');
+  const plain = parseHostPort(options.grpcAddr, '--grpc-addr');
+  const monitoring = parseHostPort(options.monitoringAddr, '--monitoring-addr');
+  if (!isLoopback(plain.host) && !options.allowRemotePlaintext) {
+    throw new Error(`--grpc-addr ${options.grpcAddr} is not a loopback address; plaintext gRPC beyond this host needs --allow-remote-plaintext`);
+  }
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false });
+  const trustDomain = mesh.snapshot.mesh.trustDomain;
+  const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: 0.02 });
+  const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
+  const policyError = validateRotationPolicy(rotation());
+  if (policyError) throw new Error(policyError);
+
+  const ca = await openCertificateAuthority({
+    dataDir: options.dataDir,
+    caDir: options.caDir,
+    trustDomain,
+    rootKeyType: options.rootKeyType,
+    rootTtlMs: options.rootTtlMs,
+    defaultLeafTtlMs: workloadTtl(),
+    maxLeafTtlMs: options.maxWorkloadCertTtlMs,
+    clock,
+    logger: logger.child({ component: 'ca' }),
+    registry,
+  });
+  const tokens = await TokenAuthority.open(options.dataDir, clock);
+  const authenticator = new MeshAuthenticator({
+    trustDomain,
+    tokens,
+    issuers: () => ca.signingCertificatesPem().map((pem) => new X509Certificate(pem)),
+    clock,
+    logger: logger.child({ component: 'auth' }),
+    failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures.', registers: [registry] }),
+  });
+
+  const core = new DiscoveryCore({ logger, registry, clock, controlPlaneId: controlPlaneSpiffeId(trustDomain) });
+  const svids = new SvidCache({
+    ca,
+    clock,
+    logger: logger.child({ component: 'sds' }),
+    ttlMs: workloadTtl,
+    rotation,
+    onDue: (proxies) => void core.push({ proxies, typeUrls: [TypeUrl.Secret], reason: 'secret' }),
+    tickMs: options.svidTickMs,
+  });
+  core.register(new SecretGenerator({ ca, svids, logger: logger.child({ component: 'sds' }) }));
+  mesh.attach(core);
+
+  // A new root goes into every proxy's bundle before anything it signs is handed out.
+  const unsubscribeBundle = ca.onBundleChange((bundle) => {
+    logger.info({ sequence: bundle.sequence, roots: bundle.rootsPem.length }, 'trust bundle changed; pushing it to every proxy');
+    void core.push({ typeUrls: [TypeUrl.Secret], reason: 'root-rotation' });
+  });
+
+  const serving = new ServingIdentity({
+    ca, clock, logger: logger.child({ component: 'serving-cert' }),
+    spiffeId: controlPlaneSpiffeId(trustDomain),
+    dnsNames: DEFAULT_SERVING_DNS_NAMES,
+    ttlMs: workloadTtl(),
+    rotation: rotation(),
+    onRenewed: (svid) => credentials.update({ keyPem: svid.keyPem, chainPem: svid.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') }),
+  });
+  const first = await serving.start();
+  const credentials = new RotatingServerCredentials({ keyPem: first.keyPem, chainPem: first.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') });
+  const unsubscribeServing = ca.onBundleChange(() => void serving.renew());
+
+  const grpcOptions = { 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_connection_age_ms': 30 * 60_000 };
+  const secureServer = new Server(grpcOptions);
+  const plainServer = new Server(grpcOptions);
+  for (const server of [secureServer, plainServer]) {
+    addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger });
+  }
+  const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);
+  const plainPort = await bind(plainServer, grpcBindAddress(plain.host, plain.port), ServerCredentials.createInsecure());
+
+  ca.start();
+  svids.start();
+  let ready = true;
+  let http: HttpServerHandle | undefined;
+  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready }), logger);
+  logger.info({
+    trustDomain, secureGrpc: `${secure.host}:${securePort}`, grpc: `${plain.host}:${plainPort}`, monitoring: `${monitoring.host}:${http.port}`,
+    dataDir: options.dataDir, configDir: options.configDir ?? null, caDir: options.caDir ?? null,
+  }, 'meshd is serving');
+
+  let stopped: Promise<void> | undefined;
+  const stop = (graceMs = 10_000): Promise<void> => {
+    stopped ??= (async () => {
+      ready = false;
+      unsubscribeBundle();
+      unsubscribeServing();
+      core.close(status.UNAVAILABLE, 'meshd is shutting down; reconnect to another instance');
+      await Promise.all([secureServer, plainServer].map((s) => shutdown(s, graceMs)));
+      svids.stop();
+      serving.stop();
+      ca.stop();
+      await mesh.close();
+      await http?.close();
+      http = undefined;
+      logger.info('meshd stopped');
+    })();
+    return stopped;
+  };
+
+  return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, registry, stop };
+}
+
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port)));
+  });
+}
+
+function shutdown(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+    server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+  });
+}
