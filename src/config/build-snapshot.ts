@@ -128,6 +128,11 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
     return;
   }
   const { kind, apiVersion } = env;
+  if (kind === 'List' && apiVersion === 'v1' && Array.isArray(value.items)) {
+    // `kubectl get pa,se,we -A -o yaml` prints one v1 List: read its items as documents.
+    value.items.forEach((item, i) => readDocument(c, file, itemDocument(doc, item, i), false));
+    return;
+  }
   if (kind === 'ConfigMap' && apiVersion === 'v1') {
     if (!meshFromConfigMap(c, file, doc, value)) c.add('warning', file, doc.line, 'ConfigMap without a data.mesh key is ignored by meshd');
     return;
@@ -174,6 +179,17 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
   const entry: Entry = { key: resourceName, source: { file, line: doc.line } };
   if (!issues.hasErrors) entry.resource = Object.freeze(resource) as MeshResource;
   c.entries.push(entry);
+}
+
+/** An item of a v1 List seen as a document of its own, its lines still those of the file. */
+function itemDocument(list: YamlDocument, value: unknown, i: number): YamlDocument {
+  return {
+    line: list.lineOf(['items', i]),
+    index: list.index,
+    value,
+    syntaxErrors: [],
+    lineOf: (p: FieldPath) => list.lineOf(['items', i, ...p]),
+  };
 }
 
 function nsName(doc: YamlMap): string {

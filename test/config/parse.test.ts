@@ -265,3 +265,25 @@ t.test('a mesh.yaml may also hold resources (documents with a kind)', async (t) 
   t.equal(s.mesh.trustDomain, 'a.local');
   t.equal(s.peerAuthentications[0]?.meta.source.line, 3);
 });
+
+t.test('a v1 List as kubectl prints it: every item is read, lines point into the list', async (t) => {
+  const s = snapshotOf({
+    'list.yaml': yaml`
+      apiVersion: v1
+      kind: List
+      items:
+      - apiVersion: security.istio.io/v1
+        kind: PeerAuthentication
+        metadata: {name: default, namespace: shop}
+        spec: {mtls: {mode: STRICT}}
+      - apiVersion: security.istio.io/v1
+        kind: PeerAuthentication
+        metadata: {name: bad, namespace: shop}
+        spec:
+          mtls: {mode: STRONG}
+      metadata: {resourceVersion: ""}
+    `,
+  });
+  t.same(s.peerAuthentications.map((p) => [p.meta.name, p.meta.source.line]), [['default', 4]]);
+  t.same(s.messages.map((m) => [m.level, m.source.line, m.resource]), [['error', 12, 'PeerAuthentication/shop/bad']]);
+});
