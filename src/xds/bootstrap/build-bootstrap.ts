@@ -15,7 +15,11 @@ import { DEFAULT_DNS_DOMAIN, sidecarNode } from './node-identity.js';
  *   cannot carry a client SVID: the SVID itself comes over ADS, and a static cluster cannot use
  *   SDS-over-ADS (envoyproxy/envoy#19618);
  * - `meshd-als`: the same TLS to meshd's access-log address, for the gRPC access logs the
- *   generated listeners send (src/telemetry/access-log-config.ts);
+ *   generated listeners send (src/telemetry/access-log-config.ts). meshd authenticates those
+ *   streams, and the access-log GrpcService (generated, in LDS) carries no token, so this cluster
+ *   presents the workload's SVID: secret `default`, fetched over a separate SDS stream on
+ *   `xds-grpc` (with the token), the supported way for a static cluster (its SDS cluster is
+ *   defined before it; SDS-over-ADS is what #19618 breaks);
  * - admin on loopback only (its /config_dump shows this file, token included).
  */
 export interface BootstrapInput {
@@ -65,7 +69,7 @@ export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
     static_resources: {
       clusters: [
         meshdCluster(XDS_CLUSTER_NAME, input.xds, input),
-        meshdCluster(ALS_CLUSTER_NAME, input.als ?? input.xds, input),
+        meshdCluster(ALS_CLUSTER_NAME, input.als ?? input.xds, input, workloadSvidOverSds(adsService)),
       ],
     },
     admin: {
@@ -81,8 +85,32 @@ export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
   };
 }
 
-/** A static cluster to meshd: HTTP/2 (gRPC) over TLS that trusts meshd's roots and identity only. */
-function meshdCluster(name: string, address: EndpointAddress, input: BootstrapInput): Record<string, unknown> {
+/**
+ * The workload SVID (`default`, as the generated TLS contexts name it) over SDS on xds-grpc. A
+ * bounded initial_fetch_timeout: if meshd cannot serve it, Envoy starts anyway and only the
+ * access logs are refused, rather than the sidecar waiting for ever.
+ */
+function workloadSvidOverSds(grpcService: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name: 'default',
+    sds_config: {
+      api_config_source: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        set_node_on_first_message_only: true,
+        grpc_services: [grpcService],
+      },
+      resource_api_version: 'V3',
+      initial_fetch_timeout: '5s',
+    },
+  };
+}
+
+/**
+ * A static cluster to meshd: HTTP/2 (gRPC) over TLS that trusts meshd's roots and identity only,
+ * presenting `clientSvid` when given.
+ */
+function meshdCluster(name: string, address: EndpointAddress, input: BootstrapInput, clientSvid?: Record<string, unknown>): Record<string, unknown> {
   const cluster: Record<string, unknown> = {
     name,
     type: address.isIp ? 'STATIC' : 'STRICT_DNS',
@@ -114,6 +142,7 @@ function meshdCluster(name: string, address: EndpointAddress, input: BootstrapIn
         // meshd's serving certificate) when dialling an IP. Trust is decided by the SAN match below.
         sni: address.isIp ? 'meshd' : address.host.replace(/\.$/, ''),
         common_tls_context: {
+          ...(clientSvid ? { tls_certificate_sds_secret_configs: [clientSvid] } : {}),
           alpn_protocols: ['h2'],
           tls_params: {
             tls_minimum_protocol_version: input.mesh.minTlsVersion === 'TLSV1_3' ? 'TLSv1_3' : 'TLSv1_2',

@@ -91,6 +91,15 @@ t.test('the bootstrap for a workload of examples/config decodes strictly and tie
   const tls = xds.transport_socket.typed_config;
   t.equal(tls.common_tls_context.validation_context.trusted_ca.inline_string, ca.rootPem, "meshd's root inline, as in the data dir");
   t.same(tls.common_tls_context.validation_context.match_typed_subject_alt_names, [{ san_type: 'URI', matcher: { exact: MESHD_ID } }]);
+  t.notOk(tls.common_tls_context.tls_certificate_sds_secret_configs, 'xds-grpc presents no client certificate (the token authenticates)');
+  const als = clusters[1].transport_socket.typed_config.common_tls_context;
+  t.same(als.tls_certificate_sds_secret_configs, [{
+    name: 'default',
+    sds_config: {
+      api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', set_node_on_first_message_only: true, grpc_services: ads.grpc_services },
+      resource_api_version: 'V3', initial_fetch_timeout: '5s',
+    },
+  }], 'meshd-als presents the workload SVID, fetched over SDS on xds-grpc with the token');
   t.same(doc.admin.address.socket_address, { address: '127.0.0.1', port_value: 15000 });
 });
 
