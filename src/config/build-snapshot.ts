@@ -121,8 +121,9 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
   const env = readEnvelope(value, r);
   if (env.kind === undefined || env.apiVersion === undefined) {
     // kubectl's wording ("error validating data: [apiVersion not set, kind not set]").
-    if (env.apiVersion === undefined && issues.list.length === 0) issues.error(['apiVersion'], 'apiVersion not set');
-    if (env.kind === undefined && !issues.list.some((i) => i.path[0] === 'kind')) issues.error(['kind'], 'kind not set');
+    const reported = (field: string): boolean => issues.list.some((i) => i.path[0] === field);
+    if (env.apiVersion === undefined && !reported('apiVersion')) issues.error(['apiVersion'], 'apiVersion not set');
+    if (env.kind === undefined && !reported('kind')) issues.error(['kind'], 'kind not set');
     c.flush(issues, doc, file);
     c.unidentifiedFiles.add(file);
     return;
