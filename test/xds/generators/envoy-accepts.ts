@@ -43,11 +43,8 @@ function lostFields(written: unknown, decoded: unknown, path: string, out: strin
     for (const [k, v] of Object.entries(written as Record<string, unknown>)) {
       const d = (decoded as Record<string, unknown>)[k];
       if (d === undefined) {
+        // Scalars at their default value are not on the wire; a message field, even empty, is.
         if (isDefault(v)) continue;
-        if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-          lostFields(v, undefined, `${path}.${k}`, out);
-          continue;
-        }
         out.push(`${path}.${k}`);
         continue;
       }

@@ -65,7 +65,9 @@ export function se(namespace: string, name: string, o: SeOpts): string {
   }
   lines.push(`  location: ${o.location ?? 'MESH_INTERNAL'}`, `  resolution: ${o.resolution ?? 'STATIC'}`, '  ports:');
   for (const p of o.ports) {
-    lines.push(`  - number: ${p.number}`, `    name: ${p.name}`, `    protocol: ${p.protocol}`);
+    lines.push(`  - number: ${p.number}`, `    name: ${p.name}`);
+    // An undeclared protocol is how users get UNKNOWN.
+    if (p.protocol !== 'UNKNOWN') lines.push(`    protocol: ${p.protocol}`);
     if (p.targetPort !== undefined) lines.push(`    targetPort: ${p.targetPort}`);
   }
   if (o.selector) {

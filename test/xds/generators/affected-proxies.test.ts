@@ -1,0 +1,81 @@
+import t from 'tap';
+import { affectedWorkloads, configPushRequest, affectedProxyPredicate } from '../../../src/xds/generators/affected-proxies.js';
+import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
+import type { MeshSnapshot } from '../../../src/config/model.js';
+import { docs, identity, pa, proxyFor, se, snapshotOf, we } from './fixtures.js';
+
+/**
+ * Which workloads a change affects. Three namespaces: `a` (service a-svc, workloads a-1 with
+ * label tier=x and a-2), `b` (b-svc exported only to b, workload b-1), `c` (c-1, no service).
+ * Every workload sees a-svc; only b sees b-svc.
+ */
+const BASE = [
+  se('a', 'a-svc', { ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 8080 }], selector: { app: 'a' } }),
+  se('b', 'b-svc', { ports: [{ number: 90, name: 'tcp', protocol: 'TCP' }], selector: { app: 'b' }, exportTo: ['.'] }),
+  we('a', 'a-1', { address: '10.0.0.1', labels: { app: 'a', tier: 'x' }, serviceAccount: 'a' }),
+  we('a', 'a-2', { address: '10.0.0.2', labels: { app: 'a' }, serviceAccount: 'a' }),
+  we('b', 'b-1', { address: '10.0.0.3', labels: { app: 'b' }, serviceAccount: 'b' }),
+  we('c', 'c-1', { address: '10.0.0.4', labels: { app: 'c' }, serviceAccount: 'c' }),
+];
+const ALL = ['a/a-1', 'a/a-2', 'b/b-1', 'c/c-1'];
+
+const rows: Array<{ name: string; before: string[]; after: string[]; mesh?: [string, string]; expect: 'all' | string[] }> = [
+  { name: 'nothing changed', before: [], after: [], expect: [] },
+  { name: 'mesh-wide PeerAuthentication', before: [], after: [pa('istio-system', 'default', 'STRICT')], expect: 'all' },
+  { name: 'mesh settings', before: [], after: [], mesh: ['enableAutoMtls: true\n', 'enableAutoMtls: false\n'], expect: 'all' },
+  { name: 'selector policy in the root namespace is ignored', before: [], after: [pa('istio-system', 'sel', 'STRICT', { selector: { app: 'a' } })], expect: [] },
+  { name: 'namespace policy in c: c-1 only (no services there, none backed by it)', before: [], after: [pa('c', 'default', 'STRICT')], expect: ['c/c-1'] },
+  { name: 'namespace policy in a: a\'s workloads and every client of a-svc', before: [], after: [pa('a', 'default', 'STRICT')], expect: ALL },
+  { name: 'namespace policy in b: b-1, and b-svc clients are only in b', before: [], after: [pa('b', 'default', 'STRICT')], expect: ['b/b-1'] },
+  { name: 'workload policy for tier=x: a-1 and clients of a-svc', before: [], after: [pa('a', 'x', 'DISABLE', { selector: { tier: 'x' } })], expect: ALL },
+  { name: 'workload policy matching nothing', before: [], after: [pa('a', 'none', 'DISABLE', { selector: { tier: 'zzz' } })], expect: [] },
+  { name: 'policy edited, only its mode', before: [pa('b', 'default', 'PERMISSIVE')], after: [pa('b', 'default', 'STRICT')], expect: ['b/b-1'] },
+  { name: 'an unchanged namespace policy next to a changed workload policy is not re-counted', before: [pa('a', 'default', 'STRICT'), pa('b', 'w', 'STRICT', { selector: { app: 'b' } })], after: [pa('a', 'default', 'STRICT'), pa('b', 'w', 'DISABLE', { selector: { app: 'b' } })], expect: ['b/b-1'] },
+  { name: 'a new service exported to b only', before: [], after: [se('b', 'new', { ports: [{ number: 70, name: 'tcp', protocol: 'TCP' }], selector: { app: 'none' }, exportTo: ['.'] })], expect: ['b/b-1'] },
+  { name: 'a new workload behind a-svc: itself and a-svc clients', before: [], after: [we('a', 'a-3', { address: '10.0.0.9', labels: { app: 'a' } })], expect: [...ALL, 'a/a-3'] },
+  { name: 'a new workload behind nothing: itself only', before: [], after: [we('c', 'c-2', { address: '10.0.0.10', labels: { app: 'c' } })], expect: ['c/c-2'] },
+];
+
+function snaps(before: string[], after: string[], mesh?: [string, string]): [MeshSnapshot, MeshSnapshot] {
+  const prev = snapshotOf(docs(...BASE, ...before), mesh?.[0]);
+  const next = snapshotOf(docs(...BASE, ...after), mesh?.[1], prev);
+  return [prev, next];
+}
+
+for (const row of rows) {
+  t.test(`affected: ${row.name}`, async (t) => {
+    const [prev, next] = snaps(row.before, row.after, row.mesh);
+    const got = affectedWorkloads(prev, next);
+    if (row.expect === 'all') t.ok(got.all, 'every proxy');
+    else {
+      t.notOk(got.all);
+      t.same([...got.workloads].sort(), [...row.expect].sort());
+    }
+  });
+}
+
+t.test('the scoping never misses a workload whose generated config changed', async (t) => {
+  // Cross-check every row against the generated config itself.
+  for (const row of rows) {
+    const [prev, next] = snaps(row.before, row.after, row.mesh);
+    const got = affectedWorkloads(prev, next);
+    for (const w of next.workloadEntries) {
+      const old = prev.workloadEntries.find((x) => x.meta.namespace === w.meta.namespace && x.meta.name === w.meta.name);
+      const changed = old === undefined || JSON.stringify(buildProxyConfig(prev, old)) !== JSON.stringify(buildProxyConfig(next, w));
+      const key = `${w.meta.namespace}/${w.meta.name}`;
+      if (changed) t.ok(got.all || got.workloads.has(key), `${row.name}: ${key} changed and is pushed`);
+    }
+  }
+});
+
+t.test('push request: predicate over proxies by their workload; none when nothing changed', async (t) => {
+  const [prev, next] = snaps([], [pa('b', 'default', 'STRICT')]);
+  const req = configPushRequest(prev, next)!;
+  t.equal(req.reason, 'config');
+  const pred = req.proxies as (p: ReturnType<typeof proxyFor>) => boolean;
+  t.ok(pred(proxyFor('b', 'b-1', identity('b', 'b'))));
+  t.notOk(pred(proxyFor('a', 'a-1', identity('a', 'a'))));
+  const [p2, n2] = snaps([], []);
+  t.equal(configPushRequest(p2, n2), undefined);
+  t.ok(affectedProxyPredicate({ all: true, workloads: new Set() })({ ...proxyFor('x', 'y', identity('x', 'y')), id: 'unknown', metadata: {} }));
+});

@@ -1,0 +1,76 @@
+import t from 'tap';
+import { status } from '@grpc/grpc-js';
+import { admitProxy, parseNodeId, workloadForProxy } from '../../../src/xds/generators/proxy-workload.js';
+import { GeneratorError, type ProxyInfo } from '../../../src/xds/core/types.js';
+import { docs, identity, proxyFor, se, snapshotOf, we } from './fixtures.js';
+
+const snap = snapshotOf(docs(
+  se('pay', 'api', { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], selector: { app: 'api' } }),
+  we('pay', 'api-1', { address: '10.0.0.1', labels: { app: 'api' }, serviceAccount: 'payments-api' }),
+  we('pay', 'no-sa', { address: '10.0.0.2', labels: { app: 'api' } }),
+  we('pay', 'dotted.name', { address: '10.0.0.3', labels: { app: 'api' }, serviceAccount: 'x' }),
+), 'trustDomain: example.org\ntrustDomainAliases: [old.org]\n');
+const admit = admitProxy(() => snap);
+
+t.test('node id parsing: sidecar~<ip>~<workload>.<ns>~<ns>.svc.<suffix>', async (t) => {
+  t.same(parseNodeId('sidecar~10.0.0.1~api-1.pay~pay.svc.cluster.local'), { namespace: 'pay', name: 'api-1' });
+  t.same(parseNodeId('sidecar~10.0.0.3~dotted.name.pay~pay.svc.cluster.local'), { namespace: 'pay', name: 'dotted.name' });
+  t.equal(parseNodeId('envoy-1'), undefined);
+  t.equal(parseNodeId('sidecar~10.0.0.1~api-1.other~pay.svc.cluster.local'), undefined, 'namespace parts disagree');
+});
+
+t.test('workloadForProxy: metadata first, node id as fallback', async (t) => {
+  const viaMeta = proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'example.org'));
+  t.equal(workloadForProxy(snap, viaMeta)?.meta.name, 'api-1');
+  const viaId: ProxyInfo = { ...viaMeta, metadata: {} };
+  t.equal(workloadForProxy(snap, viaId)?.meta.name, 'api-1');
+  t.equal(workloadForProxy(snap, { ...viaMeta, id: 'x', metadata: {} }), undefined);
+});
+
+const rows: Array<{ name: string; proxy: ProxyInfo; refused?: RegExp }> = [
+  { name: 'the workload\'s own service account is admitted', proxy: proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'example.org')) },
+  { name: 'an alias trust domain is admitted', proxy: proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'old.org')) },
+  { name: 'an entry without serviceAccount runs as default', proxy: proxyFor('pay', 'no-sa', identity('pay', 'default', 'example.org')) },
+  {
+    name: 'another service account is refused',
+    proxy: proxyFor('pay', 'api-1', identity('pay', 'intruder', 'example.org')),
+    refused: /^proxy "sidecar~10\.0\.0\.1~api-1\.pay~pay\.svc\.cluster\.local" proved spiffe:\/\/example\.org\/ns\/pay\/sa\/intruder \(namespace pay, service account intruder\), but WorkloadEntry pay\/api-1 runs as spiffe:\/\/example\.org\/ns\/pay\/sa\/payments-api$/,
+  },
+  {
+    name: 'the same service account name in another namespace is refused',
+    proxy: proxyFor('pay', 'api-1', identity('shop', 'payments-api', 'example.org')),
+    refused: /proved spiffe:\/\/example\.org\/ns\/shop\/sa\/payments-api \(namespace shop, service account payments-api\), but WorkloadEntry pay\/api-1 runs as/,
+  },
+  {
+    name: 'a foreign trust domain is refused',
+    proxy: proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'evil.org')),
+    refused: /trust domain evil\.org is not the mesh's \(example\.org, old\.org\)/,
+  },
+  {
+    name: 'a WorkloadEntry that does not exist is refused',
+    proxy: proxyFor('pay', 'api-9', identity('pay', 'payments-api', 'example.org')),
+    refused: /names WorkloadEntry pay\/api-9, which does not exist in the mesh config$/,
+  },
+  {
+    name: 'a proxy naming no workload is refused',
+    proxy: { ...proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'example.org')), id: 'my-envoy', metadata: {} },
+    refused: /proxy "my-envoy" names no workload: node metadata NAMESPACE and WORKLOAD_NAME are missing/,
+  },
+];
+
+for (const row of rows) {
+  t.test(`admission: ${row.name}`, async (t) => {
+    if (row.refused === undefined) {
+      t.doesNotThrow(() => admit(row.proxy));
+      return;
+    }
+    try {
+      await admit(row.proxy);
+      t.fail('admitted');
+    } catch (err) {
+      t.type(err, GeneratorError);
+      t.equal((err as GeneratorError).code, status.PERMISSION_DENIED);
+      t.match((err as Error).message, row.refused);
+    }
+  });
+}
