@@ -57,7 +57,10 @@ export class DeltaTypeState {
   /** Explicitly subscribed names already reported in removed_resources (not repeated on every push). */
   private readonly reportedAbsent = new Set<string>();
   private readonly pending = new Map<string, DeltaSent>();
+  /** Content keys of rejected responses (covers removals). */
   private readonly rejected: string[] = [];
+  /** name → the version of it the client rejected: never sent to this stream again. */
+  private readonly rejectedResources = new Map<string, string>();
   private mustAnswer = false;
 
   constructor(readonly typeUrl: string) {}
@@ -84,6 +87,7 @@ export class DeltaTypeState {
           outcome.nacked = { sent, detail: request.errorDetail };
           this.undo(sent);
           this.rejected.push(sent.key);
+          for (const [name, version] of sent.after) if (version !== undefined) this.rejectedResources.set(name, version);
           if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
         } else {
           sent.outcome = 'acked';
@@ -138,8 +142,10 @@ export class DeltaTypeState {
       if (seen.has(resource.name)) continue;
       if (!covers(this.subscription, resource.name)) continue;
       seen.add(resource.name);
-      // D.4: delta sends only what changed.
-      if (this.held.get(resource.name) !== resource.version) resources.push(resource);
+      // D.4: delta sends only what changed. NACK policy: never a version this stream rejected.
+      if (this.held.get(resource.name) === resource.version) continue;
+      if (this.rejectedResources.get(resource.name) === resource.version) { this.suppressed += 1; continue; }
+      resources.push(resource);
     }
     const removed: string[] = [];
     // D.4: deletion goes in removed_resources ...

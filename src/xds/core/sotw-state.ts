@@ -68,14 +68,17 @@ export class SotwTypeState {
   latest: SotwSent | undefined;
   lastAck: { version: string; at: number; latencyMs: number } | undefined;
   lastNack: NackRecord | undefined;
-  /** Responses not sent because they would repeat rejected content. */
+  /** Responses (or resources) not sent because they would repeat rejected content. */
   suppressed = 0;
 
   /** The client's view: what it holds if it accepted what we sent. */
   private held = new Map<string, Resource>();
   /** The view at the last ACK: what the client holds after a NACK. */
   private acked = new Map<string, Resource>();
+  /** Versions of whole responses the client rejected (full-state types). */
   private readonly rejected: string[] = [];
+  /** name → the version of it the client rejected (other types: resources are independent). */
+  private readonly rejectedResources = new Map<string, string>();
   /** Newly requested names: sent even when unchanged (D.3). */
   private readonly forced = new Set<string>();
   /** The first request of a type is always answered (D.2), even with an empty LDS/CDS set. */
@@ -108,6 +111,7 @@ export class SotwTypeState {
         this.held = new Map(this.acked);
         this.rejected.push(latest.version);
         if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
+        for (const name of latest.names) this.rejectedResources.set(name, latest.view.get(name)!.version);
       } else {
         latest.outcome = 'acked';
         acked = latest;
@@ -159,7 +163,9 @@ export class SotwTypeState {
     let view: Map<string, Resource>;
     if (this.fullState) {
       // D.4: LDS and CDS carry the full set in every response; a missing name means deleted.
-      let changed = wanted.some(differs);
+      // A newly requested name is answered even if it does not exist: its absence from a
+      // full-state response tells the client at once (no 15 s does-not-exist timer).
+      let changed = this.forced.size > 0 || wanted.some(differs);
       if (!changed) for (const name of this.held.keys()) if (!seen.has(name)) { changed = true; break; }
       if (!changed && !this.mustAnswer) { this.forced.clear(); return undefined; }
       resources = wanted;
@@ -168,7 +174,15 @@ export class SotwTypeState {
       // D.4: other types (EDS, RDS, SDS) may carry only changed or newly requested resources.
       // A requested name with no resource yet is simply absent; it is sent when it appears (D.3).
       // No empty response: Envoy rejects an SDS/EDS update without the resource it asked for.
-      resources = wanted.filter(differs);
+      // NACK policy: a resource version this stream rejected is never sent to it again, not
+      // even when re-requested; the next version of it is. (Envoy applies the other resources
+      // of a partly rejected response, so they need not be repeated either.)
+      resources = wanted.filter((r) => {
+        if (!differs(r)) return false;
+        if (this.rejectedResources.get(r.name) !== r.version) return true;
+        this.suppressed += 1;
+        return false;
+      });
       if (resources.length === 0) { this.forced.clear(); return undefined; }
       view = new Map(this.held);
       for (const r of resources) view.set(r.name, r);
@@ -176,7 +190,8 @@ export class SotwTypeState {
     this.forced.clear();
     const version = viewVersion(view);
     // D.2 / C.3 NACK policy: content this stream rejected is never sent to it again; we wait
-    // for a real change (a different version), which is then sent as usual.
+    // for a real change (a different version), which is then sent as usual. For LDS/CDS the
+    // whole set is the unit (a response without a resource would delete it).
     if (this.rejected.includes(version) && !this.mustAnswer) { this.suppressed += 1; return undefined; }
     return { resources, version, view };
   }

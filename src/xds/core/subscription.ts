@@ -49,7 +49,10 @@ export function applySotwNames(prev: Subscription, resourceNames: readonly strin
   const everNamed = prev.everNamed || resourceNames.length > 0;
   const wildcard = explicitWildcard || (resourceNames.length === 0 && !prev.everNamed);
   const next: Subscription = { wildcard, names, everNamed };
-  return diffSubscriptions(prev, next);
+  const change = diffSubscriptions(prev, next);
+  // A name the wildcard already covered is not newly requested: the client holds it.
+  if (prev.wildcard) change.added = [];
+  return change;
 }
 
 /**

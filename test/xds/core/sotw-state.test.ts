@@ -104,12 +104,17 @@ t.test('a requested name that does not exist yet is sent when it appears', async
 
 t.test('full-state types (LDS/CDS) carry every resource; the first request gets an answer even if empty', async (t) => {
   const h = harness(true);
-  h.receive(req([]));
+  h.receive(req(['*']));
   t.same(h.send([])?.names, [], 'empty wildcard answer');
   t.same(h.send([res('l1', '1'), res('l2', '1')])?.names, ['l1@1', 'l2@1']);
   t.same(h.send([res('l1', '2'), res('l2', '1')])?.names, ['l1@2', 'l2@1'], 'one change, full set');
   t.same(h.send([res('l2', '1')])?.names, ['l2@1'], 'a deletion is a response without it');
   t.equal(h.send([res('l2', '1')]), undefined, 'nothing changed');
+  const named = harness(true);
+  named.receive(req(['l2']));
+  named.send([res('l2', '1')]);
+  named.receive(req(['l2', 'missing']));
+  t.same(named.send([res('l2', '1')])?.names, ['l2@1'], 'a newly requested name that does not exist is answered: its absence says so');
 });
 
 t.test('the version is derived from content', async (t) => {

@@ -13,6 +13,7 @@ t.test('SotW subscriptions (D.3)', async (t) => {
     { rule: 'after "*", an empty list is not a legacy wildcard', prev: sub(true, [], true), names: [], wildcard: false, expect: [], added: [], removed: [] },
     { rule: 'legacy wildcard persists while nothing is named', prev: sub(true, [], false), names: [], wildcard: true, expect: [], added: [], removed: [] },
     { rule: 'changing names reports added and removed', prev: sub(false, ['a', 'b']), names: ['b', 'c'], wildcard: false, expect: ['b', 'c'], added: ['c'], removed: ['a'] },
+    { rule: 'narrowing a wildcard to names requests nothing new', prev: sub(true, [], false), names: ['a'], wildcard: false, expect: ['a'], added: [], removed: [] },
     { rule: 'wildcard covers names dropped from the explicit list', prev: sub(true, ['a'], true), names: ['*'], wildcard: true, expect: [], added: [], removed: [] },
   ];
   for (const row of rows) {
