@@ -62,7 +62,8 @@ export async function startAlsFixture(options: Partial<AccessLogIngesterOptions>
     issuers: () => [],
     clock: systemClock,
     logger,
-    failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'x', registers: [registry] }),
+    // The CA's counter lives on its own registry here, so `registry` holds telemetry's metrics only.
+    failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'x', registers: [new Registry()] }),
   });
   const ingester = new AccessLogIngester({ registry, logger, resolver, defaultCluster: 'Kubernetes', ...options });
   const server = new grpc.Server();
