@@ -22,7 +22,8 @@ async function metric(fx: AlsFixture, name: string, match: Record<string, string
 /** A unary echo on the same server: "the server keeps serving" is checked by calling it. */
 const PING_PATH = '/meshd.test.Ping/Ping';
 function addPing(server: grpc.Server): void {
-  server.register<Buffer, Buffer>(PING_PATH, (call, cb) => cb(null, call.request), (b) => b, (b) => b, 'unary');
+  const echo: grpc.handleUnaryCall<Buffer, Buffer> = (call, cb) => cb(null, call.request);
+  server.register<Buffer, Buffer>(PING_PATH, echo, (b: Buffer) => b, (b: Buffer) => b, 'unary');
 }
 function ping(client: grpc.Client): Promise<string> {
   return new Promise((resolve, reject) =>
