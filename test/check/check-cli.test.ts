@@ -1,0 +1,70 @@
+import t from 'tap';
+import { Command } from 'commander';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registerCheck } from '../../src/cli/check.js';
+import { docs, pa, se, we } from '../xds/generators/fixtures.js';
+
+/** `meshd check` as a user runs it: flags, text and JSON output, precise argument errors. */
+const dir = mkdtempSync(join(tmpdir(), 'meshd-check-'));
+writeFileSync(join(dir, 'mesh.yaml'), 'trustDomain: cluster.local\n');
+writeFileSync(join(dir, 'objects.yaml'), docs(
+  pa('payments', 'default', 'STRICT'),
+  se('payments', 'api', { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], selector: { app: 'api' }, addresses: ['127.0.0.60'] }),
+  we('payments', 'api-1', { address: '10.0.1.1', labels: { app: 'api' }, serviceAccount: 'payments-api' }),
+  we('shop', 'web-1', { address: '10.0.2.1', labels: { app: 'web' }, serviceAccount: 'shop-web' }),
+));
+
+async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const program = new Command('meshd').exitOverride();
+  registerCheck(program);
+  let out = '';
+  let err = '';
+  const w1 = process.stdout.write.bind(process.stdout);
+  const w2 = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => { out += s; return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'meshd', 'check', '--config-dir', dir, ...args]);
+  } finally {
+    process.stdout.write = w1;
+    process.stderr.write = w2;
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { out, err, code };
+}
+
+t.test('plaintext from outside into STRICT: reset with NR, and the deciding policy', async (t) => {
+  const r = await run('--from', 'outside', '--to', 'payments/api-1:8080');
+  t.equal(r.code, 0);
+  t.match(r.out, /^outside → payments\/api-1:8080\n  reset: no filter chain accepts transport protocol raw_buffer; Envoy closes the connection and logs response flag NR\n  policy: STRICT, decided by PeerAuthentication\/payments\/default\n/);
+});
+
+t.test('mesh client: mTLS with both identities, JSON output', async (t) => {
+  const r = await run('--from', 'shop/web-1', '--to', 'payments/api-1:8080', '-o', 'json');
+  const j = JSON.parse(r.out);
+  t.match(j, {
+    from: 'shop/web-1', to: 'payments/api-1:8080', outcome: 'mtls',
+    peerIdentity: 'spiffe://cluster.local/ns/shop/sa/shop-web', serverIdentity: 'spiffe://cluster.local/ns/payments/sa/payments-api',
+    decidedBy: 'PeerAuthentication/payments/default', chain: 'inbound|8080|mtls',
+  });
+  t.match(j.steps.join('\n'), /outbound listener 127\.0\.0\.60_8080/);
+});
+
+t.test('bad arguments: precise message, exit status 1', async (t) => {
+  const rows: Array<[string[], RegExp]> = [
+    [['--from', 'shop/nope', '--to', 'payments/api-1:8080'], /--from "shop\/nope": no WorkloadEntry shop\/nope in the config \(known: payments\/api-1, shop\/web-1\)/],
+    [['--from', 'shop', '--to', 'payments/api-1:8080'], /--from "shop": expected <namespace>\/<workload>/],
+    [['--from', 'outside', '--to', 'payments/api-1'], /--to "payments\/api-1": expected <namespace>\/<workload>:<port>/],
+    [['--from', 'outside', '--to', 'payments/api-1:0'], /port must be in range 1\.\.65535/],
+  ];
+  for (const [args, msg] of rows) {
+    const r = await run(...args);
+    t.equal(r.code, 1, args.join(' '));
+    t.match(r.err, msg);
+    t.equal(r.out, '');
+  }
+});
