@@ -29,7 +29,8 @@ export interface LeafExpectations {
 
 export interface SigningCertificateExpectations {
   trustDomain: string;
-  now: number;
+  /** Check the validity window at this time; omitted when loading stored roots (an expired one is pruned, not fatal). */
+  now?: number;
   /** Built-in roots are self-signed: issuer == subject. */
   selfSigned?: boolean;
 }
@@ -44,7 +45,7 @@ function parse(der: Uint8Array, what: string): ParsedCertificate | string {
 }
 
 /** Checks shared by every certificate: version, serial, algorithms, validity, extension hygiene. */
-function commonChecks(cert: ParsedCertificate, now: number, errors: string[]): void {
+function commonChecks(cert: ParsedCertificate, now: number | undefined, errors: string[]): void {
   if (cert.version !== 3) errors.push(`version is v${cert.version}, must be v3 (extensions are required)`);
   const s = cert.serial;
   // RFC 5280 §4.1.2.2: positive, at most 20 octets; DER: minimal.
@@ -54,8 +55,8 @@ function commonChecks(cert: ParsedCertificate, now: number, errors: string[]): v
   else if (s.every((b) => b === 0)) errors.push('serial is zero');
   if (!cert.tbsSignatureAlgorithm.equals(cert.signatureAlgorithm)) errors.push('TBS signature algorithm differs from the outer signatureAlgorithm (RFC 5280 §4.1.1.2)');
   if (cert.notAfter <= cert.notBefore) errors.push('notAfter is not after notBefore');
-  if (now < cert.notBefore) errors.push(`not yet valid (notBefore ${new Date(cert.notBefore).toISOString()})`);
-  if (now >= cert.notAfter) errors.push(`already expired (notAfter ${new Date(cert.notAfter).toISOString()})`);
+  if (now !== undefined && now < cert.notBefore) errors.push(`not yet valid (notBefore ${new Date(cert.notBefore).toISOString()})`);
+  if (now !== undefined && now >= cert.notAfter) errors.push(`already expired (notAfter ${new Date(cert.notAfter).toISOString()})`);
   const seen = new Set<string>();
   for (const e of cert.extensions) {
     if (seen.has(e.oid)) errors.push(`extension ${e.oid} appears twice (RFC 5280 §4.2)`);

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { CaError } from '../../src/ca/errors.js';
 import type { Signer } from '../../src/ca/signer.js';
@@ -8,7 +8,7 @@ import { ia5Bytes, implicitPrimitive, sequence } from '../../src/ca/der.js';
 import { metricValue, nodeCsr, opensslCsr, opensslText, opensslVerify, tempDir, testCa, x509 } from './helpers.js';
 
 const ID = 'spiffe://cluster.local/ns/payments/sa/api';
-type T = typeof t;
+type T = Test;
 
 /** The X509-SVID table (spiffe X509-SVID.md §4) read back by Node and by OpenSSL. */
 function checkLeafProfile(t: T, dir: string, leafPem: string, rootsPem: string, opts: { rsa: boolean; dnsNames?: string[]; spiffeId?: string }): void {

@@ -1,0 +1,190 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import type { Logger } from '../common/logger.js';
+import { CaMaterialError, errorMessage } from './errors.js';
+import { parseJournal, serializeJournal } from './journal.js';
+import { keyTypeOf } from './keys.js';
+import { decodePemOf } from './pem.js';
+import type { MintedRoot } from './root-mint.js';
+import type { Journal, RootRecord } from './rotation.js';
+import { fingerprint256, LocalKeySigner, signingCertificate } from './signer.js';
+import { validateSigningCertificate } from './svid-validator.js';
+
+/**
+ * The built-in CA's files in the data dir:
+ *
+ *   <data-dir>/ca/journal.json             rotation journal (which roots, when each signs)
+ *   <data-dir>/ca/roots/root-N/ca-cert.pem  a self-signed root (Istio's file name)
+ *   <data-dir>/ca/roots/root-N/ca-key.pem   its PKCS#8 key, mode 0600
+ *   <data-dir>/ca/.lock                     held while the journal or roots are written
+ *
+ * Every write is atomic (src/common/atomic-file.ts: temp file, fsync, rename, dir fsync),
+ * key and certificate files are written exclusively (never replaced), and reading never
+ * writes: material that fails a check stops start-up with the file named and untouched.
+ */
+
+export const CA_SUBDIR = 'ca';
+export const JOURNAL_FILE = 'journal.json';
+export const ROOTS_SUBDIR = 'roots';
+export const CERT_FILE = 'ca-cert.pem';
+export const KEY_FILE = 'ca-key.pem';
+const LOCK_FILE = '.lock';
+
+export interface LoadedRoot {
+  record: RootRecord;
+  certPem: string;
+  signer: LocalKeySigner;
+}
+
+async function readText(file: string, what: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new CaMaterialError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'file is missing' : `${code} (${errorMessage(e)})`}`, file, { cause: e });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class RootStore {
+  readonly caDir: string;
+  readonly journalPath: string;
+  private inProcess: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly dataDir: string, private readonly logger: Logger) {
+    this.caDir = join(dataDir, CA_SUBDIR);
+    this.journalPath = join(this.caDir, JOURNAL_FILE);
+  }
+
+  certPath(id: string): string {
+    return join(this.caDir, ROOTS_SUBDIR, id, CERT_FILE);
+  }
+
+  keyPath(id: string): string {
+    return join(this.caDir, ROOTS_SUBDIR, id, KEY_FILE);
+  }
+
+  /** The journal, or undefined when this data dir has never held a CA. */
+  async readJournal(): Promise<{ journal: Journal; text: string } | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.journalPath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new CaMaterialError(`cannot read CA journal ${this.journalPath}: ${errorMessage(e)}`, this.journalPath, { cause: e });
+    }
+    try {
+      return { journal: parseJournal(text), text };
+    } catch (e) {
+      throw new CaMaterialError(`CA journal ${this.journalPath} is corrupt: ${errorMessage(e)}`, this.journalPath, { cause: e });
+    }
+  }
+
+  async writeJournal(journal: Journal): Promise<void> {
+    await writeFileAtomic(this.journalPath, serializeJournal(journal), { mode: 0o644 });
+  }
+
+  /** Root directories present on disk (to refuse creating a CA over unexplained material). */
+  async rootDirectories(): Promise<string[]> {
+    try {
+      return (await readdir(join(this.caDir, ROOTS_SUBDIR))).filter((n) => !n.startsWith('.'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  /** Key first, then certificate, both exclusive: an existing file is never replaced. */
+  async writeRoot(id: string, root: MintedRoot): Promise<void> {
+    await writeFileAtomic(this.keyPath(id), root.key.privateKeyPem, { mode: 0o600, exclusive: true });
+    await writeFileAtomic(this.certPath(id), root.certPem, { mode: 0o644, exclusive: true });
+  }
+
+  /** Reads one root and checks everything about it; a failure names the file. */
+  async loadRoot(record: RootRecord, trustDomain: string): Promise<LoadedRoot> {
+    const certFile = this.certPath(record.id);
+    const keyFile = this.keyPath(record.id);
+    const certPem = await readText(certFile, 'root certificate');
+    let der: Buffer;
+    try {
+      const blocks = decodePemOf(certPem, 'CERTIFICATE', certFile);
+      if (blocks.length !== 1) throw new Error(`${certFile}: expected one certificate, found ${blocks.length}`);
+      der = blocks[0]!;
+    } catch (e) {
+      throw new CaMaterialError(`root certificate ${certFile} is corrupt: ${errorMessage(e)}`, certFile, { cause: e });
+    }
+    if (fingerprint256(der) !== record.fingerprint256) {
+      throw new CaMaterialError(`root certificate ${certFile} is not the one ${this.journalPath} records (SHA-256 ${fingerprint256(der)}, journal says ${record.fingerprint256})`, certFile);
+    }
+    const check = validateSigningCertificate(der, { trustDomain, selfSigned: true });
+    if (!check.valid) throw new CaMaterialError(`root certificate ${certFile} is not a usable root for ${trustDomain}: ${check.errors.join('; ')}`, certFile);
+    const x509 = new X509Certificate(der);
+    if (!x509.verify(x509.publicKey)) throw new CaMaterialError(`root certificate ${certFile}: self-signature does not verify`, certFile);
+
+    const keyPem = await readText(keyFile, 'root key');
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(keyPem);
+    } catch (e) {
+      throw new CaMaterialError(`root key ${keyFile} is corrupt: not a readable unencrypted private key (${errorMessage(e)})`, keyFile, { cause: e });
+    }
+    if (!x509.checkPrivateKey(key)) throw new CaMaterialError(`root key ${keyFile} does not match certificate ${certFile}`, keyFile);
+    const keyType = keyTypeOf(key);
+    if (keyType !== record.keyType) throw new CaMaterialError(`root key ${keyFile} is ${keyType ?? 'an unsupported type'}, journal says ${record.keyType}`, keyFile);
+    const mode = (await stat(keyFile)).mode & 0o777;
+    if ((mode & 0o077) !== 0) this.logger.warn({ file: keyFile, mode: mode.toString(8) }, 'root key file is readable by others; it should be 0600');
+    return { record, certPem, signer: new LocalKeySigner(signingCertificate(der, certFile), key, keyType) };
+  }
+
+  /**
+   * Serialises writers across processes (serve and `meshd ca rotate-root`) with an
+   * O_EXCL lock file holding the PID; a lock left by a dead process is taken over.
+   */
+  async withLock<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+    const run = this.inProcess.then(() => this.lockAndRun(fn, timeoutMs));
+    this.inProcess = run.catch(() => undefined);
+    return run;
+  }
+
+  private async lockAndRun<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+    const lockPath = join(this.caDir, LOCK_FILE);
+    const deadline = Date.now() + timeoutMs;
+    await mkdir(this.caDir, { recursive: true, mode: 0o700 });
+    for (;;) {
+      try {
+        const fh = await open(lockPath, 'wx', 0o600);
+        try { await fh.writeFile(`${process.pid}\n`); } finally { await fh.close(); }
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
+      const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if ((Number.isInteger(holder) && holder !== process.pid && !pidAlive(holder)) || (!Number.isInteger(holder) && age > 5000)) {
+        this.logger.warn({ file: lockPath, pid: holder }, 'removing a CA lock left by a process that is gone');
+        await unlink(lockPath).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new CaMaterialError(`CA lock ${lockPath} is held by process ${Number.isInteger(holder) ? holder : '?'}; if no meshd is using this data dir, remove the file`, lockPath);
+      }
+      await sleep(25);
+    }
+    try {
+      return await fn();
+    } finally {
+      await unlink(lockPath).catch(() => undefined);
+    }
+  }
+}
