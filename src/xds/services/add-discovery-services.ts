@@ -1,6 +1,6 @@
 import type { Server, ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import type { SotwRequest, XdsRequest } from '../core/requests.js';
-import { xdsServiceDefinitions } from './definitions.js';
+import { xdsServiceDefinitions, type MalformedRequest } from './definitions.js';
 import { serveFetch, serveStream, type DiscoveryServiceDeps } from './stream-handler.js';
 
 export type { DiscoveryServiceDeps } from './stream-handler.js';
@@ -13,13 +13,13 @@ export type { DiscoveryServiceDeps } from './stream-handler.js';
 export function addDiscoveryServices(server: Server, deps: DiscoveryServiceDeps): void {
   for (const { spec, definition } of xdsServiceDefinitions()) {
     const implementation: UntypedServiceImplementation = {
-      [spec.stream]: (call: ServerDuplexStream<XdsRequest, Buffer>) =>
+      [spec.stream]: (call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>) =>
         serveStream(call, { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl }, deps),
-      [spec.delta]: (call: ServerDuplexStream<XdsRequest, Buffer>) =>
+      [spec.delta]: (call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>) =>
         serveStream(call, { mode: 'delta', service: spec.short, streamTypeUrl: spec.typeUrl }, deps),
     };
     if (spec.fetch) {
-      implementation[spec.fetch] = (call: ServerUnaryCall<SotwRequest, Buffer>, callback: sendUnaryData<Buffer>) =>
+      implementation[spec.fetch] = (call: ServerUnaryCall<SotwRequest | MalformedRequest, Buffer>, callback: sendUnaryData<Buffer>) =>
         serveFetch(call, callback, { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl }, deps);
     }
     server.addService(definition, implementation);

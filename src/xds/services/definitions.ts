@@ -31,6 +31,23 @@ export const XDS_SERVICES: readonly XdsServiceSpec[] = [
   { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', short: 'eds', typeUrl: TypeUrl.Endpoint, stream: 'StreamEndpoints', delta: 'DeltaEndpoints', fetch: 'FetchEndpoints' },
 ];
 
+/** A request that did not decode; the handler ends the call with INVALID_ARGUMENT. */
+export interface MalformedRequest {
+  kind: 'malformed';
+  message: string;
+}
+
+/** grpc-js would answer a throwing deserializer with INTERNAL; a bad message is the client's error. */
+function tolerant<Req>(decode: (b: Buffer) => Req, what: string): (b: Buffer) => Req | MalformedRequest {
+  return (bytes) => {
+    try {
+      return decode(bytes);
+    } catch (err) {
+      return { kind: 'malformed', message: `the request is not a valid ${what}: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  };
+}
+
 const passBytes = (value: Buffer): Buffer => value;
 const notAClient = (): Buffer => {
   throw new Error('server-side method definition: requests are not serialised here');
@@ -57,11 +74,13 @@ export interface XdsServiceDefinition {
 /** grpc-js ServiceDefinitions for ADS, SDS, LDS, CDS, RDS and EDS. */
 export function xdsServiceDefinitions(): XdsServiceDefinition[] {
   return XDS_SERVICES.map((spec) => {
-    const definition: Record<string, MethodDefinition<SotwRequest, Buffer> | MethodDefinition<DeltaRequest, Buffer>> = {
-      [spec.stream]: method(spec, spec.stream, true, true, decodeSotwRequest),
-      [spec.delta]: method(spec, spec.delta, true, true, decodeDeltaRequest),
+    const sotw = tolerant(decodeSotwRequest, 'envoy.service.discovery.v3.DiscoveryRequest');
+    const delta = tolerant(decodeDeltaRequest, 'envoy.service.discovery.v3.DeltaDiscoveryRequest');
+    const definition: Record<string, MethodDefinition<SotwRequest | MalformedRequest, Buffer> | MethodDefinition<DeltaRequest | MalformedRequest, Buffer>> = {
+      [spec.stream]: method(spec, spec.stream, true, true, sotw),
+      [spec.delta]: method(spec, spec.delta, true, true, delta),
     };
-    if (spec.fetch) definition[spec.fetch] = method(spec, spec.fetch, false, false, decodeSotwRequest);
+    if (spec.fetch) definition[spec.fetch] = method(spec, spec.fetch, false, false, sotw);
     return { spec, definition: definition as unknown as ServiceDefinition };
   });
 }

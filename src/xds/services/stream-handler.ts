@@ -6,6 +6,7 @@ import type { DiscoveryCore } from '../core/discovery-core.js';
 import type { CoreStream, StreamSink } from '../core/connection.js';
 import type { NodeInfo, SotwRequest, XdsRequest } from '../core/requests.js';
 import { clip } from '../core/requests.js';
+import type { MalformedRequest } from './definitions.js';
 
 export interface DiscoveryServiceDeps {
   core: DiscoveryCore;
@@ -32,7 +33,7 @@ interface Status { code: status; details: string }
  * other type): authenticate when the stream opens, take the node from the first request,
  * admit the proxy, then hand every request to the core, which owns the protocol.
  */
-export function serveStream(call: ServerDuplexStream<XdsRequest, Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps): void {
+export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps): void {
   const peer = safePeer(call);
   const log = deps.logger.child({ component: 'xds-service', service: spec.service, mode: spec.mode, peer });
   let coreStream: CoreStream | undefined;
@@ -66,8 +67,14 @@ export function serveStream(call: ServerDuplexStream<XdsRequest, Buffer>, spec: 
     coreStream?.closed();
   };
 
-  call.on('data', (request: XdsRequest): void => {
+  call.on('data', (request: XdsRequest | MalformedRequest): void => {
     if (ended) return;
+    if (request.kind === 'malformed') {
+      log.warn({ message: request.message }, 'malformed xDS request');
+      endCall({ code: status.INVALID_ARGUMENT, details: request.message });
+      coreStream?.closed();
+      return;
+    }
     if (coreStream) { coreStream.receive(request); return; }
     if (early.length === 0) firstRequest(request);
     early.push(request);
@@ -102,16 +109,18 @@ export function serveStream(call: ServerDuplexStream<XdsRequest, Buffer>, spec: 
 
 /** Fetch*: authenticate, admit, answer with the current resources; no nonce, no state. */
 export function serveFetch(
-  call: ServerUnaryCall<SotwRequest, Buffer>, callback: sendUnaryData<Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps,
+  call: ServerUnaryCall<SotwRequest | MalformedRequest, Buffer>, callback: sendUnaryData<Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps,
 ): void {
+  const request = call.request;
   const peer = safePeer(call);
   const log = deps.logger.child({ component: 'xds-service', service: spec.service, mode: 'fetch', peer });
   void (async () => {
     const identity = await authenticate(call.metadata, call.getAuthContext() as AuthContext | null, peer, spec.service, deps, log);
-    deps.core.checkRequest(call.request, spec.streamTypeUrl);
-    const proxy = proxyOf(call.request.node, identity);
+    if (request.kind === 'malformed') throw new GeneratorError(status.INVALID_ARGUMENT, request.message);
+    deps.core.checkRequest(request, spec.streamTypeUrl);
+    const proxy = proxyOf(request.node, identity);
     if (deps.admit) await deps.admit(proxy);
-    return deps.core.fetch(proxy, call.request, spec.streamTypeUrl);
+    return deps.core.fetch(proxy, request, spec.streamTypeUrl);
   })().then(
     (bytes) => callback(null, bytes),
     (err: unknown) => {

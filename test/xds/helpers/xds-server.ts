@@ -67,3 +67,12 @@ export async function startXdsServer(options: {
     },
   };
 }
+
+/** Polls `condition` until it holds (for effects that cross the network, such as a cancel reaching the server). */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
