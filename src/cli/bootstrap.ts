@@ -26,12 +26,13 @@ export function registerBootstrap(program: Command): void {
     .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address as the sidecar reaches it").default('127.0.0.1:15012'))
     .option('--als-address <host:port>', 'where access logs go (default: the mesh config access log address, else --xds-address)')
     .addOption(new Option('--admin-port <port>', 'Envoy admin port on 127.0.0.1').default(15000).argParser(portArg))
-    .option('--root-cert <file>', "meshd's trust bundle PEM (default: root-cert.pem in the data dir)")
+    .option('--root-cert <file>', "meshd's trust bundle PEM, e.g. from its /trust-bundle endpoint (default: the CA's bundle)")
+    .addOption(new Option('--ca-dir <dir>', "plug-in CA in Istio's cacerts layout: trust its root-cert.pem").env('MESHD_CA_DIR'))
     .addOption(dataDirOption())
     .option('-o, --output <file>', 'write to this file (mode 0600, atomically) instead of stdout')
     .action(async (opts: {
       configDir: string; namespace: string; workload: string; tokenFile?: string; xdsAddress: string;
-      alsAddress?: string; adminPort: number; rootCert?: string; dataDir: string; output?: string;
+      alsAddress?: string; adminPort: number; rootCert?: string; caDir?: string; dataDir: string; output?: string;
     }) => {
       const generated = await generateBootstrap({
         configDir: absolute(opts.configDir),
@@ -43,6 +44,7 @@ export function registerBootstrap(program: Command): void {
         ...(opts.alsAddress !== undefined ? { alsAddress: opts.alsAddress } : {}),
         ...(opts.tokenFile !== undefined ? { tokenFile: absolute(opts.tokenFile) } : {}),
         ...(opts.rootCert !== undefined ? { rootCertFile: absolute(opts.rootCert) } : {}),
+        ...(opts.caDir !== undefined ? { caDir: absolute(opts.caDir) } : {}),
       }, systemClock.now());
       for (const w of generated.warnings) process.stderr.write(`meshd bootstrap: warning: ${w}\n`);
       if (opts.output !== undefined) {

@@ -25,6 +25,8 @@ export interface GenerateBootstrapOptions {
   adminPort: number;
   tokenFile?: string;
   rootCertFile?: string;
+  /** A plug-in CA (Istio cacerts layout): its root-cert.pem is the bundle. */
+  caDir?: string;
 }
 
 export interface GeneratedBootstrap {
@@ -48,7 +50,12 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
   const xds = parseEndpointAddress(opts.xdsAddress, '--xds-address');
   const alsText = opts.alsAddress ?? snapshot.mesh.accessLogService?.address ?? opts.xdsAddress;
   const als = parseEndpointAddress(alsText, opts.alsAddress !== undefined ? '--als-address' : 'meshConfig access log address');
-  const rootsPem = await readTrustBundlePem({ dataDir: opts.dataDir, ...(opts.rootCertFile !== undefined ? { rootCertFile: opts.rootCertFile } : {}) }, nowMs);
+  const rootsPem = await readTrustBundlePem({
+    dataDir: opts.dataDir,
+    trustDomain: snapshot.mesh.trustDomain,
+    ...(opts.rootCertFile !== undefined ? { rootCertFile: opts.rootCertFile } : {}),
+    ...(opts.caDir !== undefined ? { caDir: opts.caDir } : {}),
+  }, nowMs);
 
   let token: string | undefined;
   if (opts.tokenFile !== undefined) {

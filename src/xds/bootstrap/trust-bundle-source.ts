@@ -1,36 +1,61 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { openCertificateAuthority } from '../../ca/index.js';
+import { CA_SUBDIR, JOURNAL_FILE } from '../../ca/store.js';
 
 /**
- * Where the bootstrap gets meshd's trust bundle (the roots Envoy trusts for the xds-grpc TLS).
- *
- * INTEGRATION POINT (CA): with no --root-cert, the roots are read from the data dir's
- * `root-cert.pem` (Istio's file name for the root a CA publishes, `cacerts` layout). When the
- * CA module exposes a read-only view of its bundle, this is the one place to switch to it.
- * `--root-cert FILE` always wins: a sidecar host without the data dir fetches the bundle from
- * meshd's /trust-bundle endpoint and passes the file.
+ * Where the bootstrap gets meshd's trust bundle (the roots Envoy trusts for the TLS to meshd),
+ * first match wins:
+ *  1. --root-cert FILE: any PEM bundle, e.g. fetched from meshd's /trust-bundle on a host that
+ *     does not have the data dir;
+ *  2. --ca-dir DIR: a plug-in CA in Istio's cacerts layout; its `root-cert.pem` is the bundle;
+ *  3. the built-in CA in the data dir: every root currently in its bundle (all of them during a
+ *     root rotation, so a sidecar bootstrapped mid-rotation trusts old and new).
+ * Never creates CA material: a data dir without a CA is an error, not a new root.
  */
-export const ROOT_CERT_FILE = 'root-cert.pem';
+export const PLUGIN_ROOT_FILE = 'root-cert.pem';
 
 export interface TrustBundleSource {
   rootCertFile?: string;
+  caDir?: string;
   dataDir: string;
+  trustDomain: string;
 }
 
 export async function readTrustBundlePem(source: TrustBundleSource, nowMs: number): Promise<string> {
-  const file = source.rootCertFile ?? join(source.dataDir, ROOT_CERT_FILE);
-  let text: string;
+  if (source.rootCertFile !== undefined) return normaliseBundle(await readText(source.rootCertFile, ''), source.rootCertFile, nowMs);
+  if (source.caDir !== undefined) {
+    const file = join(source.caDir, PLUGIN_ROOT_FILE);
+    return normaliseBundle(await readText(file, ''), file, nowMs);
+  }
+  const journal = join(source.dataDir, CA_SUBDIR, JOURNAL_FILE);
   try {
-    text = await readFile(file, 'utf8');
+    await readFile(journal);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = source.rootCertFile === undefined
-      ? ` (start \`meshd serve --data-dir ${source.dataDir}\` once to create the CA, or pass --root-cert with meshd's trust bundle)`
-      : '';
+    const why = code === 'ENOENT' ? `no CA in ${source.dataDir} (${journal} does not exist)` : `cannot read ${journal}: ${(err as Error).message}`;
+    throw new Error(`cannot read meshd's trust bundle: ${why}; start \`meshd serve --data-dir ${source.dataDir}\` once to create the CA, or pass --root-cert (meshd's /trust-bundle) or --ca-dir`);
+  }
+  // Opening an existing built-in CA only reads it (src/ca/store.ts: "reading never writes").
+  const ca = await openCertificateAuthority({
+    dataDir: source.dataDir,
+    trustDomain: source.trustDomain,
+    registry: new Registry(),
+    clock: { now: () => nowMs },
+    autoRotate: false,
+  });
+  return normaliseBundle(ca.trustBundle().rootsPem.join('\n'), journal, nowMs);
+}
+
+async function readText(file: string, hint: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
     throw new Error(`cannot read meshd's trust bundle ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}${hint}`);
   }
-  return normaliseBundle(text, file, nowMs);
 }
 
 /**

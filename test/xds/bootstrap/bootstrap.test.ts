@@ -1,6 +1,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync, cpSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
@@ -14,7 +15,8 @@ import { registerBootstrap } from '../../../src/cli/bootstrap.js';
 import { decodeStrict } from '../../../src/xds/strict-decode.js';
 import { BOOTSTRAP_TYPE } from '../../../src/xds/bootstrap/build-bootstrap.js';
 import { generateBootstrap, type GenerateBootstrapOptions } from '../../../src/xds/bootstrap/generate-bootstrap.js';
-import { ROOT_CERT_FILE } from '../../../src/xds/bootstrap/trust-bundle-source.js';
+import { openCertificateAuthority } from '../../../src/ca/index.js';
+import { Registry } from 'prom-client';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples', 'config');
 const FIXTURE_ROOT = join(import.meta.dirname, 'fixtures', 'example-root-cert.pem');
@@ -26,27 +28,12 @@ const clock = new ManualClock(Date.now());
 const work = mkdtempSync(join(tmpdir(), 'meshd-bootstrap-'));
 t.teardown(() => execFileSync('rm', ['-rf', work]));
 
-/** A real CA made with the openssl CLI: root (CA:TRUE) and meshd's serving certificate. */
-function makeCa(dir: string): { rootPem: string; servingCert: string; servingKey: string } {
-  const run = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  };
-  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'root.key', '-out', 'root.pem',
-    '-days', '2', '-subj', '/O=cluster.local', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'meshd.key', '-out', 'meshd.csr', '-subj', '/');
-  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=URI:${MESHD_ID},DNS:meshd\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n`);
-  run('x509', '-req', '-in', 'meshd.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-days', '1', '-extfile', 'ext.cnf', '-out', 'meshd.pem');
-  return {
-    rootPem: readFileSync(join(dir, 'root.pem'), 'utf8'),
-    servingCert: readFileSync(join(dir, 'meshd.pem'), 'utf8'),
-    servingKey: readFileSync(join(dir, 'meshd.key'), 'utf8'),
-  };
-}
-
-const caDir = mkdtempSync(join(work, 'ca-'));
-const ca = makeCa(caDir);
+// The real CA, as `meshd serve` creates it in the data dir; its serving certificate is what
+// meshd presents on 15012 (src/server/serving-identity.ts issues it the same way).
 const dataDir = join(work, 'data');
-cpSync(join(caDir, 'root.pem'), join(dataDir, ROOT_CERT_FILE));
+const ca = await openCertificateAuthority({ dataDir, trustDomain: 'cluster.local', registry: new Registry(), clock });
+const serving = await ca.issue({ spiffeId: MESHD_ID, dnsNames: ['meshd', 'localhost'] });
+const rootsPem = ca.trustBundle().rootsPem;
 
 async function tokenFor(namespace: string, serviceAccount: string, ttlMs = 720 * 3_600_000): Promise<string> {
   const authority = await TokenAuthority.open(dataDir, clock);
@@ -89,7 +76,7 @@ t.test('the bootstrap for a workload of examples/config decodes strictly and tie
   t.same(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: '127.0.0.1', port_value: 15012 });
   t.ok(xds.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options, 'gRPC needs HTTP/2');
   const tls = xds.transport_socket.typed_config;
-  t.equal(tls.common_tls_context.validation_context.trusted_ca.inline_string, ca.rootPem, "meshd's root inline, as in the data dir");
+  t.equal(tls.common_tls_context.validation_context.trusted_ca.inline_string, rootsPem.map((p) => `${p.trim()}\n`).join(''), "the CA's bundle inline");
   t.same(tls.common_tls_context.validation_context.match_typed_subject_alt_names, [{ san_type: 'URI', matcher: { exact: MESHD_ID } }]);
   t.notOk(tls.common_tls_context.tls_certificate_sds_secret_configs, 'xds-grpc presents no client certificate (the token authenticates)');
   const als = clusters[1].transport_socket.typed_config.common_tls_context;
@@ -132,7 +119,7 @@ t.test("the TLS settings given to Envoy verify a real meshd serving certificate"
   // inline roots, send the SNI and ALPN, then require the exact SPIFFE ID.
   const out = await generateBootstrap(base(), clock.now());
   const tls = (out.bootstrap['static_resources'] as { clusters: any[] }).clusters[0].transport_socket.typed_config;
-  const server = createServer({ cert: ca.servingCert, key: ca.servingKey, ALPNProtocols: ['h2'] }, (s) => s.end());
+  const server = createServer({ cert: serving.chainPem, key: serving.keyPem, ALPNProtocols: ['h2'] }, (s) => s.end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const port = (server.address() as AddressInfo).port;
@@ -155,23 +142,30 @@ t.test("the TLS settings given to Envoy verify a real meshd serving certificate"
 t.test('refusals name the problem and the fix', async (t) => {
   const otherSa = await tokenFor('payments', 'shop-web');
   const shortLived = await tokenFor('payments', 'payments-api', 3_600_000);
-  const leafDir = mkdtempSync(join(work, 'leaf-'));
-  const leafFile = join(leafDir, 'leaf.pem');
-  writeFileSync(leafFile, ca.servingCert);
+  const leafFile = join(work, 'leaf.pem');
+  writeFileSync(leafFile, serving.certPem);
+  const pluginDir = join(work, 'cacerts');
+  mkdirSync(pluginDir, { recursive: true });
   const rows: Array<[string, Partial<GenerateBootstrapOptions>, RegExp, number?]> = [
     ['unknown workload lists the namespace', { workload: 'api-9' }, /no WorkloadEntry payments\/api-9 in .*\(WorkloadEntries in payments: api-1, api-2\)/],
     ['token of another service account', { tokenFile: otherSa }, /is for system:serviceaccount:payments:shop-web, but the workload runs as system:serviceaccount:payments:payments-api: meshd would refuse this proxy \(mint one with `meshd token issue -n payments -s payments-api`\)/],
     ['expired token', { tokenFile: shortLived }, /expired at /, clock.now() + 2 * 3_600_000],
     ['missing token file', { tokenFile: join(work, 'nope') }, /cannot read --token-file .*nope: ENOENT/],
-    ['no trust bundle in the data dir', { dataDir: join(work, 'empty') }, /cannot read meshd's trust bundle .*root-cert\.pem: no such file \(start `meshd serve --data-dir/],
+    ['no CA in the data dir', { dataDir: join(work, 'empty') }, /cannot read meshd's trust bundle: no CA in .*empty \(.*journal\.json does not exist\); start `meshd serve --data-dir .*` once to create the CA, or pass --root-cert \(meshd's \/trust-bundle\) or --ca-dir/],
+    ['plug-in CA dir without root-cert.pem', { caDir: pluginDir }, /cannot read meshd's trust bundle .*cacerts\/root-cert\.pem: no such file/],
     ['a leaf passed as the root', { rootCertFile: leafFile }, /certificate 1 \(.*\) is not a CA certificate; pass meshd's root, not a leaf/],
-    ['expired root', {}, /certificate 1 expired at /, clock.now() + 10 * 86_400_000],
+    ['expired root', { rootCertFile: FIXTURE_ROOT }, /certificate 1 expired at 2126-/, Date.UTC(2127, 0, 1)],
     ['bad xds address', { xdsAddress: 'meshd' }, /--xds-address "meshd" must be HOST:PORT/],
     ['port out of range', { xdsAddress: 'meshd:70000' }, /port must be 1-65535/],
   ];
   for (const [name, over, expected, now] of rows) {
     await t.rejects(generateBootstrap(base(over), now ?? clock.now()), expected, name);
   }
+  t.notOk(existsSync(join(work, 'empty', 'ca')), 'bootstrap never creates a CA');
+  writeFileSync(join(pluginDir, 'root-cert.pem'), readFileSync(FIXTURE_ROOT));
+  const plugin = await generateBootstrap(base({ caDir: pluginDir }), clock.now());
+  t.equal((plugin.bootstrap['static_resources'] as { clusters: any[] }).clusters[0].transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string,
+    readFileSync(FIXTURE_ROOT, 'utf8'), "--ca-dir trusts the plug-in CA's root-cert.pem");
   const soon = await generateBootstrap(base({ tokenFile: shortLived }), clock.now());
   t.match(soon.warnings, [/expires at .*: after that Envoy cannot reconnect to meshd until it gets a new bootstrap/], 'a token close to expiry warns');
 });
