@@ -2,9 +2,11 @@ import type { MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../confi
 import { diffSnapshots, type SnapshotDiff } from '../../config/diff.js';
 import { labelsMatch } from '../../config/registry.js';
 import type { ProxyInfo, PushRequest } from '../core/types.js';
+import { proxyKind } from './generator-dispatch.js';
 import { indexFor } from './mesh-index.js';
 import { workloadKey } from './names.js';
 import { workloadKeyForProxy } from './proxy-workload.js';
+import { sidecarFingerprint } from './sidecar-generators.js';
 import { isVisibleTo } from './visibility.js';
 
 /**
@@ -135,6 +137,29 @@ export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: 
   return { all: false, workloads: out };
 }
 
+/**
+ * Of the candidate workloads, those whose Envoy sidecar config actually differs between the two
+ * snapshots (by the names and content versions of every resource it is served). A workload
+ * added or removed always counts. Namespace-shared pieces are compared once per namespace, so
+ * this costs little more than the encoding the push needs anyway.
+ */
+export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads): Set<string> {
+  const before = indexFor(prev);
+  const after = indexFor(next);
+  const keys = candidates.all
+    ? new Set([...prev.workloadEntries, ...next.workloadEntries].map((w) => workloadKey(w.meta.namespace, w.meta.name)))
+    : candidates.workloads;
+  const out = new Set<string>();
+  for (const key of keys) {
+    const slash = key.indexOf('/');
+    const [ns, name] = [key.slice(0, slash), key.slice(slash + 1)];
+    const a = before.workload(ns, name);
+    const b = after.workload(ns, name);
+    if (a === undefined || b === undefined || sidecarFingerprint(prev, a) !== sidecarFingerprint(next, b)) out.add(key);
+  }
+  return out;
+}
+
 /** A predicate over connected proxies; a proxy tied to no workload is affected only by an "all" change. */
 export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: ProxyInfo) => boolean {
   if (affected.all) return () => true;
@@ -147,9 +172,19 @@ export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: Pro
 /**
  * What the lead hands core.push after a config change: undefined when no proxy's config can
  * have changed (e.g. only validation messages changed).
+ *
+ * Sidecars are pushed only when their generated config really changed (sidecarConfigChanged);
+ * proxies of another generator family (proxyless gRPC) get the rule-based set, since their
+ * resources are not the sidecar's.
  */
 export function configPushRequest(prev: MeshSnapshot, next: MeshSnapshot, diff?: SnapshotDiff): PushRequest | undefined {
-  const affected = affectedWorkloads(prev, next, diff);
-  if (!affected.all && affected.workloads.size === 0) return undefined;
-  return { proxies: affectedProxyPredicate(affected), reason: 'config' };
+  const candidates = affectedWorkloads(prev, next, diff);
+  if (!candidates.all && candidates.workloads.size === 0) return undefined;
+  const changed = sidecarConfigChanged(prev, next, candidates);
+  const rule = affectedProxyPredicate(candidates);
+  const exact = affectedProxyPredicate({ all: false, workloads: changed });
+  return {
+    proxies: (proxy) => (proxyKind(proxy) === 'sidecar' ? (workloadKeyForProxy(proxy) === undefined ? candidates.all : exact(proxy)) : rule(proxy)),
+    reason: 'config',
+  };
 }

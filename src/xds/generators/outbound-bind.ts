@@ -79,27 +79,3 @@ export function namespaceBindings(index: MeshIndex, namespace: string): { bindin
     return { bindings, warnings };
   });
 }
-
-/** The bindings of one workload: the namespace's, minus 127.0.0.1 ports the app listens on. */
-export function workloadBindings(
-  index: MeshIndex,
-  namespace: string,
-  ownPorts: ReadonlySet<number>,
-  ownAddress: string,
-): { bindings: OutboundBinding[]; warnings: string[] } {
-  const base = namespaceBindings(index, namespace);
-  const bindings: OutboundBinding[] = [];
-  const warnings = [...base.warnings];
-  for (const b of base.bindings) {
-    const clash = (b.bind === APP_LOOPBACK && ownPorts.has(b.port)) || (b.bind === ownAddress && ownPorts.has(b.port));
-    if (clash) {
-      warnings.push(
-        `outbound ${b.bind}:${b.port} for ${b.targets.map(describe).join(', ')} is not opened: the workload's own port ${b.port} ` +
-          `is served there (give the ServiceEntry a loopback VIP in spec.addresses, e.g. 127.0.0.10)`,
-      );
-      continue;
-    }
-    bindings.push(b);
-  }
-  return { bindings, warnings };
-}

@@ -1,64 +1,129 @@
-import type { MeshSnapshot } from '../../config/model.js';
+import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../core/types.js';
 import { encodeResource } from '../resource-encoder.js';
 import { TypeUrl } from '../type-urls.js';
-import { indexFor } from './mesh-index.js';
-import { proxyConfigFromIndex, type ProxyConfig } from './proxy-config.js';
+import { indexFor, type MeshIndex } from './mesh-index.js';
+import { proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
 import { workloadRefForProxy } from './proxy-workload.js';
 
 /**
  * The four xDS generators of Envoy sidecars (CDS, EDS, LDS, RDS). Each reads the current
  * snapshot through the getter, finds the proxy's WorkloadEntry, and encodes its part of
- * `buildProxyConfig`. Encoding is memoised on the built objects, which are themselves
- * memoised per snapshot: a cluster every sidecar sees is encoded once per snapshot however many
- * proxies ask, and the content-hash version makes an unchanged resource keep its version
- * across snapshots.
+ * `buildProxyConfig`.
+ *
+ * Encoding is memoised on the built objects, which are memoised per snapshot: a cluster every
+ * sidecar sees is encoded once per snapshot however many proxies ask, the arrays a whole
+ * namespace shares are encoded (and indexed by name) once, and the content-hash version lets
+ * an unchanged resource keep its version across snapshots.
  */
 
-type Part = 'clusters' | 'endpoints' | 'listeners' | 'routes';
+type Named = Record<string, unknown>;
 
-const PARTS: ReadonlyArray<{ typeUrl: string; part: Part; nameOf: (o: Record<string, unknown>) => string }> = [
-  { typeUrl: TypeUrl.Cluster, part: 'clusters', nameOf: (o) => o.name as string },
-  { typeUrl: TypeUrl.Endpoint, part: 'endpoints', nameOf: (o) => o.cluster_name as string },
-  { typeUrl: TypeUrl.Listener, part: 'listeners', nameOf: (o) => o.name as string },
-  { typeUrl: TypeUrl.Route, part: 'routes', nameOf: (o) => o.name as string },
+interface TypeSpec {
+  typeUrl: string;
+  nameOf: (o: Named) => string;
+  /** The proxy's resources of this type, as arrays to concatenate (own first). */
+  arrays: (p: ProxyConfigParts) => ReadonlyArray<readonly object[]>;
+}
+
+const TYPES: readonly TypeSpec[] = [
+  { typeUrl: TypeUrl.Cluster, nameOf: (o) => o.name as string, arrays: (p) => [p.own.clusters, p.shared.clusters] },
+  { typeUrl: TypeUrl.Endpoint, nameOf: (o) => o.cluster_name as string, arrays: (p) => [p.shared.endpoints] },
+  { typeUrl: TypeUrl.Listener, nameOf: (o) => o.name as string, arrays: (p) => [p.own.listeners, p.sharedListeners] },
+  { typeUrl: TypeUrl.Route, nameOf: (o) => o.name as string, arrays: (p) => [p.shared.routes] },
 ];
 
-const encoded = new WeakMap<object, Resource>();
+const encodedObjects = new WeakMap<object, Resource>();
+const encodedArrays = new WeakMap<readonly object[], Resource[]>();
+const byNameIndexes = new WeakMap<readonly Resource[], ReadonlyMap<string, Resource>>();
+const fingerprints = new WeakMap<readonly Resource[], string>();
 
-function encodeOnce(typeUrl: string, name: string, value: object): Resource {
-  let r = encoded.get(value);
+function encodeOnce(spec: TypeSpec, value: object): Resource {
+  let r = encodedObjects.get(value);
   if (r === undefined) {
-    r = encodeResource(typeUrl, name, value as Record<string, unknown>);
-    encoded.set(value, r);
+    r = encodeResource(spec.typeUrl, spec.nameOf(value as Named), value as Named);
+    encodedObjects.set(value, r);
   }
   return r;
 }
 
-function configFor(snapshot: MeshSnapshot, proxy: ProxyInfo): { config: ProxyConfig; key: string } | undefined {
+function encodeArray(spec: TypeSpec, values: readonly object[]): Resource[] {
+  let rs = encodedArrays.get(values);
+  if (rs === undefined) {
+    rs = values.map((v) => encodeOnce(spec, v));
+    encodedArrays.set(values, rs);
+  }
+  return rs;
+}
+
+function byName(rs: readonly Resource[]): ReadonlyMap<string, Resource> {
+  let m = byNameIndexes.get(rs);
+  if (m === undefined) {
+    m = new Map(rs.map((r) => [r.name, r]));
+    byNameIndexes.set(rs, m);
+  }
+  return m;
+}
+
+function fingerprintOf(rs: readonly Resource[]): string {
+  let f = fingerprints.get(rs);
+  if (f === undefined) {
+    f = rs.map((r) => `${r.name}@${r.version}`).join(',');
+    fingerprints.set(rs, f);
+  }
+  return f;
+}
+
+/** The encoded pieces of one workload's resources of one type. */
+function encodedPieces(spec: TypeSpec, parts: ProxyConfigParts): Resource[][] {
+  return spec.arrays(parts).map((a) => encodeArray(spec, a));
+}
+
+function workloadOf(index: MeshIndex, proxy: ProxyInfo): WorkloadEntry | undefined {
   const ref = workloadRefForProxy(proxy);
-  if (ref === undefined) return undefined;
-  const index = indexFor(snapshot);
-  const workload = index.workload(ref.namespace, ref.name);
   // Admission refuses unknown workloads; one deleted later simply gets no resources.
-  if (workload === undefined) return undefined;
-  return { config: proxyConfigFromIndex(index, workload), key: `${ref.namespace}/${ref.name}` };
+  return ref === undefined ? undefined : index.workload(ref.namespace, ref.name);
+}
+
+function generator(spec: TypeSpec, snapshot: () => MeshSnapshot): Generator {
+  return {
+    typeUrl: spec.typeUrl,
+    generate(proxy: ProxyInfo, request: GenerateRequest): Resource[] {
+      const index = indexFor(snapshot());
+      const workload = workloadOf(index, proxy);
+      if (workload === undefined) return [];
+      const parts = proxyConfigParts(index, workload);
+      if (request.names === undefined) {
+        return index.cached(`resources:${spec.typeUrl}:${workload.meta.namespace}/${workload.meta.name}`, () =>
+          ([] as Resource[]).concat(...encodedPieces(spec, parts)));
+      }
+      const maps = encodedPieces(spec, parts).map(byName);
+      const out: Resource[] = [];
+      for (const name of request.names) {
+        for (const m of maps) {
+          const r = m.get(name);
+          if (r !== undefined) {
+            out.push(r);
+            break;
+          }
+        }
+      }
+      return out;
+    },
+  };
 }
 
 export function createSidecarGenerators(snapshot: () => MeshSnapshot): Generator[] {
-  return PARTS.map(({ typeUrl, part, nameOf }) => ({
-    typeUrl,
-    generate(proxy: ProxyInfo, request: GenerateRequest): Resource[] {
-      const snap = snapshot();
-      const found = configFor(snap, proxy);
-      if (found === undefined) return [];
-      const items = found.config[part] as ReadonlyArray<Record<string, unknown>>;
-      const encodeAll = (): Resource[] => items.map((o) => encodeOnce(typeUrl, nameOf(o), o));
-      if (request.names === undefined) {
-        return indexFor(snap).cached(`resources:${typeUrl}:${found.key}`, encodeAll);
-      }
-      const names = request.names;
-      return items.filter((o) => names.has(nameOf(o))).map((o) => encodeOnce(typeUrl, nameOf(o), o));
-    },
-  }));
+  return TYPES.map((spec) => generator(spec, snapshot));
+}
+
+/**
+ * Names and versions of everything a workload's sidecar is served, as one string: equal
+ * fingerprints in two snapshots mean the sidecar would receive exactly the same resources.
+ * Cheap after the first call per snapshot (namespace-shared pieces are fingerprinted once).
+ */
+export function sidecarFingerprint(snapshot: MeshSnapshot, workload: WorkloadEntry): string {
+  const index = indexFor(snapshot);
+  const parts = proxyConfigParts(index, workload);
+  return TYPES.map((spec) => encodedPieces(spec, parts).map(fingerprintOf).join('|')).join('#');
 }

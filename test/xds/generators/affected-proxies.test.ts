@@ -79,3 +79,20 @@ t.test('push request: predicate over proxies by their workload; none when nothin
   t.equal(configPushRequest(p2, n2), undefined);
   t.ok(affectedProxyPredicate({ all: true, workloads: new Set() })({ ...proxyFor('x', 'y', identity('x', 'y')), id: 'unknown', metadata: {} }));
 });
+
+t.test('push request: sidecars only when their generated config changed; gRPC proxies by the rules', async (t) => {
+  // PERMISSIVE → STRICT in a: a's inbound chains change; clients keep the same clusters and
+  // endpoints (tlsMode istio either way), so only a's sidecars are pushed.
+  const [prev, next] = snaps([pa('a', 'default', 'PERMISSIVE')], [pa('a', 'default', 'STRICT')]);
+  t.same([...affectedWorkloads(prev, next).workloads].sort(), ALL, 'rules: a and every client of a-svc');
+  const pred = configPushRequest(prev, next)!.proxies as (p: ReturnType<typeof proxyFor>) => boolean;
+  t.ok(pred(proxyFor('a', 'a-1', identity('a', 'a'))));
+  t.ok(pred(proxyFor('a', 'a-2', identity('a', 'a'))));
+  t.notOk(pred(proxyFor('b', 'b-1', identity('b', 'b'))), 'client sidecar: nothing it is served changed');
+  t.ok(pred(proxyFor('b', 'b-1', identity('b', 'b'), '10.0.0.3', { GENERATOR: 'grpc' })), 'gRPC proxy: rule-based set');
+
+  // PERMISSIVE → DISABLE in a: clients lose tlsMode on a's endpoints and auto mTLS on a-svc.
+  const [p2, n2] = snaps([pa('a', 'default', 'PERMISSIVE')], [pa('a', 'default', 'DISABLE')]);
+  const pred2 = configPushRequest(p2, n2)!.proxies as (p: ReturnType<typeof proxyFor>) => boolean;
+  for (const [ns, name] of [['a', 'a-1'], ['b', 'b-1'], ['c', 'c-1']] as const) t.ok(pred2(proxyFor(ns, name, identity(ns, ns))), `${ns}/${name} pushed`);
+});
