@@ -55,11 +55,11 @@ export function bundleRoots(roots: readonly RootRecord[], now: number): RootReco
   return roots.filter((r) => inBundle(r, now)).sort((a, b) => a.preparedAt - b.preparedAt || a.id.localeCompare(b.id));
 }
 
-/** The root that signs now: the most recently activated one still in the bundle. */
+/** The root that signs now: the most recently activated one still in the bundle (on a tie, the later journal entry). */
 export function activeRoot(roots: readonly RootRecord[], now: number): RootRecord | undefined {
   let best: RootRecord | undefined;
   for (const r of roots) {
-    if (r.activateAt <= now && inBundle(r, now) && (!best || r.activateAt > best.activateAt)) best = r;
+    if (r.activateAt <= now && inBundle(r, now) && (!best || r.activateAt >= best.activateAt)) best = r;
   }
   return best;
 }

@@ -32,13 +32,14 @@ export function openssl(args: string[], input?: string): { status: number; stdou
 }
 
 /** `openssl verify -CAfile roots [-untrusted chain] leaf`; returns its output and exit status. */
-export function opensslVerify(dir: string, rootsPem: string, leafPem: string, untrustedPem?: string): { ok: boolean; output: string } {
+export function opensslVerify(dir: string, rootsPem: string, leafPem: string, untrustedPem?: string, atMs?: number): { ok: boolean; output: string } {
   const name = Math.random().toString(36).slice(2);
   const roots = join(dir, `${name}-roots.pem`);
   const leaf = join(dir, `${name}-leaf.pem`);
   writeFileSync(roots, rootsPem);
   writeFileSync(leaf, leafPem);
   const args = ['verify', '-purpose', 'sslclient', '-CAfile', roots];
+  if (atMs !== undefined) args.push('-attime', String(Math.floor(atMs / 1000)));
   if (untrustedPem) {
     const untrusted = join(dir, `${name}-untrusted.pem`);
     writeFileSync(untrusted, untrustedPem);
