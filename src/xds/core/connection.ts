@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../common/logger.js';
 import type { Clock } from '../../common/clock.js';
-import { PUSH_ORDER, FULL_STATE_IN_SOTW, shortTypeName } from '../type-urls.js';
+import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../type-urls.js';
 import { GeneratorError, type Generator, type ProxyInfo } from './types.js';
 import { checkRequest, clip, type ErrorDetail, type XdsRequest } from './requests.js';
 import { SotwTypeState, type SentSummary } from './sotw-state.js';
@@ -234,9 +234,11 @@ export class Connection implements CoreStream {
     }
     const now = this.ctx.clock.now();
     let bytes: Uint8Array;
+    let updated: readonly string[];
     if (state instanceof SotwTypeState) {
       const plan = state.plan(unique);
       if (!plan) return;
+      updated = plan.updated;
       // D.2: a fresh nonce for every response.
       const nonce = this.nonces.next();
       bytes = encodeSotwResponse({ versionInfo: plan.version, typeUrl, nonce, resources: plan.resources, controlPlane: this.ctx.controlPlane });
@@ -244,6 +246,7 @@ export class Connection implements CoreStream {
     } else {
       const plan = state.plan(unique);
       if (!plan) return;
+      updated = plan.resources.map((r) => r.name);
       const nonce = this.nonces.next();
       bytes = encodeDeltaResponse({
         systemVersionInfo: plan.version, typeUrl, nonce, resources: plan.resources, removed: plan.removed, controlPlane: this.ctx.controlPlane,
@@ -259,7 +262,13 @@ export class Connection implements CoreStream {
     }
     this.ctx.metrics.pushes.inc({ type: written ? type : `${type}_senderr` });
     this.ctx.metrics.pushTime.observe({ type }, (performance.now() - started) / 1000);
-    if (!written) this.finish();
+    if (!written) { this.finish(); return; }
+    // D.5: a cluster that changed warms until it gets a ClusterLoadAssignment, so its
+    // endpoints follow right after it (CDS, then EDS), even when they did not change.
+    if (typeUrl === TypeUrl.Cluster && updated.length > 0) {
+      const endpoints = this.states.get(TypeUrl.Endpoint);
+      if (endpoints && endpoints.force(updated) > 0) await this.respond(TypeUrl.Endpoint, endpoints, queuedAt, pushed);
+    }
   }
 
   /** GeneratorError → its status; anything else → INTERNAL, logged and counted. */

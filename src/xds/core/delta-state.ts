@@ -131,6 +131,16 @@ export class DeltaTypeState {
     return { ...outcome, generate, change };
   }
 
+  /** As SotwTypeState.force: the next plan re-sends these names, if held, even unchanged. */
+  force(names: Iterable<string>): number {
+    let n = 0;
+    for (const name of names) {
+      const held = this.held.get(name);
+      if (held !== undefined && held !== '' && covers(this.subscription, name)) { this.held.set(name, ''); n += 1; }
+    }
+    return n;
+  }
+
   generateRequest(): GenerateRequest {
     return { names: this.subscription.wildcard ? undefined : this.subscription.names };
   }

@@ -51,6 +51,8 @@ export type SotwOutcome =
 
 export interface SotwPlan {
   resources: Resource[];
+  /** Names whose version is new to the client (for LDS/CDS a subset of `resources`). */
+  updated: string[];
   version: string;
   view: Map<string, Resource>;
 }
@@ -137,6 +139,17 @@ export class SotwTypeState {
     return { kind: 'processed', acked, nacked, generate, change };
   }
 
+  /**
+   * Makes the next plan include these names even if unchanged (D.5: after a cluster
+   * changes, Envoy needs a fresh ClusterLoadAssignment to finish warming it).
+   * Returns how many names the subscription covers.
+   */
+  force(names: Iterable<string>): number {
+    let n = 0;
+    for (const name of names) if (covers(this.subscription, name) && this.held.has(name)) { this.forced.add(name); n += 1; }
+    return n;
+  }
+
   generateRequest(): GenerateRequest {
     return { names: this.subscription.wildcard ? undefined : this.subscription.names };
   }
@@ -160,6 +173,7 @@ export class SotwTypeState {
     const differs = (r: Resource) => this.held.get(r.name)?.version !== r.version || this.forced.has(r.name);
 
     let resources: Resource[];
+    let updated: string[];
     let view: Map<string, Resource>;
     if (this.fullState) {
       // D.4: LDS and CDS carry the full set in every response; a missing name means deleted.
@@ -169,6 +183,7 @@ export class SotwTypeState {
       if (!changed) for (const name of this.held.keys()) if (!seen.has(name)) { changed = true; break; }
       if (!changed && !this.mustAnswer) { this.forced.clear(); return undefined; }
       resources = wanted;
+      updated = wanted.filter((r) => this.held.get(r.name)?.version !== r.version).map((r) => r.name);
       view = new Map(wanted.map((r) => [r.name, r]));
     } else {
       // D.4: other types (EDS, RDS, SDS) may carry only changed or newly requested resources.
@@ -184,6 +199,7 @@ export class SotwTypeState {
         return false;
       });
       if (resources.length === 0) { this.forced.clear(); return undefined; }
+      updated = resources.filter((r) => this.held.get(r.name)?.version !== r.version).map((r) => r.name);
       view = new Map(this.held);
       for (const r of resources) view.set(r.name, r);
     }
@@ -193,7 +209,7 @@ export class SotwTypeState {
     // for a real change (a different version), which is then sent as usual. For LDS/CDS the
     // whole set is the unit (a response without a resource would delete it).
     if (this.rejected.includes(version) && !this.mustAnswer) { this.suppressed += 1; return undefined; }
-    return { resources, version, view };
+    return { resources, updated, version, view };
   }
 
   commit(plan: SotwPlan, nonce: string, sentAt: number, queuedAt: number, pushed: boolean): SotwSent {

@@ -8,12 +8,14 @@ import { TypeUrl } from '../../../src/xds/type-urls.js';
 /** The incremental protocol (checklist D.4, D.6) over real gRPC, ADS and per-type. */
 const secrets = new TestGenerator(TypeUrl.Secret);
 const clusters = new TestGenerator(TypeUrl.Cluster);
+const endpoints = new TestGenerator(TypeUrl.Endpoint);
+endpoints.set('c1', 'zone-a');
 secrets.set('default', 'cert-1');
 secrets.set('ROOTCA', 'root-1');
 clusters.set('c1', 'one');
 clusters.set('c2', 'two');
 
-const server = await startXdsServer({ generators: [secrets, clusters] });
+const server = await startXdsServer({ generators: [secrets, clusters, endpoints] });
 t.teardown(() => server.close());
 const client = server.client();
 const md = identityHeader('apps', 'web');
@@ -139,5 +141,23 @@ t.test('delta NACK: the same content is not re-sent; subscription changes are ho
   const r5 = await stream.next();
   t.same(got(r5), ['default=fixed'], 'the next real change is sent');
   secrets.delete('default', id);
+  stream.cancel();
+});
+
+t.test('delta: a changed cluster is followed by its unchanged endpoints (D.5 warming)', async (t) => {
+  const { stream, id } = open();
+  stream.subscribe(TypeUrl.Cluster, ['c1']);
+  stream.ack(await stream.next());
+  stream.subscribe(TypeUrl.Endpoint, ['c1']);
+  const cla = await stream.next();
+  stream.ack(cla);
+  await barrier(t, stream, 'ACKs processed');
+  clusters.set('c1', 'changed', id);
+  await server.core.push({ reason: 'config', typeUrls: [TypeUrl.Cluster] });
+  t.same(got(await stream.next()), ['c1=changed']);
+  const eds = await stream.next();
+  t.equal(eds.type_url, TypeUrl.Endpoint);
+  t.equal(eds.resources[0].version, cla.resources[0].version, 'same version, sent again');
+  clusters.delete('c1', id);
   stream.cancel();
 });

@@ -108,12 +108,12 @@ t.test('the same resource bytes are shared by every stream (never re-encoded)', 
 
 t.test('ADS push order: CDS, EDS, secrets, LDS, RDS', async (t) => {
   const p = ads();
-  // Subscribe in the reverse order.
+  // Subscribe in another order than the push order (clusters before endpoints, as Envoy does).
   await subscribed(p.stream, TypeUrl.Route, ['r-order']);
   await subscribed(p.stream, TypeUrl.Listener, []);
   await subscribed(p.stream, TypeUrl.Secret, ['default']);
-  await subscribed(p.stream, TypeUrl.Endpoint, ['c1']);
   await subscribed(p.stream, TypeUrl.Cluster, ['c1']);
+  await subscribed(p.stream, TypeUrl.Endpoint, ['c1']);
   await barrier(t, p.stream, 'ACKs processed');
   gated.content = 'r2';
   for (const g of [secrets, clusters, endpoints, listeners]) {
@@ -125,6 +125,22 @@ t.test('ADS push order: CDS, EDS, secrets, LDS, RDS', async (t) => {
   for (let i = 0; i < 5; i += 1) order.push((await p.stream.next()).type_url.split('.').pop()!);
   t.same(order, ['Cluster', 'ClusterLoadAssignment', 'Secret', 'Listener', 'RouteConfiguration']);
   for (const g of [secrets, clusters, endpoints, listeners]) for (const n of ['c1', 'l1', 'default']) g.delete(n, p.id);
+  p.stream.cancel();
+});
+
+t.test('a changed cluster is followed by its endpoints even when they did not change (D.5 warming)', async (t) => {
+  const p = ads();
+  await subscribed(p.stream, TypeUrl.Cluster, ['c1']);
+  const cla = await subscribed(p.stream, TypeUrl.Endpoint, ['c1']);
+  await barrier(t, p.stream, 'ACKs processed');
+  clusters.set('c1', 'new-cluster-settings', p.id);
+  await server.core.push({ reason: 'config', typeUrls: [TypeUrl.Cluster] });
+  const cds = await p.stream.next();
+  t.equal(cds.type_url, TypeUrl.Cluster);
+  const eds = await p.stream.next();
+  t.equal(eds.type_url, TypeUrl.Endpoint, 'then EDS');
+  t.ok(eds.resources[0].value.equals(cla.resources[0].value), 'the unchanged ClusterLoadAssignment, re-sent');
+  clusters.delete('c1', p.id);
   p.stream.cancel();
 });
 
