@@ -7,7 +7,8 @@ import { AccessLogType, emptyFacts, readHttpEntry, readTcpEntry, WireError, type
 import { IstioMetrics } from './istio-metrics.js';
 import {
   connectionSecurityPolicy, grpcResponseStatus, hostOfAuthority, isServiceHost, KEY_SEPARATOR as SEP,
-  peerLabels, requestProtocol, serviceFromCluster, serviceLabels, type PeerLabels, type ServiceLabels,
+  peerLabels, requestLabels, requestProtocol, serviceFromCluster, serviceLabels, tcpLabels,
+  type LabelParts, type PeerLabels, type ServiceLabels,
 } from './istio-labels.js';
 import { formatResponseFlagMask } from './response-flags.js';
 import { localWorkload, type LogIdentifier } from './node-identity.js';
@@ -31,8 +32,10 @@ export interface AccessLogIngesterOptions {
   logger: Logger;
   resolver?: WorkloadResolver;
   clock?: Clock;
-  /** Label combinations kept per istio_* family (default 10,000). */
+  /** Label combinations kept per istio_* counter family (default 10,000). */
   maxSeriesPerMetric?: number;
+  /** Label combinations kept per istio_* histogram family (default 1,000). */
+  maxHistogramSeriesPerMetric?: number;
   /** Bytes of access-log messages allowed to wait (default 32 MiB); beyond, messages are shed. */
   maxQueueBytes?: number;
   /** Longest slice of work before yielding to the event loop (default 10 ms). */
@@ -57,6 +60,9 @@ export class AccessLogStream {
   private readonly localAsDestination = new Map<string, PeerLabels>();
   /** TCP connections (stream_id) already counted as opened, with the bytes counted so far. */
   readonly openTcp = new Map<string, { sent: number; received: number }>();
+  /** Service labels by upstream cluster and authority, for this stream's direction and local service. */
+  readonly services = new Map<string, Map<string, ServiceLabels>>();
+  servicesEpoch = 0;
   closed = false;
 
   constructor(
@@ -64,18 +70,19 @@ export class AccessLogStream {
     readonly identity: Identity,
     readonly local: WorkloadInfo,
     private readonly defaultCluster: string | undefined,
+    private readonly intern: (labels: PeerLabels) => PeerLabels,
   ) {
     const parsed = parseLogName(identifier.logName);
     this.direction = parsed?.direction;
     this.listenerLevel = parsed?.listener ?? false;
-    this.localAsSource = peerLabels(local, identity.spiffeId, defaultCluster);
+    this.localAsSource = intern(peerLabels(local, identity.spiffeId, defaultCluster));
   }
 
   localDestination(localSan: string): PeerLabels {
     let p = this.localAsDestination.get(localSan);
     if (p === undefined) {
       // Istio's destination_principal is the local certificate's SAN; without mTLS, unknown.
-      p = peerLabels(this.local, localSan, this.defaultCluster);
+      p = this.intern(peerLabels(this.local, localSan, this.defaultCluster));
       if (this.localAsDestination.size < 16) this.localAsDestination.set(localSan, p);
     }
     return p;
@@ -83,6 +90,14 @@ export class AccessLogStream {
 }
 
 const MAX_OPEN_TCP_PER_STREAM = 10_000;
+/**
+ * Series keys are built per entry and hashed by the series maps, so they are kept short:
+ * each distinct peer or service label set gets a permanent id ("#12") the first time it
+ * is seen. The table never forgets (a key must always name the same labels); past its
+ * size, new label sets use their full value string as their key part instead.
+ */
+const MAX_INTERNED = 100_000;
+const MAX_CACHED_SERVICES_PER_STREAM = 4096;
 const CODE_STRINGS: string[] = Array.from({ length: 600 }, (_, i) => String(i));
 
 interface QueueItem {
@@ -110,10 +125,16 @@ export class AccessLogIngester {
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
-  private peerCache = new Map<string, PeerLabels>();
-  private serviceCache = new Map<string, ServiceLabels>();
+  /** Resolved peers: ip → principal → labels. */
+  private peerCache = new Map<string, Map<string, PeerLabels>>();
+  private peerCacheSize = 0;
   private cacheEpoch: number;
+  private cacheGeneration = 1;
+  private readonly interned = new Map<string, string>();
   private readonly facts: EntryFacts = emptyFacts();
+  private readonly parts: LabelParts & { made: Labels | undefined; tcp: boolean };
+  private httpCount = 0;
+  private tcpCount = 0;
 
   private readonly entriesTotal: Counter<'type'>;
   private readonly entriesDropped: Counter<'reason'>;
@@ -127,9 +148,12 @@ export class AccessLogIngester {
     this.tickBudgetMs = options.tickBudgetMs ?? 10;
     this.cacheTtlMs = options.resolverCacheTtlMs ?? 10_000;
     this.cacheEpoch = this.clock.now();
+    const unknown = this.internPeer(peerLabels(undefined, undefined));
+    this.parts = { reporter: 'destination', src: unknown, dst: unknown, svc: serviceLabels(undefined, undefined), protocol: '', code: '', grpc: '', flags: '', policy: '', made: undefined, tcp: false };
     this.metrics = new IstioMetrics({
       registry: options.registry,
       maxSeriesPerMetric: options.maxSeriesPerMetric,
+      maxHistogramSeriesPerMetric: options.maxHistogramSeriesPerMetric,
       durationBuckets: options.durationBuckets,
       bytesBuckets: options.bytesBuckets,
     });
@@ -163,14 +187,35 @@ export class AccessLogIngester {
   /** Forgets resolved peers, e.g. after a registry change. */
   invalidate(): void {
     this.peerCache = new Map();
-    this.serviceCache = new Map();
+    this.peerCacheSize = 0;
+    this.cacheGeneration++;
     this.cacheEpoch = this.clock.now();
   }
 
   /** A stream's context from its first message. Throws IdentifierError for a node that is not the identity's. */
   openStream(identifier: LogIdentifier, identity: Identity): AccessLogStream {
     const local = localWorkload(identifier, identity, this.resolver, this.defaultCluster);
-    return new AccessLogStream(identifier, identity, local, this.defaultCluster);
+    return new AccessLogStream(identifier, identity, local, this.defaultCluster, (p) => this.internPeer(p));
+  }
+
+  private internRef(key: string): string {
+    let ref = this.interned.get(key);
+    if (ref === undefined) {
+      if (this.interned.size >= MAX_INTERNED) return `!${key}`;
+      ref = `#${this.interned.size}`;
+      this.interned.set(key, ref);
+    }
+    return ref;
+  }
+
+  private internPeer(p: PeerLabels): PeerLabels {
+    p.ref = this.internRef(`p${SEP}${p.key}`);
+    return p;
+  }
+
+  private internService(s: ServiceLabels): ServiceLabels {
+    s.ref = this.internRef(`s${SEP}${s.key}`);
+    return s;
   }
 
   countDropped(reason: DropReason, entries: number): void {
@@ -200,6 +245,15 @@ export class AccessLogIngester {
     this.refreshCaches();
     for (const e of message.http) this.httpEntry(stream, e);
     for (const e of message.tcp) this.tcpEntry(stream, e);
+    this.flushCounts();
+  }
+
+  /** Entry counts are kept as plain numbers on the hot path and handed to prom-client per slice. */
+  private flushCounts(): void {
+    if (this.httpCount > 0) this.entriesTotal.inc({ type: 'http' }, this.httpCount);
+    if (this.tcpCount > 0) this.entriesTotal.inc({ type: 'tcp' }, this.tcpCount);
+    this.httpCount = 0;
+    this.tcpCount = 0;
   }
 
   /** Resolves once the queue is empty (tests; graceful shutdown). */
@@ -250,6 +304,7 @@ export class AccessLogIngester {
         if (++sinceCheck === 32) {
           sinceCheck = 0;
           if (performance.now() >= deadline) {
+            this.flushCounts();
             this.compact();
             this.schedule();
             return;
@@ -261,6 +316,7 @@ export class AccessLogIngester {
     this.queue.length = 0;
     this.queueHead = 0;
     this.queuedBytes = 0;
+    this.flushCounts();
     this.wakeIdle();
   }
 
@@ -279,29 +335,61 @@ export class AccessLogIngester {
 
   private refreshCaches(): void {
     const now = this.clock.now();
-    if (now - this.cacheEpoch >= this.cacheTtlMs || this.peerCache.size > 50_000 || this.serviceCache.size > 50_000) this.invalidate();
+    if (now - this.cacheEpoch >= this.cacheTtlMs || this.peerCacheSize > 50_000) this.invalidate();
   }
 
   /** A remote workload by address (and principal when it presented one). */
   private peer(ip: string, principal: string): PeerLabels {
-    const cacheKey = ip + SEP + principal;
-    let p = this.peerCache.get(cacheKey);
+    let byPrincipal = this.peerCache.get(ip);
+    if (byPrincipal === undefined) {
+      byPrincipal = new Map();
+      this.peerCache.set(ip, byPrincipal);
+    }
+    let p = byPrincipal.get(principal);
     if (p === undefined) {
       let info = ip !== '' ? this.resolver.byAddress(ip) : undefined;
       if (info === undefined && principal !== '' && this.resolver.byPrincipal) info = this.resolver.byPrincipal(principal);
       // A client-side report has no peer certificate: the registry's principal is the best answer.
-      p = peerLabels(info, principal !== '' ? principal : info?.principal, this.defaultCluster);
-      this.peerCache.set(cacheKey, p);
+      p = this.internPeer(peerLabels(info, principal !== '' ? principal : info?.principal, this.defaultCluster));
+      byPrincipal.set(principal, p);
+      this.peerCacheSize++;
     }
     return p;
   }
 
-  private service(host: string | undefined): ServiceLabels {
-    const key = host ?? '';
-    let s = this.serviceCache.get(key);
+  /**
+   * destination_service for an entry, cached per stream by (cluster, authority):
+   * Istio's cluster name carries the host; inbound clusters may not, then a mesh host in
+   * :authority, the local workload's service, or the authority as it is.
+   */
+  private service(stream: AccessLogStream, direction: TrafficDirection, dst: PeerLabels, cluster: string, authority: string): ServiceLabels {
+    if (stream.servicesEpoch !== this.cacheGeneration) {
+      stream.services.clear();
+      stream.servicesEpoch = this.cacheGeneration;
+    }
+    let byAuthority = stream.services.get(cluster);
+    if (byAuthority === undefined) {
+      if (stream.services.size >= MAX_CACHED_SERVICES_PER_STREAM) stream.services.clear();
+      byAuthority = new Map();
+      stream.services.set(cluster, byAuthority);
+    }
+    // Outbound falls back to the destination workload's service: part of the cache key.
+    const cacheKey = direction === 'inbound' ? authority : authority + SEP + dst.ref;
+    let s = byAuthority.get(cacheKey);
     if (s === undefined) {
-      s = serviceLabels(host, this.resolver.serviceByHost?.bind(this.resolver));
-      this.serviceCache.set(key, s);
+      const authorityHost = authority !== '' ? hostOfAuthority(authority) : undefined;
+      let host: string | undefined;
+      if (direction === 'inbound') {
+        host = serviceFromCluster(cluster)
+          ?? (authorityHost !== undefined && (isServiceHost(authorityHost) || this.resolver.serviceByHost?.(authorityHost)) ? authorityHost : undefined)
+          ?? stream.local.service
+          ?? authorityHost;
+      } else {
+        host = serviceFromCluster(cluster) ?? authorityHost ?? dst.service;
+      }
+      s = this.internService(serviceLabels(host, this.resolver.serviceByHost?.bind(this.resolver)));
+      if (byAuthority.size >= MAX_CACHED_SERVICES_PER_STREAM) byAuthority.clear();
+      byAuthority.set(cacheKey, s);
     }
     return s;
   }
@@ -314,21 +402,34 @@ export class AccessLogIngester {
     return undefined;
   }
 
-  /** Source, destination and service labels for an entry, by the side that logged it. */
-  private sides(stream: AccessLogStream, direction: TrafficDirection, f: EntryFacts, http: boolean): [PeerLabels, PeerLabels, ServiceLabels] {
-    const authorityHost = http && f.authority !== '' ? hostOfAuthority(f.authority) : undefined;
+  /** Fills parts.src, .dst and .svc for an entry, by the side that logged it. */
+  private sides(stream: AccessLogStream, direction: TrafficDirection, f: EntryFacts, http: boolean): void {
+    const parts = this.parts;
+    const authority = http ? f.authority : '';
     if (direction === 'inbound') {
-      const dst = stream.localDestination(f.localUriSan);
-      const src = this.peer(f.downstreamRemoteIp, f.peerUriSan);
-      const host = serviceFromCluster(f.upstreamCluster)
-        ?? (authorityHost !== undefined && (isServiceHost(authorityHost) || this.resolver.serviceByHost?.(authorityHost)) ? authorityHost : undefined)
-        ?? stream.local.service
-        ?? authorityHost;
-      return [src, dst, this.service(host)];
+      parts.reporter = 'destination';
+      parts.dst = stream.localDestination(f.localUriSan);
+      parts.src = this.peer(f.downstreamRemoteIp, f.peerUriSan);
+    } else {
+      parts.reporter = 'source';
+      parts.src = stream.localAsSource;
+      parts.dst = this.peer(f.upstreamRemoteIp, '');
     }
-    const dst = this.peer(f.upstreamRemoteIp, '');
-    const host = serviceFromCluster(f.upstreamCluster) ?? authorityHost ?? dst.service;
-    return [stream.localAsSource, dst, this.service(host)];
+    parts.svc = this.service(stream, direction, parts.dst, f.upstreamCluster, authority);
+    parts.flags = formatResponseFlagMask(f.responseFlags);
+    parts.policy = connectionSecurityPolicy(parts.reporter, f.peerUriSan, f.localUriSan);
+    parts.made = undefined;
+  }
+
+  /** The series key: short refs of the label parts (see MAX_INTERNED). */
+  private requestKey(): string {
+    const p = this.parts;
+    return p.reporter + SEP + p.src.ref + SEP + p.dst.ref + SEP + p.svc.ref + SEP + p.protocol + SEP + p.code + SEP + p.grpc + SEP + p.flags + SEP + p.policy;
+  }
+
+  private tcpKey(): string {
+    const p = this.parts;
+    return p.reporter + SEP + p.src.ref + SEP + p.dst.ref + SEP + p.svc.ref + SEP + p.flags + SEP + p.policy;
   }
 
   private httpEntry(stream: AccessLogStream, bytes: Uint8Array): void {
@@ -339,7 +440,7 @@ export class AccessLogIngester {
       this.malformed(stream, err);
       return;
     }
-    this.entriesTotal.inc({ type: 'http' });
+    this.httpCount++;
     // Periodic and start-of-stream entries are not requests; only the final one counts.
     if (f.accessLogType !== AccessLogType.NotSet && f.accessLogType !== AccessLogType.DownstreamEnd) return;
     const direction = this.direction(stream, f.upstreamCluster);
@@ -351,23 +452,14 @@ export class AccessLogIngester {
       this.refused(stream, direction, f);
       return;
     }
-    const reporter = direction === 'inbound' ? 'destination' : 'source';
-    const [src, dst, svc] = this.sides(stream, direction, f, true);
-    const protocol = requestProtocol(f.contentType, f.grpcStatus);
-    const code = f.responseCode < 600 ? CODE_STRINGS[f.responseCode]! : String(f.responseCode);
-    const grpc = grpcResponseStatus(protocol, f.grpcStatus, f.responseCode);
-    const flags = formatResponseFlagMask(f.responseFlags);
-    const policy = connectionSecurityPolicy(reporter, f.peerUriSan, f.localUriSan);
-    const key = reporter + SEP + src.key + SEP + dst.key + SEP + svc.key + SEP + protocol + SEP + code + SEP + grpc + SEP + flags + SEP + policy;
+    this.sides(stream, direction, f, true);
+    const parts = this.parts;
+    parts.protocol = requestProtocol(f.contentType, f.grpcStatus);
+    parts.code = f.responseCode < 600 ? CODE_STRINGS[f.responseCode]! : String(f.responseCode);
+    parts.grpc = grpcResponseStatus(parts.protocol as 'grpc' | 'http', f.grpcStatus, f.responseCode);
     const requestBytes = f.downstreamWireBytesReceived > 0 ? f.downstreamWireBytesReceived : f.requestHeadersBytes + f.requestBodyBytes;
     const responseBytes = f.downstreamWireBytesSent > 0 ? f.downstreamWireBytesSent : f.responseHeadersBytes + f.responseBodyBytes;
-    this.metrics.recordRequest(
-      key,
-      () => requestLabels(reporter, src, dst, svc, protocol, code, grpc, flags, policy),
-      f.durationMs > 0 ? f.durationMs : 0,
-      requestBytes,
-      responseBytes,
-    );
+    this.metrics.recordRequest(this.requestKey(), makeRequestLabels, parts, f.durationMs > 0 ? f.durationMs : 0, requestBytes, responseBytes);
   }
 
   private tcpEntry(stream: AccessLogStream, bytes: Uint8Array): void {
@@ -378,7 +470,7 @@ export class AccessLogIngester {
       this.malformed(stream, err);
       return;
     }
-    this.entriesTotal.inc({ type: 'tcp' });
+    this.tcpCount++;
     const type = f.accessLogType;
     if (type !== AccessLogType.NotSet && type !== AccessLogType.TcpUpstreamConnected
       && type !== AccessLogType.TcpPeriodic && type !== AccessLogType.TcpConnectionEnd) return;
@@ -419,12 +511,8 @@ export class AccessLogIngester {
         stream.openTcp.set(id, { sent, received });
       }
     }
-    const reporter = direction === 'inbound' ? 'destination' : 'source';
-    const [src, dst, svc] = this.sides(stream, direction, f, false);
-    const flags = formatResponseFlagMask(f.responseFlags);
-    const policy = connectionSecurityPolicy(reporter, f.peerUriSan, f.localUriSan);
-    const key = reporter + SEP + src.key + SEP + dst.key + SEP + svc.key + SEP + flags + SEP + policy;
-    this.metrics.recordTcp(key, () => tcpLabels(reporter, src, dst, svc, flags, policy), opened, closed, sentDelta, receivedDelta);
+    this.sides(stream, direction, f, false);
+    this.metrics.recordTcp(this.tcpKey(), makeTcpLabels, this.parts, opened, closed, sentDelta, receivedDelta);
   }
 
   /**
@@ -435,16 +523,16 @@ export class AccessLogIngester {
    * opened and closed. Istio's own proxy only access-logs these.
    */
   private refused(stream: AccessLogStream, direction: TrafficDirection, f: EntryFacts): void {
-    const reporter = direction === 'inbound' ? 'destination' : 'source';
-    const [src, dst, svc] = this.sides(stream, direction, f, false);
-    const flags = formatResponseFlagMask(f.responseFlags);
-    const policy = connectionSecurityPolicy(reporter, f.peerUriSan, f.localUriSan);
-    const key = reporter + SEP + src.key + SEP + dst.key + SEP + svc.key + SEP + 'tcp' + SEP + '0' + SEP + '' + SEP + flags + SEP + policy;
-    this.metrics.recordRefusedRequest(key, () => requestLabels(reporter, src, dst, svc, 'tcp', '0', '', flags, policy));
-    const tcpKey = reporter + SEP + src.key + SEP + dst.key + SEP + svc.key + SEP + flags + SEP + policy;
+    this.sides(stream, direction, f, false);
+    const parts = this.parts;
+    parts.protocol = 'tcp';
+    parts.code = '0';
+    parts.grpc = '';
+    this.metrics.recordRefusedRequest(this.requestKey(), makeRequestLabels, parts);
+    parts.made = undefined;
     const sent = f.sentBytes > 0 ? f.sentBytes : f.downstreamWireBytesSent;
     const received = f.receivedBytes > 0 ? f.receivedBytes : f.downstreamWireBytesReceived;
-    this.metrics.recordTcp(tcpKey, () => tcpLabels(reporter, src, dst, svc, flags, policy), 1, 1, sent, received);
+    this.metrics.recordTcp(this.tcpKey(), makeTcpLabels, parts, 1, 1, sent, received);
   }
 
   private malformedLogged = 0;
@@ -459,37 +547,11 @@ export class AccessLogIngester {
   }
 }
 
-function requestLabels(reporter: string, src: PeerLabels, dst: PeerLabels, svc: ServiceLabels, protocol: string, code: string, grpc: string, flags: string, policy: string): Labels {
-  return {
-    reporter,
-    source_workload: src.workload,
-    source_canonical_service: src.canonicalService,
-    source_canonical_revision: src.canonicalRevision,
-    source_workload_namespace: src.namespace,
-    source_principal: src.principal,
-    source_app: src.app,
-    source_version: src.version,
-    source_cluster: src.cluster,
-    destination_workload: dst.workload,
-    destination_workload_namespace: dst.namespace,
-    destination_principal: dst.principal,
-    destination_app: dst.app,
-    destination_version: dst.version,
-    destination_service: svc.service,
-    destination_canonical_service: dst.canonicalService,
-    destination_canonical_revision: dst.canonicalRevision,
-    destination_service_name: svc.name,
-    destination_service_namespace: svc.namespace,
-    destination_cluster: dst.cluster,
-    request_protocol: protocol,
-    response_code: code,
-    grpc_response_status: grpc,
-    response_flags: flags,
-    connection_security_policy: policy,
-  };
+/** Label objects are built once per new series, shared by the families of one entry. */
+function makeRequestLabels(p: LabelParts & { made: Labels | undefined }): Labels {
+  return (p.made ??= requestLabels(p));
 }
 
-function tcpLabels(reporter: string, src: PeerLabels, dst: PeerLabels, svc: ServiceLabels, flags: string, policy: string): Labels {
-  const { response_code: _c, grpc_response_status: _g, ...rest } = requestLabels(reporter, src, dst, svc, 'tcp', '', '', flags, policy);
-  return rest;
+function makeTcpLabels(p: LabelParts & { made: Labels | undefined }): Labels {
+  return (p.made ??= tcpLabels(p));
 }

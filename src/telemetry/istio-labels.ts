@@ -20,8 +20,10 @@ export interface PeerLabels {
   cluster: string;
   /** A service that selects the workload, when the registry knows one (not a label of its own). */
   service: string | undefined;
-  /** The values joined, a fragment of a series key. */
+  /** The values joined: identifies the label values. */
   key: string;
+  /** What series keys use for these values: `key`, or a short interned id (see the ingester). */
+  ref: string;
 }
 
 export interface ServiceLabels {
@@ -29,6 +31,7 @@ export interface ServiceLabels {
   name: string;
   namespace: string;
   key: string;
+  ref: string;
 }
 
 const SEP = '\u0001';
@@ -68,7 +71,7 @@ export function peerLabels(info: WorkloadInfo | undefined, principal: string | u
   const labels = info?.labels;
   const workload = info?.workload || UNKNOWN;
   const namespace = info?.namespace || (principal ? capLabel(namespaceFromPrincipal(principal) ?? '') : '') || UNKNOWN;
-  const p: Omit<PeerLabels, 'key' | 'service'> = {
+  const p: Omit<PeerLabels, 'key' | 'ref' | 'service'> = {
     workload,
     namespace,
     principal: principal ? capLabel(principal) : UNKNOWN,
@@ -78,11 +81,8 @@ export function peerLabels(info: WorkloadInfo | undefined, principal: string | u
     canonicalRevision: pick(labels, 'service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version') ?? 'latest',
     cluster: info?.cluster || (info ? defaultCluster : undefined) || UNKNOWN,
   };
-  return {
-    ...p,
-    service: info?.service,
-    key: [p.workload, p.namespace, p.principal, p.app, p.version, p.canonicalService, p.canonicalRevision, p.cluster].join(SEP),
-  };
+  const key = [p.workload, p.namespace, p.principal, p.app, p.version, p.canonicalService, p.canonicalRevision, p.cluster].join(SEP);
+  return { ...p, service: info?.service, key, ref: key };
 }
 
 /** Istio's catch-all clusters name themselves in destination_service (istio.md §7.1). */
@@ -122,7 +122,10 @@ export function isServiceHost(host: string): boolean {
  * itself; other hosts (ServiceEntry) ask the registry; special clusters name themselves.
  */
 export function serviceLabels(host: string | undefined, lookup: ((host: string) => ServiceInfo | undefined) | undefined): ServiceLabels {
-  if (!host) return { service: UNKNOWN, name: UNKNOWN, namespace: UNKNOWN, key: `${UNKNOWN}${SEP}${UNKNOWN}${SEP}${UNKNOWN}` };
+  if (!host) {
+    const key = `${UNKNOWN}${SEP}${UNKNOWN}${SEP}${UNKNOWN}`;
+    return { service: UNKNOWN, name: UNKNOWN, namespace: UNKNOWN, key, ref: key };
+  }
   host = capLabel(host);
   let name = host;
   let namespace = UNKNOWN;
@@ -137,7 +140,8 @@ export function serviceLabels(host: string | undefined, lookup: ((host: string) 
       namespace = found.namespace;
     }
   }
-  return { service: host, name, namespace, key: `${host}${SEP}${name}${SEP}${namespace}` };
+  const key = `${host}${SEP}${name}${SEP}${namespace}`;
+  return { service: host, name, namespace, key, ref: key };
 }
 
 /** request_protocol: "grpc" for application/grpc content (and its +proto/+json forms), else "http". */
@@ -177,3 +181,53 @@ export function connectionSecurityPolicy(reporter: 'source' | 'destination', pee
 }
 
 export { SEP as KEY_SEPARATOR };
+
+/** Everything a request's or connection's label set is made of. */
+export interface LabelParts {
+  reporter: 'source' | 'destination';
+  src: PeerLabels;
+  dst: PeerLabels;
+  svc: ServiceLabels;
+  protocol: string;
+  code: string;
+  grpc: string;
+  flags: string;
+  policy: string;
+}
+
+/** The HTTP label set in Istio's order (istio-metrics.ts HTTP_LABEL_NAMES). */
+export function requestLabels(p: LabelParts): Record<string, string> {
+  return {
+    reporter: p.reporter,
+    source_workload: p.src.workload,
+    source_canonical_service: p.src.canonicalService,
+    source_canonical_revision: p.src.canonicalRevision,
+    source_workload_namespace: p.src.namespace,
+    source_principal: p.src.principal,
+    source_app: p.src.app,
+    source_version: p.src.version,
+    source_cluster: p.src.cluster,
+    destination_workload: p.dst.workload,
+    destination_workload_namespace: p.dst.namespace,
+    destination_principal: p.dst.principal,
+    destination_app: p.dst.app,
+    destination_version: p.dst.version,
+    destination_service: p.svc.service,
+    destination_canonical_service: p.dst.canonicalService,
+    destination_canonical_revision: p.dst.canonicalRevision,
+    destination_service_name: p.svc.name,
+    destination_service_namespace: p.svc.namespace,
+    destination_cluster: p.dst.cluster,
+    request_protocol: p.protocol,
+    response_code: p.code,
+    grpc_response_status: p.grpc,
+    response_flags: p.flags,
+    connection_security_policy: p.policy,
+  };
+}
+
+/** The TCP label set: the HTTP one without response_code and grpc_response_status. */
+export function tcpLabels(p: LabelParts): Record<string, string> {
+  const { response_code: _code, grpc_response_status: _grpc, ...rest } = requestLabels({ ...p, protocol: 'tcp' });
+  return rest;
+}

@@ -33,11 +33,19 @@ export const ENVOY_DEFAULT_BUCKETS = [
 ] as const;
 
 export const DEFAULT_MAX_SERIES_PER_METRIC = 10_000;
+/**
+ * Histograms get a lower default: one label set is 22 samples (19 buckets, +Inf, _sum,
+ * _count) of ~800 bytes each with Istio's 25 labels, and meshd serves the whole mesh from
+ * one endpoint. 10,000 label sets in the three histograms would be a 530 MB scrape.
+ */
+export const DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC = 1_000;
 
 export interface IstioMetricsOptions {
   registry: Registry;
-  /** Label combinations kept per metric family; beyond it entries are counted and not recorded. */
+  /** Label combinations kept per counter family; beyond it entries are counted and not recorded. */
   maxSeriesPerMetric?: number | undefined;
+  /** The same for each histogram family (default 1,000; see DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC). */
+  maxHistogramSeriesPerMetric?: number | undefined;
   durationBuckets?: readonly number[] | undefined;
   bytesBuckets?: readonly number[] | undefined;
 }
@@ -57,8 +65,9 @@ export class IstioMetrics {
   constructor(options: IstioMetricsOptions) {
     const { registry } = options;
     const maxSeries = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC;
-    if (!Number.isInteger(maxSeries) || maxSeries < 1) {
-      throw new RangeError(`maxSeriesPerMetric must be a positive integer, got ${maxSeries}`);
+    const maxHistogramSeries = options.maxHistogramSeriesPerMetric ?? Math.min(maxSeries, DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC);
+    for (const [name, v] of [['maxSeriesPerMetric', maxSeries], ['maxHistogramSeriesPerMetric', maxHistogramSeries]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
     }
     this.seriesDropped = new Counter({
       name: 'meshd_telemetry_series_dropped_total',
@@ -68,18 +77,19 @@ export class IstioMetrics {
     });
     const onDrop = (metric: string): void => this.seriesDropped.inc({ metric });
     const http = (name: string, help: string) => ({ name, help, labelNames: HTTP_LABEL_NAMES, maxSeries, onDrop });
+    const httpHistogram = (name: string, help: string, buckets: readonly number[]) => ({ ...http(name, help), maxSeries: maxHistogramSeries, buckets });
     const tcp = (name: string, help: string) => ({ name, help, labelNames: TCP_LABEL_NAMES, maxSeries, onDrop });
     const durationBuckets = options.durationBuckets ?? ENVOY_DEFAULT_BUCKETS;
     const bytesBuckets = options.bytesBuckets ?? ENVOY_DEFAULT_BUCKETS;
 
     this.requestsTotal = new CounterFamily(http('istio_requests_total',
       'Requests handled by a sidecar, from its access logs (Istio standard metric).')).register(registry);
-    this.requestDuration = new HistogramFamily({ ...http('istio_request_duration_milliseconds',
-      'Request duration in milliseconds, from the sidecar access logs (Istio standard metric).'), buckets: durationBuckets }).register(registry);
-    this.requestBytes = new HistogramFamily({ ...http('istio_request_bytes',
-      'Request size in bytes (wire bytes where Envoy logs them), from the sidecar access logs (Istio standard metric).'), buckets: bytesBuckets }).register(registry);
-    this.responseBytes = new HistogramFamily({ ...http('istio_response_bytes',
-      'Response size in bytes (wire bytes where Envoy logs them), from the sidecar access logs (Istio standard metric).'), buckets: bytesBuckets }).register(registry);
+    this.requestDuration = new HistogramFamily(httpHistogram('istio_request_duration_milliseconds',
+      'Request duration in milliseconds, from the sidecar access logs (Istio standard metric).', durationBuckets)).register(registry);
+    this.requestBytes = new HistogramFamily(httpHistogram('istio_request_bytes',
+      'Request size in bytes (wire bytes where Envoy logs them), from the sidecar access logs (Istio standard metric).', bytesBuckets)).register(registry);
+    this.responseBytes = new HistogramFamily(httpHistogram('istio_response_bytes',
+      'Response size in bytes (wire bytes where Envoy logs them), from the sidecar access logs (Istio standard metric).', bytesBuckets)).register(registry);
     this.tcpOpened = new CounterFamily(tcp('istio_tcp_connections_opened_total',
       'TCP connections opened, from the sidecar access logs (Istio standard metric).')).register(registry);
     this.tcpClosed = new CounterFamily(tcp('istio_tcp_connections_closed_total',
@@ -102,28 +112,27 @@ export class IstioMetrics {
     });
   }
 
-  /** One HTTP request: the counter and the three histograms share the label set and key. */
-  recordRequest(key: string, labels: () => Labels, durationMs: number, requestBytes: number, responseBytes: number): void {
-    // Memoise the label object so the four families share one (and one formatted string).
-    let made: Labels | undefined;
-    const once = (): Labels => (made ??= labels());
-    this.requestsTotal.inc(key, once);
-    this.requestDuration.observe(key, once, durationMs);
-    this.requestBytes.observe(key, once, requestBytes);
-    this.responseBytes.observe(key, once, responseBytes);
+  /**
+   * One HTTP request: the counter and the three histograms share the key; `make(ctx)`
+   * builds the label object only for a new series (memoise it in ctx to share it).
+   */
+  recordRequest<C>(key: string, make: (ctx: C) => Labels, ctx: C, durationMs: number, requestBytes: number, responseBytes: number): void {
+    this.requestsTotal.inc(key, make, ctx);
+    this.requestDuration.observe(key, make, ctx, durationMs);
+    this.requestBytes.observe(key, make, ctx, requestBytes);
+    this.responseBytes.observe(key, make, ctx, responseBytes);
   }
 
   /** A request counted without size or timing: a connection refused at the listener (NR). */
-  recordRefusedRequest(key: string, labels: () => Labels): void {
-    this.requestsTotal.inc(key, labels);
+  recordRefusedRequest<C>(key: string, make: (ctx: C) => Labels, ctx: C): void {
+    this.requestsTotal.inc(key, make, ctx);
   }
 
-  recordTcp(key: string, labels: () => Labels, opened: number, closed: number, sentBytes: number, receivedBytes: number): void {
-    let made: Labels | undefined;
-    const once = (): Labels => (made ??= labels());
-    if (opened > 0) this.tcpOpened.inc(key, once, opened);
-    if (closed > 0) this.tcpClosed.inc(key, once, closed);
-    if (sentBytes > 0 || opened > 0) this.tcpSentBytes.inc(key, once, sentBytes);
-    if (receivedBytes > 0 || opened > 0) this.tcpReceivedBytes.inc(key, once, receivedBytes);
+  recordTcp<C>(key: string, make: (ctx: C) => Labels, ctx: C, opened: number, closed: number, sentBytes: number, receivedBytes: number): void {
+    if (opened > 0) this.tcpOpened.inc(key, make, ctx, opened);
+    if (closed > 0) this.tcpClosed.inc(key, make, ctx, closed);
+    // A connection's byte counters exist from its first entry, at 0 if nothing moved yet.
+    if (sentBytes > 0 || opened > 0) this.tcpSentBytes.inc(key, make, ctx, sentBytes);
+    if (receivedBytes > 0 || opened > 0) this.tcpReceivedBytes.inc(key, make, ctx, receivedBytes);
   }
 }

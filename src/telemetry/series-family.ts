@@ -69,15 +69,18 @@ abstract class SeriesFamily<S extends { labels: Labels }> {
     return this.series.size;
   }
 
-  /** The series for `key`, born with `labels()` if new; undefined (and counted) past the bound. */
-  protected lookup(key: string, labels: () => Labels): S | undefined {
+  /**
+   * The series for `key`, born with `make(ctx)` if new; undefined (and counted) past the
+   * bound. `make` and `ctx` instead of a closure: no allocation per observation.
+   */
+  protected lookup<C>(key: string, make: (ctx: C) => Labels, ctx: C): S | undefined {
     let s = this.series.get(key);
     if (s === undefined) {
       if (this.series.size >= this.maxSeries) {
         this.onDrop(this.name);
         return undefined;
       }
-      s = this.create(labels());
+      s = this.create(make(ctx));
       this.series.set(key, s);
     }
     return s;
@@ -114,8 +117,8 @@ export class CounterFamily extends SeriesFamily<CounterSeries> {
   }
 
   /** Adds `by` to the series for `key`; false when the series bound dropped it. */
-  inc(key: string, labels: () => Labels, by = 1): boolean {
-    const s = this.lookup(key, labels);
+  inc<C>(key: string, make: (ctx: C) => Labels, ctx: C, by = 1): boolean {
+    const s = this.lookup(key, make, ctx);
     if (s === undefined) return false;
     s.value += by;
     return true;
@@ -159,8 +162,8 @@ export class HistogramFamily extends SeriesFamily<HistogramSeries> {
     return { labels, counts: new Float64Array(this.buckets.length + 1), sum: 0, count: 0 };
   }
 
-  observe(key: string, labels: () => Labels, value: number): boolean {
-    const s = this.lookup(key, labels);
+  observe<C>(key: string, make: (ctx: C) => Labels, ctx: C, value: number): boolean {
+    const s = this.lookup(key, make, ctx);
     if (s === undefined) return false;
     const bounds = this.buckets;
     let i = 0;
