@@ -3,6 +3,7 @@ import { ConfigWatcher, buildSnapshot, type MeshSnapshot, type SnapshotDiff } fr
 import type { AdmitProxy, ProxyInfo } from '../xds/core/types.js';
 import type { DiscoveryCore } from '../xds/core/index.js';
 import { createSidecarGenerators } from '../xds/generators/sidecar-generators.js';
+import { createGrpcGenerators } from '../xds/generators/grpc/index.js';
 import { dispatchByProxyKind } from '../xds/generators/generator-dispatch.js';
 import { admitProxy, workloadRefForProxy } from '../xds/generators/proxy-workload.js';
 import { configPushRequest } from '../xds/generators/affected-proxies.js';
@@ -50,7 +51,7 @@ export class MeshState {
   /** Registers the xDS generators on the core and starts pushing config changes to it. */
   attach(core: DiscoveryCore): void {
     this.core = core;
-    for (const g of dispatchByProxyKind({ sidecar: createSidecarGenerators(() => this.current) })) core.register(g);
+    for (const g of dispatchByProxyKind({ sidecar: createSidecarGenerators(() => this.current), grpc: createGrpcGenerators(() => this.current) })) core.register(g);
   }
 
   /**

@@ -9,6 +9,7 @@ import { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
 import { DiscoveryCore } from '../xds/core/index.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
+import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../xds/type-urls.js';
 import { SvidCache } from '../sds/svid-cache.js';
 import { SecretGenerator } from '../sds/secret-generator.js';
@@ -136,6 +137,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const plainServer = new Server(grpcOptions);
   for (const server of [secureServer, plainServer]) {
     addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger });
+    addCsrService(server, { ca, authenticator, logger });
   }
   const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);
   const plainPort = await bind(plainServer, grpcBindAddress(plain.host, plain.port), ServerCredentials.createInsecure());
