@@ -45,7 +45,9 @@ export class MeshAuthenticator implements Authenticator {
     }
     const header = creds.metadata.get('authorization')[0];
     if (header === undefined) {
-      throw new AuthenticationError('no credential: send "authorization: Bearer <token>" metadata or a client SVID', 'missing');
+      // grpc-js shows a client certificate only when TLS verified it against meshd's roots,
+      // so a certificate from another CA arrives here as no certificate at all.
+      throw new AuthenticationError('no credential: send "authorization: Bearer <token>" metadata or a client SVID issued by this mesh\'s CA', 'missing');
     }
     const value = typeof header === 'string' ? header : header.toString('utf8');
     const m = /^Bearer\s+(\S+)$/i.exec(value.trim());

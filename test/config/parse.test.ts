@@ -210,10 +210,10 @@ t.test('mesh config: plain Istio MeshConfig in mesh.yaml', async (t) => {
   });
 });
 
-t.test('mesh config: absent means Istio defaults (cluster.local, istio-system, auto mTLS, 24h, renew at 50%)', async (t) => {
+t.test('mesh config: absent means Istio defaults (cluster.local, istio-system, auto mTLS, 24h, renew at 80%)', async (t) => {
   const s = snapshotOf({});
   t.same(s.mesh, DEFAULT_MESH_SETTINGS);
-  t.equal(s.mesh.certificateRotationFraction, 0.5);
+  t.equal(s.mesh.certificateRotationFraction, 0.8, "meshd's default: renew after 80% of the lifetime");
   t.equal(s.mesh.rootNamespace, 'istio-system');
 });
 

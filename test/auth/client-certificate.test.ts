@@ -1,0 +1,38 @@
+import t from 'tap';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { openCertificateAuthority } from '../../src/ca/index.js';
+import { verifyClientSvid } from '../../src/auth/client-certificate.js';
+import { AuthenticationError } from '../../src/auth/identity.js';
+
+async function ca() {
+  return openCertificateAuthority({ dataDir: await mkdtemp(join(tmpdir(), 'meshd-auth-')), trustDomain: 'cluster.local', registry: new Registry(), autoRotate: false });
+}
+
+t.test('client SVID checks: signer, validity, CA flag, one URI SAN, trust domain', async (t) => {
+  const mine = await ca();
+  const foreign = await ca();
+  const roots = mine.trustBundle().rootsPem.map((p) => new X509Certificate(p));
+  const svid = await mine.issue({ spiffeId: 'spiffe://cluster.local/ns/payments/sa/api' });
+  const raw = new X509Certificate(svid.certPem).raw;
+  const now = Date.now();
+
+  t.same(verifyClientSvid(raw, roots, 'cluster.local', now), { spiffeId: 'spiffe://cluster.local/ns/payments/sa/api' });
+
+  const reject = (fn: () => unknown, reason: string, message: RegExp) => {
+    try { fn(); t.fail('expected a refusal'); } catch (e) {
+      t.type(e, AuthenticationError);
+      t.equal((e as AuthenticationError).reason, reason);
+      t.match((e as Error).message, message);
+    }
+  };
+  const foreignSvid = await foreign.issue({ spiffeId: 'spiffe://cluster.local/ns/payments/sa/api' });
+  reject(() => verifyClientSvid(new X509Certificate(foreignSvid.certPem).raw, roots, 'cluster.local', now), 'untrusted', /not signed by this mesh's CA/);
+  reject(() => verifyClientSvid(raw, roots, 'cluster.local', Date.parse(svid.notAfter.toISOString()) + 60_000), 'expired', /validity window/);
+  reject(() => verifyClientSvid(raw, roots, 'example.org', now), 'untrusted', /not in trust domain example.org/);
+  reject(() => verifyClientSvid(new X509Certificate(mine.trustBundle().rootsPem[0]!).raw, roots, 'cluster.local', now), 'invalid', /CA certificate/);
+  reject(() => verifyClientSvid(Buffer.from('garbage'), roots, 'cluster.local', now), 'invalid', /cannot be parsed/);
+});
