@@ -141,7 +141,7 @@ function settings(o: CertificateAuthorityOptions): Settings {
 export async function openCertificateAuthority(options: CertificateAuthorityOptions): Promise<ManagedCertificateAuthority> {
   const s = settings(options);
   const clock = options.clock ?? systemClock;
-  const logger = (options.logger ?? silentLogger()).child({ component: 'ca' });
+  const logger = options.logger ?? silentLogger();
   const metrics = new CaMetrics(options.registry, clock);
   const deps = { s, clock, logger, metrics, random: options.random };
   const ca = options.caDir
