@@ -5,6 +5,9 @@ import { registerToken } from './token.js';
 import { registerValidate } from './validate.js';
 import { registerBootstrap } from './bootstrap.js';
 import { registerCheck } from './check.js';
+import { registerAgent } from './agent.js';
+import { registerGrpcBootstrap } from './grpc-bootstrap.js';
+import { registerCa } from './ca.js';
 
 /**
  * The meshd command tree. Each command lives in its own file under src/cli/ and adds
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerBootstrap(program);
   registerServe(program);
+  registerCa(program);
   registerProxyStatus(program);
+  registerAgent(program);
+  registerGrpcBootstrap(program);
   return program;
 }
