@@ -70,6 +70,8 @@ t.test('the fast reader agrees with a full protobufjs decode, entry by entry', a
   for (const [name, entry] of http) {
     const bytes = encode(HTTP, entry);
     t.strictSame(viaFastPath('http', bytes), viaProtobufjs(HTTP, bytes), name);
+    // grpc-js hands Buffers; a plain Uint8Array takes the other string path and must agree.
+    t.strictSame(viaFastPath('http', new Uint8Array(bytes)), viaProtobufjs(HTTP, bytes), `${name} (Uint8Array)`);
   }
   const tcp: [string, Record<string, unknown>][] = [
     ['inbound mTLS connection end', tcpEntry({ downstreamRemote: '10.0.0.1:51000', tls: mtls, receivedBytes: 1234, sentBytes: 98765, accessLogType: 'TcpConnectionEnd', streamId: 'c1' })],
