@@ -55,7 +55,7 @@ export class AccessLogStream {
   readonly direction: TrafficDirection | undefined;
   readonly listenerLevel: boolean;
   /** Local side with its proven principal: the source of a reporter=source entry. */
-  readonly localAsSource: PeerLabels;
+  localAsSource!: PeerLabels;
   /** Local side by local certificate SAN ("" = no TLS): the destination of a reporter=destination entry. */
   private readonly localAsDestination = new Map<string, PeerLabels>();
   /** TCP connections (stream_id) already counted as opened, with the bytes counted so far. */
@@ -68,14 +68,21 @@ export class AccessLogStream {
   constructor(
     readonly identifier: LogIdentifier,
     readonly identity: Identity,
-    readonly local: WorkloadInfo,
+    public local: WorkloadInfo,
     private readonly defaultCluster: string | undefined,
     private readonly intern: (labels: PeerLabels) => PeerLabels,
   ) {
     const parsed = parseLogName(identifier.logName);
     this.direction = parsed?.direction;
     this.listenerLevel = parsed?.listener ?? false;
-    this.localAsSource = intern(peerLabels(local, identity.spiffeId, defaultCluster));
+    this.setLocal(local);
+  }
+
+  /** The local workload as the registry now describes it (labels may change with config). */
+  setLocal(local: WorkloadInfo): void {
+    this.local = local;
+    this.localAsSource = this.intern(peerLabels(local, this.identity.spiffeId, this.defaultCluster));
+    this.localAsDestination.clear();
   }
 
   localDestination(localSan: string): PeerLabels {
@@ -195,7 +202,9 @@ export class AccessLogIngester {
   /** A stream's context from its first message. Throws IdentifierError for a node that is not the identity's. */
   openStream(identifier: LogIdentifier, identity: Identity): AccessLogStream {
     const local = localWorkload(identifier, identity, this.resolver, this.defaultCluster);
-    return new AccessLogStream(identifier, identity, local, this.defaultCluster, (p) => this.internPeer(p));
+    const stream = new AccessLogStream(identifier, identity, local, this.defaultCluster, (p) => this.internPeer(p));
+    stream.servicesEpoch = this.cacheGeneration;
+    return stream;
   }
 
   private internRef(key: string): string {
@@ -363,10 +372,6 @@ export class AccessLogIngester {
    * :authority, the local workload's service, or the authority as it is.
    */
   private service(stream: AccessLogStream, direction: TrafficDirection, dst: PeerLabels, cluster: string, authority: string): ServiceLabels {
-    if (stream.servicesEpoch !== this.cacheGeneration) {
-      stream.services.clear();
-      stream.servicesEpoch = this.cacheGeneration;
-    }
     let byAuthority = stream.services.get(cluster);
     if (byAuthority === undefined) {
       if (stream.services.size >= MAX_CACHED_SERVICES_PER_STREAM) stream.services.clear();
@@ -404,6 +409,12 @@ export class AccessLogIngester {
 
   /** Fills parts.src, .dst and .svc for an entry, by the side that logged it. */
   private sides(stream: AccessLogStream, direction: TrafficDirection, f: EntryFacts, http: boolean): void {
+    if (stream.servicesEpoch !== this.cacheGeneration) {
+      // Resolver caches were refreshed (TTL or config change): so is this stream's local side.
+      stream.setLocal(localWorkload(stream.identifier, stream.identity, this.resolver, this.defaultCluster));
+      stream.services.clear();
+      stream.servicesEpoch = this.cacheGeneration;
+    }
     const parts = this.parts;
     const authority = http ? f.authority : '';
     if (direction === 'inbound') {

@@ -37,12 +37,14 @@ export interface ServiceLabels {
 const SEP = '\u0001';
 
 /**
- * Label values that come off the wire (principals, hosts) are capped: the series bound
- * limits how many series a noisy client makes, this limits how big each one is.
+ * Label values that come off the wire (principals, hosts, grpc-status) are capped: the
+ * series bound limits how many series a noisy client makes, this limits how big each one
+ * is. The key separator is removed so no value can pose as two.
  */
 export const MAX_LABEL_VALUE_LENGTH = 256;
 
 export function capLabel(value: string): string {
+  if (value.includes(SEP)) value = value.split(SEP).join('');
   return value.length > MAX_LABEL_VALUE_LENGTH ? value.slice(0, MAX_LABEL_VALUE_LENGTH) : value;
 }
 
@@ -158,7 +160,7 @@ export function requestProtocol(contentType: string, grpcStatus: string): 'grpc'
  */
 export function grpcResponseStatus(protocol: 'grpc' | 'http', loggedStatus: string, httpCode: number): string {
   if (protocol !== 'grpc') return '';
-  if (loggedStatus !== '') return loggedStatus;
+  if (loggedStatus !== '') return loggedStatus.length <= 3 && !loggedStatus.includes(SEP) ? loggedStatus : capLabel(loggedStatus);
   if (httpCode === 0) return '';
   switch (httpCode) {
     case 400: return '13';
