@@ -7,6 +7,8 @@ import { registerBootstrap } from './bootstrap.js';
 import { registerCheck } from './check.js';
 import { registerAgent } from './agent.js';
 import { registerGrpcBootstrap } from './grpc-bootstrap.js';
+import { registerAgent } from './agent.js';
+import { registerGrpcBootstrap } from './grpc-bootstrap.js';
 import { registerCa } from './ca.js';
 
 /**
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerServe(program);
   registerCa(program);
   registerProxyStatus(program);
+  registerAgent(program);
+  registerGrpcBootstrap(program);
   registerAgent(program);
   registerGrpcBootstrap(program);
   return program;

@@ -1,0 +1,263 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../common/logger.js';
+import type { Clock } from '../common/clock.js';
+import type { LeafKeyType } from '../ca/types.js';
+import { errorMessage } from '../ca/errors.js';
+import { createCertificateCall, CsrCallError } from '../csr/csr-client.js';
+import { splitPemCertificates } from '../csr/csr-service.js';
+import { rotationDueAt, validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
+import { readCertificateSet, writeCertificateSet, type CertificateSet } from './cert-dir.js';
+import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
+import { generateWorkloadKey } from './workload-csr.js';
+import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff.js';
+
+/**
+ * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless
+ * gRPC (OUTPUT_CERTS) and SPIRE's agent does for its workloads.
+ *
+ * - The key pair is generated here; only the CSR goes to meshd (istio.v1.auth CSR API over TLS,
+ *   meshd verified by its SPIFFE ID). The private key exists only in this process and key.pem.
+ * - The token file is read again for every request: a token rotated on disk keeps working
+ *   (istio/istio#26225 broke exactly this by caching it).
+ * - Renewal at `fraction` of the lifetime ± jitter (istio-agent: SECRET_GRACE_PERIOD_RATIO 0.5,
+ *   jitter 0.01; istio.md §5.5). Each renewal uses a fresh key.
+ * - The files are written as a set (cert-dir.ts). A root bundle that changed arrives with the
+ *   next certificate and is written with it.
+ * - meshd unreachable or refusing: retry with exponential backoff; the files on disk stay as
+ *   they are while still valid. An agent restarted with valid files reuses them.
+ * - Trust in meshd: the --ca-root bundle (re-read for every call) plus the root bundle this agent
+ *   last received over an authenticated exchange (root-cert.pem in DIR). No trust on first use.
+ */
+export interface AgentOptions {
+  namespace: string;
+  serviceAccount: string;
+  trustDomain: string;
+  tokenFile: string;
+  outDir: string;
+  /** host:port of meshd's TLS gRPC port. */
+  meshdAddress: string;
+  /** The SPIFFE ID meshd serves with (spiffe://<td>/ns/istio-system/sa/meshd). */
+  meshdSpiffeId: string;
+  caRootFile?: string;
+  keyType: LeafKeyType;
+  /** Requested lifetime; 0 = meshd's default. */
+  ttlMs: number;
+  rotation: RotationPolicy;
+  backoff?: BackoffPolicy;
+  logger: Logger;
+  clock: Clock;
+  random?: () => number;
+  /** Called after every set written (tests, the SDS server). */
+  onRenewed?: (state: AgentCertificate) => void;
+}
+
+export interface AgentCertificate extends IssuedSummary {
+  set: CertificateSet;
+  /** When the next renewal is due. */
+  renewAt: number;
+  version: string;
+}
+
+export interface AgentStatus {
+  current?: Omit<AgentCertificate, 'set'>;
+  renewals: number;
+  failures: number;
+  lastError?: string;
+}
+
+export function workloadSpiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
+  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+}
+
+export class MeshdAgent {
+  readonly spiffeId: string;
+  private current: AgentCertificate | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private attempt = 0;
+  private renewals = 0;
+  private failures = 0;
+  private lastError: string | undefined;
+  private readonly random: () => number;
+  private readonly backoff: BackoffPolicy;
+  private firstResolve!: () => void;
+  private readonly first: Promise<void>;
+  private readonly listeners = new Set<(c: AgentCertificate) => void>();
+
+  constructor(private readonly opts: AgentOptions) {
+    const problem = validateRotationPolicy(opts.rotation);
+    if (problem) throw new Error(problem);
+    this.spiffeId = workloadSpiffeId(opts.trustDomain, opts.namespace, opts.serviceAccount);
+    this.random = opts.random ?? Math.random;
+    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.first = new Promise((resolve) => (this.firstResolve = resolve));
+    if (opts.onRenewed) this.listeners.add(opts.onRenewed);
+  }
+
+  /** Adopts valid files already in DIR or starts issuing; resolves at once (see ready()). */
+  async start(): Promise<void> {
+    const log = this.opts.logger;
+    const existing = await readCertificateSet(this.opts.outDir).catch(() => undefined);
+    if (existing !== undefined) {
+      try {
+        const summary = checkCertificateSet(existing, this.spiffeId, this.opts.clock.now());
+        this.adopt(existing, summary, 'existing', summary.notBefore);
+        log.info({ spiffeId: this.spiffeId, serial: summary.serialHex, notAfter: new Date(summary.notAfter).toISOString(), dir: this.opts.outDir },
+          'reusing the valid certificate already in the output directory');
+        this.schedule(Math.max(0, this.current!.renewAt - this.opts.clock.now()));
+        return;
+      } catch (e) {
+        log.warn({ dir: this.opts.outDir, err: errorMessage(e) }, 'the certificate in the output directory cannot be reused; requesting a new one');
+      }
+    }
+    this.schedule(0);
+  }
+
+  /** Resolves once a valid certificate set is on disk. */
+  ready(): Promise<void> {
+    return this.first;
+  }
+
+  certificate(): AgentCertificate | undefined {
+    return this.current;
+  }
+
+  status(): AgentStatus {
+    const out: AgentStatus = { renewals: this.renewals, failures: this.failures };
+    if (this.current) {
+      const { set: _set, ...rest } = this.current;
+      out.current = rest;
+    }
+    if (this.lastError !== undefined) out.lastError = this.lastError;
+    return out;
+  }
+
+  /** Subscribes to new certificate sets; returns an unsubscribe. */
+  onRenewed(listener: (c: AgentCertificate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Renews now (e.g. a trust bundle change was announced); concurrent calls share one request. */
+  renewNow(): Promise<void> {
+    this.clearTimer();
+    this.running ??= this.renew().finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearTimer();
+    await this.running?.catch(() => undefined);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.clearTimer();
+    // setTimeout caps at 2^31-1 ms (~24.8 days); a longer wait just re-arms.
+    const capped = Math.min(delayMs, 2 ** 31 - 1);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (capped < delayMs) this.schedule(delayMs - capped);
+      else void this.renewNow();
+    }, capped);
+    this.timer.unref?.();
+  }
+
+  /**
+   * `createdAt` is when the certificate arrived (for files found on disk: notBefore). meshd
+   * backdates notBefore for clock skew, so measuring the lifetime from receipt keeps short
+   * lifetimes honest (a 10 s certificate renews after ~5 s, not after the 2 minute backdate).
+   */
+  private adopt(set: CertificateSet, summary: IssuedSummary, version: string, createdAt: number): void {
+    const start = Math.max(summary.notBefore, Math.min(createdAt, summary.notAfter - 1));
+    const renewAt = rotationDueAt(start, summary.notAfter, this.opts.rotation, this.random());
+    this.current = { ...summary, set, renewAt, version };
+    this.firstResolve();
+  }
+
+  /** Roots that may sign meshd's serving certificate: --ca-root (re-read now) plus the bundle last received. */
+  async trustedRoots(): Promise<string> {
+    const parts: string[] = [];
+    if (this.opts.caRootFile !== undefined) {
+      try {
+        parts.push(...splitPemCertificates(await readFile(this.opts.caRootFile, 'utf8')));
+      } catch (e) {
+        throw new Error(`cannot read --ca-root ${this.opts.caRootFile}: ${errorMessage(e)}`);
+      }
+    }
+    if (this.current) parts.push(...splitPemCertificates(this.current.set.rootCertPem));
+    const unique = [...new Set(parts)];
+    if (unique.length === 0) {
+      throw new Error(`no trust anchor for meshd: pass --ca-root with meshd's root bundle (GET /trust-bundle?format=pem on its monitoring port)`);
+    }
+    return unique.join('');
+  }
+
+  private async readToken(): Promise<string> {
+    let raw: string;
+    try {
+      raw = await readFile(this.opts.tokenFile, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read --token-file ${this.opts.tokenFile}: ${errorMessage(e)}`);
+    }
+    const token = raw.trim();
+    if (token === '') throw new Error(`--token-file ${this.opts.tokenFile} is empty`);
+    return token;
+  }
+
+  private async renew(): Promise<void> {
+    if (this.stopped) return;
+    const { opts } = this;
+    const log = opts.logger;
+    try {
+      const [token, roots] = await Promise.all([this.readToken(), this.trustedRoots()]);
+      const key = await generateWorkloadKey(opts.keyType, this.spiffeId);
+      const response = await createCertificateCall({
+        address: opts.meshdAddress,
+        trustedRootsPem: roots,
+        serverSpiffeId: opts.meshdSpiffeId,
+        token,
+        csrPem: key.csrPem,
+        validitySeconds: Math.ceil(opts.ttlMs / 1000),
+      });
+      if (this.stopped) return;
+      const set = certificateSetFromResponse(response.certChain, key.keyPem);
+      const summary = checkCertificateSet(set, this.spiffeId, opts.clock.now());
+      const version = await writeCertificateSet(opts.outDir, set, opts.clock.now());
+      const rootsChanged = this.current !== undefined && this.current.set.rootCertPem !== set.rootCertPem;
+      this.adopt(set, summary, version, opts.clock.now());
+      this.attempt = 0;
+      this.renewals += 1;
+      this.lastError = undefined;
+      log.info({
+        spiffeId: this.spiffeId, serial: summary.serialHex, notAfter: new Date(summary.notAfter).toISOString(),
+        renewAt: new Date(this.current!.renewAt).toISOString(), version, rootsChanged,
+      }, 'workload certificate written');
+      for (const l of this.listeners) {
+        try { l(this.current!); } catch (e) { log.error({ err: errorMessage(e) }, 'certificate listener failed'); }
+      }
+      this.schedule(Math.max(0, this.current!.renewAt - opts.clock.now()));
+    } catch (e) {
+      if (this.stopped) return;
+      this.failures += 1;
+      const message = e instanceof CsrCallError ? e.message : errorMessage(e);
+      this.lastError = message;
+      const now = opts.clock.now();
+      const delay = retryDelay(this.attempt, this.backoff, this.random(), now, this.current?.notAfter);
+      this.attempt += 1;
+      const valid = this.current !== undefined && this.current.notAfter > now;
+      log.warn({
+        err: message, retryInMs: delay, attempt: this.attempt,
+        keeping: valid ? `the current certificate (valid until ${new Date(this.current!.notAfter).toISOString()})` : 'nothing: no valid certificate yet',
+      }, 'certificate request failed; retrying with backoff');
+      this.schedule(delay);
+    }
+  }
+}

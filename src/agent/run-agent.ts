@@ -1,0 +1,109 @@
+import type { Logger } from '../common/logger.js';
+import type { Clock } from '../common/clock.js';
+import type { LeafKeyType } from '../ca/types.js';
+import type { RotationPolicy } from '../sds/svid-rotation.js';
+import { MeshdAgent, type AgentCertificate } from './agent.js';
+import type { BackoffPolicy } from './backoff.js';
+import { XdsProxy } from './xds-proxy.js';
+
+/**
+ * `meshd agent` without the CLI: the certificate keeper plus its local servers (the xDS proxy for
+ * proxyless gRPC; the SDS server for a local Envoy when asked for).
+ */
+export interface StartAgentOptions {
+  namespace: string;
+  serviceAccount: string;
+  trustDomain: string;
+  tokenFile: string;
+  outDir: string;
+  meshdAddress: string;
+  caRootFile?: string;
+  keyType?: LeafKeyType;
+  ttlMs?: number;
+  rotation?: RotationPolicy;
+  backoff?: BackoffPolicy;
+  /** Unix socket of the local xDS proxy; undefined = none. */
+  xdsSocket?: string;
+  /** Unix socket of the local SDS server; undefined = none. */
+  sdsSocket?: string;
+  logger: Logger;
+  clock: Clock;
+  random?: () => number;
+}
+
+export interface RunningAgent {
+  agent: MeshdAgent;
+  /** Resolves once a certificate set is on disk. */
+  ready(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** istio-agent's defaults: renew at half the lifetime ± 1 % (SECRET_GRACE_PERIOD_RATIO, …_JITTER). */
+export const DEFAULT_AGENT_ROTATION: RotationPolicy = { fraction: 0.5, jitter: 0.01 };
+export const DEFAULT_AGENT_TTL_MS = 24 * 3_600_000;
+
+export function meshdSpiffeId(trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/istio-system/sa/meshd`;
+}
+
+export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
+  const log = opts.logger;
+  const serverId = meshdSpiffeId(opts.trustDomain);
+  const agent = new MeshdAgent({
+    namespace: opts.namespace,
+    serviceAccount: opts.serviceAccount,
+    trustDomain: opts.trustDomain,
+    tokenFile: opts.tokenFile,
+    outDir: opts.outDir,
+    meshdAddress: opts.meshdAddress,
+    meshdSpiffeId: serverId,
+    ...(opts.caRootFile !== undefined ? { caRootFile: opts.caRootFile } : {}),
+    keyType: opts.keyType ?? 'ec-p256',
+    ttlMs: opts.ttlMs ?? DEFAULT_AGENT_TTL_MS,
+    rotation: opts.rotation ?? DEFAULT_AGENT_ROTATION,
+    ...(opts.backoff !== undefined ? { backoff: opts.backoff } : {}),
+    ...(opts.random !== undefined ? { random: opts.random } : {}),
+    logger: log.child({ component: 'agent' }),
+    clock: opts.clock,
+  });
+  const stoppers: Array<() => Promise<void>> = [];
+  try {
+    await agent.start();
+    stoppers.push(() => agent.stop());
+    if (opts.xdsSocket !== undefined) {
+      const current = (): AgentCertificate | undefined => agent.certificate();
+      const proxy = new XdsProxy({
+        socketPath: opts.xdsSocket,
+        meshdAddress: opts.meshdAddress,
+        meshdSpiffeId: serverId,
+        credentials: async () => {
+          const c = current();
+          return c === undefined ? undefined : { keyPem: c.set.keyPem, chainPem: c.set.certChainPem, rootsPem: await agent.trustedRoots() };
+        },
+        logger: log,
+      });
+      await proxy.start();
+      stoppers.unshift(() => proxy.stop());
+    }
+    if (opts.sdsSocket !== undefined) {
+      const { startLocalSds } = await import('./local-sds.js');
+      const sds = await startLocalSds({ agent, socketPath: opts.sdsSocket, logger: log, clock: opts.clock });
+      stoppers.unshift(() => sds.stop());
+    }
+  } catch (e) {
+    for (const s of stoppers) await s().catch(() => undefined);
+    throw e;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    agent,
+    ready: () => agent.ready(),
+    stop: () => {
+      stopped ??= (async () => {
+        for (const s of stoppers) await s().catch((e: unknown) => log.warn({ err: String(e) }, 'agent part failed to stop'));
+        log.info('meshd agent stopped');
+      })();
+      return stopped;
+    },
+  };
+}

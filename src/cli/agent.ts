@@ -1,0 +1,85 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from '../common/duration.js';
+import { createLogger } from '../common/logger.js';
+import { systemClock } from '../common/clock.js';
+import { validateRotationPolicy } from '../sds/svid-rotation.js';
+import { defaultXdsSocket } from '../agent/grpc-bootstrap.js';
+import { DEFAULT_AGENT_ROTATION, startAgent } from '../agent/run-agent.js';
+import { absolute, logLevelOption, trustDomainOption } from './options.js';
+
+/**
+ * `meshd agent`: runs beside a workload (istio-agent's role for proxyless gRPC, SPIRE agent's
+ * for SVIDs): keeps its key and certificate in --out, proxies its xDS to meshd, optionally
+ * serves SDS to a local Envoy.
+ */
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description("keep a workload's X.509-SVID in a directory (key made locally, signed through meshd's CSR API), renew it, and proxy its xDS to meshd")
+    .requiredOption('-n, --namespace <ns>', "the workload's namespace")
+    .requiredOption('-s, --service-account <sa>', "the workload's service account")
+    .requiredOption('--token-file <file>', 'bearer token (`meshd token issue`), read again for every request so a rotated file keeps working')
+    .requiredOption('--out <dir>', 'where cert-chain.pem, key.pem (0600) and root-cert.pem are kept (swapped as a set through ..data)')
+    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address (CSR API and xDS)").default('127.0.0.1:15012'))
+    .option('--ca-root <file>', "PEM roots that may sign meshd's serving certificate (GET /trust-bundle?format=pem on meshd's monitoring port); optional once --out holds a root-cert.pem this agent received")
+    .addOption(trustDomainOption())
+    .addOption(new Option('--key-type <type>', 'workload key type').choices(['ec-p256', 'rsa-2048']).default('ec-p256'))
+    .addOption(new Option('--ttl <duration>', 'certificate lifetime asked for (Istio SECRET_TTL)').default('24h'))
+    .addOption(new Option('--rotation-fraction <f>', 'renew after this fraction of the lifetime, ±1 % jitter (Istio SECRET_GRACE_PERIOD_RATIO)').default(String(DEFAULT_AGENT_ROTATION.fraction)))
+    .option('--xds-socket <path>', 'Unix socket of the local xDS proxy for proxyless gRPC (default: <out>/xds.sock)')
+    .option('--no-xds-proxy', 'do not run the local xDS proxy')
+    .option('--sds-socket <path>', 'also serve SDS (default, ROOTCA, own SPIFFE ID, trust domain) to a local Envoy on this Unix socket')
+    .addOption(logLevelOption())
+    .action(async (opts: AgentFlags) => {
+      const logger = createLogger({ level: opts.logLevel });
+      const fraction = Number(opts.rotationFraction);
+      const rotation = { fraction, jitter: DEFAULT_AGENT_ROTATION.jitter };
+      const problem = validateRotationPolicy(rotation);
+      if (problem) throw new InvalidArgumentError(`--rotation-fraction: ${problem}`);
+      const out = absolute(opts.out);
+      const running = await startAgent({
+        namespace: opts.namespace,
+        serviceAccount: opts.serviceAccount,
+        trustDomain: opts.trustDomain,
+        tokenFile: absolute(opts.tokenFile),
+        outDir: out,
+        meshdAddress: opts.xdsAddress,
+        ...(opts.caRoot !== undefined ? { caRootFile: absolute(opts.caRoot) } : {}),
+        keyType: opts.keyType,
+        ttlMs: parseDuration(opts.ttl),
+        rotation,
+        ...(opts.xdsProxy ? { xdsSocket: absolute(opts.xdsSocket ?? defaultXdsSocket(out)) } : {}),
+        ...(opts.sdsSocket !== undefined ? { sdsSocket: absolute(opts.sdsSocket) } : {}),
+        logger,
+        clock: systemClock,
+      });
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'meshd agent shutting down; the certificate files stay in place');
+        const hard = setTimeout(() => process.exit(1), 5000);
+        hard.unref();
+        running.stop().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}
+
+interface AgentFlags {
+  namespace: string;
+  serviceAccount: string;
+  tokenFile: string;
+  out: string;
+  xdsAddress: string;
+  caRoot?: string;
+  trustDomain: string;
+  keyType: 'ec-p256' | 'rsa-2048';
+  ttl: string;
+  rotationFraction: string;
+  xdsSocket?: string;
+  xdsProxy: boolean;
+  sdsSocket?: string;
+  logLevel: string;
+}
