@@ -64,18 +64,24 @@ function corpus(messages: number): { direction: 'inbound' | 'outbound'; bytes: B
   return out;
 }
 
-/** Runs `fn` (one pass over the corpus) repeatedly for ~`ms`; returns passes per second (best of 3 rounds). */
-function rate(fn: () => void, ms = 1500): number {
-  fn(); // warm-up
-  let best = 0;
-  for (let round = 0; round < 3; round++) {
-    let passes = 0;
-    const start = performance.now();
-    while (performance.now() - start < ms / 3) {
-      fn();
-      passes++;
+/**
+ * Passes per second of each contender over the corpus, best of 6 rounds of ~300 ms.
+ * Rounds interleave the contenders, so load from other processes on this shared
+ * machine hits the ceiling and the measured paths alike.
+ */
+async function rates(contenders: Record<string, () => void | Promise<void>>): Promise<Record<string, number>> {
+  const best: Record<string, number> = {};
+  for (const fn of Object.values(contenders)) await fn(); // warm-up
+  for (let round = 0; round < 6; round++) {
+    for (const [name, fn] of Object.entries(contenders)) {
+      let passes = 0;
+      const start = performance.now();
+      while (performance.now() - start < 300) {
+        await fn();
+        passes++;
+      }
+      best[name] = Math.max(best[name] ?? 0, passes / ((performance.now() - start) / 1000));
     }
-    best = Math.max(best, passes / ((performance.now() - start) / 1000));
   }
   return best;
 }
@@ -102,44 +108,41 @@ const messages = corpus(200);
 const totalEntries = messages.reduce((a, m) => a + m.entries, 0);
 const totalBytes = messages.reduce((a, m) => a + m.bytes.length, 0);
 
-const decodePasses = rate(() => {
-  for (const m of messages) MESSAGE.decode(m.bytes);
-});
-
 const registry = new Registry();
-const ingester = new AccessLogIngester({ registry, logger: silentLogger(), resolver, defaultCluster: 'Kubernetes' });
+// Histogram bound raised so every entry of the corpus is recorded in full (no cheap drop path).
+const ingester = new AccessLogIngester({ registry, logger: silentLogger(), resolver, defaultCluster: 'Kubernetes', maxHistogramSeriesPerMetric: 10_000 });
 const streams = {
   inbound: ingester.openStream({ ...node, logName: ACCESS_LOG_NAMES.inbound }, identity),
   outbound: ingester.openStream({ ...node, logName: ACCESS_LOG_NAMES.outbound }, identity),
 };
-const ingestPasses = rate(() => {
-  for (const m of messages) ingester.ingest(streams[m.direction], scanMessage(m.bytes));
+const passes = await rates({
+  decode: () => {
+    for (const m of messages) MESSAGE.decode(m.bytes);
+  },
+  ingest: () => {
+    for (const m of messages) ingester.ingest(streams[m.direction], scanMessage(m.bytes));
+  },
+  // The service path: enqueue (what each gRPC message does), then the sliced worker.
+  queued: async () => {
+    for (const m of messages) ingester.enqueue(streams[m.direction], scanMessage(m.bytes), m.bytes.length);
+    await ingester.idle();
+  },
 });
-
-// The same through the service path: enqueue (what each gRPC message does) and the sliced worker.
-async function queuedPass(): Promise<void> {
-  for (const m of messages) ingester.enqueue(streams[m.direction], scanMessage(m.bytes), m.bytes.length);
-  await ingester.idle();
-}
-await queuedPass();
-const queuedStart = performance.now();
-let queuedPasses = 0;
-while (performance.now() - queuedStart < 1500) {
-  await queuedPass();
-  queuedPasses++;
-}
-const queuedRate = (queuedPasses * totalEntries) / ((performance.now() - queuedStart) / 1000);
-
+const queuedRate = passes.queued! * totalEntries;
+const decodePasses = passes.decode!;
+const ingestPasses = passes.ingest!;
 const decodeRate = decodePasses * totalEntries;
 const ingestRate = ingestPasses * totalEntries;
-const series = (await registry.getMetricsAsJSON()).find((m) => m.name === 'meshd_telemetry_series');
+const json = await registry.getMetricsAsJSON();
+const series = json.find((m) => m.name === 'meshd_telemetry_series');
+const seriesDropped = json.find((m) => m.name === 'meshd_telemetry_series_dropped_total')?.values.reduce((a, v) => a + v.value, 0) ?? 0;
 
 console.log(`machine: ${cpus().length} CPUs (${cpus()[0]?.model}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes share these cores)`);
 console.log(`corpus: ${messages.length} messages, ${fmt(totalEntries)} entries (80% HTTP / 20% TCP by message), ${(totalBytes / 1024).toFixed(0)} KiB, ${(totalBytes / totalEntries).toFixed(0)} B/entry`);
 console.log(`ceiling  protobufjs decode of StreamAccessLogsMessage : ${fmt(decodeRate)} entries/s`);
 console.log(`ingest   wire reader + labels + series (sync)         : ${fmt(ingestRate)} entries/s = ${(100 * ingestRate / decodeRate).toFixed(0)}% of decode (target >= 50%)`);
 console.log(`ingest   through enqueue + sliced worker               : ${fmt(queuedRate)} entries/s = ${(100 * queuedRate / decodeRate).toFixed(0)}% of decode`);
-console.log(`         series held after ingest: ${JSON.stringify(series?.values.map((v) => [v.labels.metric, v.value]))}`);
+console.log(`         label sets held: ${series?.values.map((v) => `${v.labels.metric} ${v.value}`).join(', ')}; observations dropped by the bound: ${seriesDropped}`);
 
 // ---- 2. /metrics render at 10,000 series
 const labelsFor = (i: number) => ({
