@@ -48,7 +48,7 @@ export interface AccessLogIngesterOptions {
   bytesBuckets?: readonly number[];
 }
 
-export type DropReason = 'overload' | 'malformed' | 'unknown_direction' | 'no_identifier';
+export type DropReason = 'overload' | 'malformed' | 'unknown_direction' | 'no_identifier' | 'error';
 
 /** Per-stream state: who logs, from where, and TCP connections still open. */
 export class AccessLogStream {
@@ -62,6 +62,8 @@ export class AccessLogStream {
   readonly openTcp = new Map<string, { sent: number; received: number }>();
   /** Service labels by upstream cluster and authority, for this stream's direction and local service. */
   readonly services = new Map<string, Map<string, ServiceLabels>>();
+  /** Entries in `services` (all levels), bounded by MAX_CACHED_SERVICES_PER_STREAM. */
+  servicesSize = 0;
   servicesEpoch = 0;
   closed = false;
 
@@ -139,7 +141,7 @@ export class AccessLogIngester {
   private cacheGeneration = 1;
   private readonly interned = new Map<string, string>();
   private readonly facts: EntryFacts = emptyFacts();
-  private readonly parts: LabelParts & { made: Labels | undefined; tcp: boolean };
+  private readonly parts: LabelParts & { made: Labels | undefined };
   private httpCount = 0;
   private tcpCount = 0;
 
@@ -156,7 +158,7 @@ export class AccessLogIngester {
     this.cacheTtlMs = options.resolverCacheTtlMs ?? 10_000;
     this.cacheEpoch = this.clock.now();
     const unknown = this.internPeer(peerLabels(undefined, undefined));
-    this.parts = { reporter: 'destination', src: unknown, dst: unknown, svc: serviceLabels(undefined, undefined), protocol: '', code: '', grpc: '', flags: '', policy: '', made: undefined, tcp: false };
+    this.parts = { reporter: 'destination', src: unknown, dst: unknown, svc: serviceLabels(undefined, undefined), protocol: '', code: '', grpc: '', flags: '', policy: '', made: undefined };
     this.metrics = new IstioMetrics({
       registry: options.registry,
       maxSeriesPerMetric: options.maxSeriesPerMetric,
@@ -171,10 +173,10 @@ export class AccessLogIngester {
     });
     this.entriesDropped = counterOn(options.registry, {
       name: 'meshd_accesslog_entries_dropped_total',
-      help: 'Access-log entries not turned into metrics: overload (queue full, shed), malformed (undecodable), unknown_direction (log name and cluster name say neither inbound nor outbound), no_identifier (stream refused at its first message).',
+      help: 'Access-log entries not turned into metrics: overload (queue full, shed), malformed (undecodable), unknown_direction (log name and cluster name say neither inbound nor outbound), no_identifier (stream refused at its first message), error (an unexpected failure, logged).',
       labelNames: ['reason'],
     });
-    for (const reason of ['overload', 'malformed', 'unknown_direction', 'no_identifier']) this.entriesDropped.inc({ reason }, 0);
+    for (const reason of ['overload', 'malformed', 'unknown_direction', 'no_identifier', 'error']) this.entriesDropped.inc({ reason }, 0);
     const queue = this;
     gaugeOn(options.registry, {
       name: 'meshd_accesslog_queue_bytes',
@@ -252,8 +254,8 @@ export class AccessLogIngester {
   /** Processes a message now, on the caller's tick (benchmarks, tools). */
   ingest(stream: AccessLogStream, message: ScannedMessage): void {
     this.refreshCaches();
-    for (const e of message.http) this.httpEntry(stream, e);
-    for (const e of message.tcp) this.tcpEntry(stream, e);
+    for (const e of message.http) this.entry(stream, 'http', e);
+    for (const e of message.tcp) this.entry(stream, 'tcp', e);
     this.flushCounts();
   }
 
@@ -306,9 +308,7 @@ export class AccessLogIngester {
       const item = this.queue[this.queueHead]!;
       const perEntry = item.bytes / item.entries.length;
       while (item.next < item.entries.length) {
-        const bytes = item.entries[item.next++]!;
-        if (item.kind === 'http') this.httpEntry(item.stream, bytes);
-        else this.tcpEntry(item.stream, bytes);
+        this.entry(item.stream, item.kind, item.entries[item.next++]!);
         this.queuedBytes -= perEntry;
         if (++sinceCheck === 32) {
           sinceCheck = 0;
@@ -372,9 +372,12 @@ export class AccessLogIngester {
    * :authority, the local workload's service, or the authority as it is.
    */
   private service(stream: AccessLogStream, direction: TrafficDirection, dst: PeerLabels, cluster: string, authority: string): ServiceLabels {
+    if (stream.servicesSize >= MAX_CACHED_SERVICES_PER_STREAM) {
+      stream.services.clear();
+      stream.servicesSize = 0;
+    }
     let byAuthority = stream.services.get(cluster);
     if (byAuthority === undefined) {
-      if (stream.services.size >= MAX_CACHED_SERVICES_PER_STREAM) stream.services.clear();
       byAuthority = new Map();
       stream.services.set(cluster, byAuthority);
     }
@@ -393,8 +396,8 @@ export class AccessLogIngester {
         host = serviceFromCluster(cluster) ?? authorityHost ?? dst.service;
       }
       s = this.internService(serviceLabels(host, this.resolver.serviceByHost?.bind(this.resolver)));
-      if (byAuthority.size >= MAX_CACHED_SERVICES_PER_STREAM) byAuthority.clear();
       byAuthority.set(cacheKey, s);
+      stream.servicesSize++;
     }
     return s;
   }
@@ -413,6 +416,7 @@ export class AccessLogIngester {
       // Resolver caches were refreshed (TTL or config change): so is this stream's local side.
       stream.setLocal(localWorkload(stream.identifier, stream.identity, this.resolver, this.defaultCluster));
       stream.services.clear();
+      stream.servicesSize = 0;
       stream.servicesEpoch = this.cacheGeneration;
     }
     const parts = this.parts;
@@ -443,14 +447,19 @@ export class AccessLogIngester {
     return p.reporter + SEP + p.src.ref + SEP + p.dst.ref + SEP + p.svc.ref + SEP + p.flags + SEP + p.policy;
   }
 
+  /** One entry; whatever goes wrong with it stays with it (counted, logged), the rest go on. */
+  private entry(stream: AccessLogStream, kind: 'http' | 'tcp', bytes: Uint8Array): void {
+    try {
+      if (kind === 'http') this.httpEntry(stream, bytes);
+      else this.tcpEntry(stream, bytes);
+    } catch (err) {
+      this.failed(stream, err);
+    }
+  }
+
   private httpEntry(stream: AccessLogStream, bytes: Uint8Array): void {
     const f = this.facts;
-    try {
-      readHttpEntry(bytes, f);
-    } catch (err) {
-      this.malformed(stream, err);
-      return;
-    }
+    readHttpEntry(bytes, f);
     this.httpCount++;
     // Periodic and start-of-stream entries are not requests; only the final one counts.
     if (f.accessLogType !== AccessLogType.NotSet && f.accessLogType !== AccessLogType.DownstreamEnd) return;
@@ -475,12 +484,7 @@ export class AccessLogIngester {
 
   private tcpEntry(stream: AccessLogStream, bytes: Uint8Array): void {
     const f = this.facts;
-    try {
-      readTcpEntry(bytes, f);
-    } catch (err) {
-      this.malformed(stream, err);
-      return;
-    }
+    readTcpEntry(bytes, f);
     this.tcpCount++;
     const type = f.accessLogType;
     if (type !== AccessLogType.NotSet && type !== AccessLogType.TcpUpstreamConnected
@@ -546,14 +550,17 @@ export class AccessLogIngester {
     this.metrics.recordTcp(this.tcpKey(), makeTcpLabels, parts, 1, 1, sent, received);
   }
 
-  private malformedLogged = 0;
+  private failuresLogged = 0;
 
-  private malformed(stream: AccessLogStream, err: unknown): void {
-    this.countDropped('malformed', 1);
-    if (!(err instanceof WireError)) throw err;
-    // Rate-limit the log line: a hostile stream can send millions.
-    if (this.malformedLogged++ % 10_000 === 0) {
-      this.logger.warn({ node: stream.identifier.nodeId, spiffeId: stream.identity.spiffeId, err: err.message }, 'malformed access-log entry skipped');
+  /** A malformed entry (WireError), or an unexpected failure (e.g. a throwing resolver). */
+  private failed(stream: AccessLogStream, err: unknown): void {
+    const malformed = err instanceof WireError;
+    this.countDropped(malformed ? 'malformed' : 'error', 1);
+    // Rate-limited: a hostile stream can send millions.
+    if (this.failuresLogged++ % 10_000 === 0) {
+      const fields = { node: stream.identifier.nodeId, spiffeId: stream.identity.spiffeId, err: err instanceof Error ? err.message : String(err) };
+      if (malformed) this.logger.warn(fields, 'malformed access-log entry skipped');
+      else this.logger.error(fields, 'access-log entry failed');
     }
   }
 }

@@ -108,6 +108,24 @@ t.test('garbage entries and garbage messages are counted and skipped; the stream
   s.cancel();
 });
 
+t.test('a failure inside meshd (a throwing resolver) costs that entry only', async (t) => {
+  const fx = await startAlsFixture({
+    resolver: {
+      byAddress: (ip) => {
+        if (ip === '10.6.6.6') throw new Error('registry exploded');
+        return undefined;
+      },
+    },
+  });
+  t.teardown(() => fx.close());
+  const s = await fx.stream(reviews);
+  await s.sendHttp([httpEntry(inbound), httpEntry({ ...inbound, downstreamRemote: '10.6.6.6:1000' }), httpEntry(inbound)]);
+  await waitUntil(async () => (await metric(fx, 'meshd_accesslog_entries_dropped_total', { reason: 'error' })) === 1);
+  t.equal(await metric(fx, 'istio_requests_total'), 2);
+  t.match(fx.logs(), /registry exploded/);
+  s.cancel();
+});
+
 t.test('a flood is shed and counted exactly while the server keeps answering', async (t) => {
   // An 8 KiB queue: a 50-entry batch (~13 KB) never fits and is always shed, 10-entry
   // batches fit when the worker keeps up. Every entry is either recorded or counted.
