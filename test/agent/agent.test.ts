@@ -1,0 +1,202 @@
+import t from 'tap';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/common/logger.js';
+import { systemClock } from '../../src/common/clock.js';
+import { MeshdAgent, type AgentOptions } from '../../src/agent/agent.js';
+import { CERT_CHAIN_FILE, DATA_LINK, KEY_FILE, ROOT_CERT_FILE } from '../../src/agent/cert-dir.js';
+import { startTestMeshd, type TestMeshd } from '../e2e/helpers/meshd.js';
+import { freePort } from '../proxyless/helpers/mesh.js';
+
+/**
+ * `meshd agent` against a real in-process meshd over TLS: issuance, renewal, the token file
+ * re-read for every request, backoff while meshd is away, reuse of valid files, trust in meshd.
+ */
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+async function workdir(t: Tap): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshd-agent-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+type Tap = { teardown(fn: () => unknown): void };
+
+function options(meshd: { ports: { secureGrpc: number } } | { address: string }, dir: string, extra: Partial<AgentOptions> = {}): AgentOptions {
+  return {
+    namespace: 'shop', serviceAccount: 'web', trustDomain: 'cluster.local',
+    tokenFile: join(dir, 'token'), outDir: join(dir, 'out'), caRootFile: join(dir, 'root.pem'),
+    meshdAddress: 'address' in meshd ? meshd.address : `127.0.0.1:${meshd.ports.secureGrpc}`,
+    meshdSpiffeId: 'spiffe://cluster.local/ns/istio-system/sa/meshd',
+    keyType: 'ec-p256', ttlMs: 3_600_000, rotation: { fraction: 0.5, jitter: 0.01 },
+    backoff: { initialMs: 50, maxMs: 400 },
+    logger: silentLogger(), clock: systemClock,
+    ...extra,
+  };
+}
+
+async function prepare(meshd: TestMeshd, dir: string, tokenTtlMs?: number): Promise<void> {
+  await writeFile(join(dir, 'root.pem'), meshd.rootsPem());
+  await writeFile(join(dir, 'token'), await meshd.token('shop', 'web', tokenTtlMs), { mode: 0o600 });
+}
+
+const leafOf = async (dir: string): Promise<X509Certificate> => new X509Certificate(await readFile(join(dir, 'out', CERT_CHAIN_FILE)));
+
+t.test('issues the workload SVID into the directory: own key, caller identity, root bundle, 0600 key', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  const agent = new MeshdAgent(options(meshd, dir, { keyType: 'rsa-2048' }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.ready();
+  const leaf = await leafOf(dir);
+  t.equal(leaf.subjectAltName, 'URI:spiffe://cluster.local/ns/shop/sa/web');
+  t.equal(leaf.publicKey.asymmetricKeyType, 'rsa', '--key-type rsa-2048');
+  t.ok(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(join(dir, 'out', KEY_FILE)))), 'key.pem is the key of cert-chain.pem');
+  t.equal(await readFile(join(dir, 'out', ROOT_CERT_FILE), 'utf8'), meshd.rootsPem(), 'root-cert.pem is the bundle');
+  t.equal((await stat(join(dir, 'out', KEY_FILE))).mode & 0o777, 0o600);
+  t.equal(agent.status().renewals, 1);
+});
+
+t.test('renews at the configured fraction with a fresh key each time, and re-reads the token file for every request (istio#26225)', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir, 2500); // this first token expires before the second renewal
+  const serials: string[] = [];
+  const keys = new Set<string>();
+  const agent = new MeshdAgent(options(meshd, dir, {
+    ttlMs: 2000,
+    onRenewed: (c) => { serials.push(c.serialHex); keys.add(c.set.keyPem); },
+  }));
+  t.teardown(() => agent.stop());
+  const before = Date.now();
+  await agent.start();
+  await agent.ready();
+  const after = Date.now();
+  const first = agent.certificate()!;
+  // Half the lifetime counted from receipt (not from the backdated notBefore), ±1 % jitter.
+  const earliest = before + 0.49 * (first.notAfter - before);
+  const latest = after + 0.51 * (first.notAfter - after);
+  t.ok(first.renewAt >= earliest - 1 && first.renewAt <= latest + 1, `renewal due at half the lifetime (${first.renewAt - after} ms after receipt, lifetime ${first.notAfter - after} ms)`);
+  // Replace the token on disk as kubelet rotates projected tokens; the old one expires meanwhile.
+  await writeFile(join(dir, 'token.new'), await meshd.token('shop', 'web'));
+  await (await import('node:fs/promises')).rename(join(dir, 'token.new'), join(dir, 'token'));
+  await until(() => serials.length >= 4 || undefined, 15_000, 'four certificates');
+  t.equal(new Set(serials).size, serials.length, 'every renewal is a new certificate');
+  t.equal(keys.size, serials.length, 'and a new key');
+  t.equal(agent.status().failures, 0, 'no renewal failed although the first token expired: the new file was read');
+  const leaf = await leafOf(dir);
+  t.equal(leaf.serialNumber.toLowerCase().replace(/^0+/, ''), agent.certificate()!.serialHex, 'the files hold the latest');
+});
+
+t.test('a token file that turns bad fails renewals with the reason, keeps the files, and recovers when fixed', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  const agent = new MeshdAgent(options(meshd, dir));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.ready();
+  const version = await readlink(join(dir, 'out', DATA_LINK));
+  await writeFile(join(dir, 'token'), 'garbage');
+  await agent.renewNow();
+  t.match(agent.status().lastError, /UNAUTHENTICATED: request authenticate failure/, 'the reason is meshd\'s');
+  t.equal(await readlink(join(dir, 'out', DATA_LINK)), version, 'the files were not touched');
+  await writeFile(join(dir, 'token'), await meshd.token('shop', 'web'));
+  await until(() => agent.status().lastError === undefined || undefined, 5000, 'recovery');
+  t.not(await readlink(join(dir, 'out', DATA_LINK)), version, 'a new set after the token was fixed');
+});
+
+t.test('meshd unreachable: retries with backoff, keeps the valid files in place, recovers when meshd returns; a restarted agent reuses valid files', async (t) => {
+  const port = await freePort();
+  const dataDir = await workdir(t);
+  const meshd1 = await startTestMeshd({ dataDir, secureGrpcAddr: `127.0.0.1:${port}` });
+  const dir = await workdir(t);
+  await prepare(meshd1, dir);
+  const first = new MeshdAgent(options(meshd1, dir));
+  await first.start();
+  await first.ready();
+  await first.stop();
+  const before = await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8');
+  const csrCount = (text: string): number => Number(/^citadel_server_csr_count (\d+)/m.exec(text)?.[1] ?? 0);
+  const countBefore = csrCount(await meshd1.metricsText());
+
+  // A restarted agent finds a valid set and asks meshd for nothing.
+  const restarted = new MeshdAgent(options(meshd1, dir));
+  await restarted.start();
+  await restarted.ready();
+  t.equal(restarted.status().renewals, 0, 'no new certificate');
+  t.equal(csrCount(await meshd1.metricsText()), countBefore, 'no CSR reached meshd');
+  t.equal(restarted.certificate()!.set.certChainPem, before);
+  await restarted.stop();
+
+  await meshd1.close();
+  const away = new MeshdAgent(options({ address: `127.0.0.1:${port}` }, dir));
+  t.teardown(() => away.stop());
+  await away.start();
+  void away.renewNow();
+  await until(() => away.status().failures >= 3 || undefined, 10_000, 'three failed attempts');
+  t.match(away.status().lastError, /UNAVAILABLE/, `meshd away: ${away.status().lastError}`);
+  t.equal(await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8'), before, 'the still-valid certificate stays in place');
+
+  const meshd2 = await startTestMeshd({ dataDir, secureGrpcAddr: `127.0.0.1:${port}` });
+  t.teardown(() => meshd2.close());
+  await until(() => away.status().renewals >= 1 || undefined, 10_000, 'renewal after meshd returned');
+  t.not(await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8'), before, 'renewed once meshd was back');
+});
+
+t.test('trust in meshd: a wrong --ca-root is refused before anything is sent, and no root at all is a clear error', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const other = await startTestMeshd();
+  t.teardown(() => other.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  await writeFile(join(dir, 'root.pem'), other.rootsPem());
+  const wrong = new MeshdAgent(options(meshd, dir));
+  t.teardown(() => wrong.stop());
+  await wrong.start();
+  await until(() => wrong.status().failures >= 1 || undefined, 5000, 'a failure');
+  await wrong.stop();
+  t.match(wrong.status().lastError, /UNAVAILABLE/, `refused: ${wrong.status().lastError?.slice(0, 120)}`);
+  await t.rejects(stat(join(dir, 'out', DATA_LINK)), 'nothing written');
+
+  const none = new MeshdAgent(options(meshd, dir, { caRootFile: undefined }));
+  await none.start();
+  await until(() => none.status().failures >= 1 || undefined, 5000, 'a failure');
+  await none.stop();
+  t.match(none.status().lastError, /no trust anchor for meshd: pass --ca-root/);
+});
+
+t.test('a new root in meshd\'s bundle reaches root-cert.pem with the next certificate', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  const agent = new MeshdAgent(options(meshd, dir));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.ready();
+  const countRoots = async (): Promise<number> => ((await readFile(join(dir, 'out', ROOT_CERT_FILE), 'utf8')).match(/BEGIN CERTIFICATE/g) ?? []).length;
+  t.equal(await countRoots(), 1);
+  await meshd.ca.prepareNextRoot();
+  t.equal(meshd.ca.trustBundle().rootsPem.length, 2, 'meshd now trusts two roots');
+  await agent.renewNow();
+  t.equal(await countRoots(), 2, 'root-cert.pem holds both roots');
+  t.equal(await readFile(join(dir, 'out', ROOT_CERT_FILE), 'utf8'), meshd.rootsPem());
+});
