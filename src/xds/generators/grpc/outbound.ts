@@ -70,6 +70,7 @@ export function grpcApiListener(index: MeshIndex, name: string, target: GrpcTarg
     api_listener: {
       api_listener: {
         '@type': ExtensionType.HttpConnectionManager,
+        stat_prefix: name, // required by Envoy's schema (min_len 1); gRPC ignores it
         rds: { config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: target.routeName },
         http_filters: [{ name: ExtensionName.Router, typed_config: { '@type': ExtensionType.Router } }],
       },

@@ -21,9 +21,12 @@ function commonTlsContext(matchSpiffeIds?: readonly string[]): Record<string, un
     ca_certificate_provider_instance: { instance_name: CERTIFICATE_PROVIDER_INSTANCE, certificate_name: ROOT_CERTIFICATE_NAME },
   };
   if (matchSpiffeIds !== undefined) validation.match_subject_alt_names = matchSpiffeIds.map((id) => ({ exact: id }));
+  // A plain validation_context rather than Istio's combined_validation_context: gRPC accepts both
+  // (reference §2), and Envoy's own schema requires a combined context to carry an SDS config
+  // (PGV: validation_context_sds_secret_config is required), which gRPC in turn NACKs.
   return {
     tls_certificate_provider_instance: { instance_name: CERTIFICATE_PROVIDER_INSTANCE, certificate_name: IDENTITY_CERTIFICATE_NAME },
-    combined_validation_context: { default_validation_context: validation },
+    validation_context: validation,
   };
 }
 
