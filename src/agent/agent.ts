@@ -114,6 +114,11 @@ export class MeshdAgent {
     this.schedule(0);
   }
 
+  /** The identity this agent keeps a certificate for. */
+  identity(): { spiffeId: string; trustDomain: string; namespace: string; serviceAccount: string } {
+    return { spiffeId: this.spiffeId, trustDomain: this.opts.trustDomain, namespace: this.opts.namespace, serviceAccount: this.opts.serviceAccount };
+  }
+
   /** Resolves once a valid certificate set is on disk. */
   ready(): Promise<void> {
     return this.first;

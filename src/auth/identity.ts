@@ -13,8 +13,11 @@ export interface Identity {
   trustDomain: string;
   namespace: string;
   serviceAccount: string;
-  /** How it was proven: a bearer token, or a client SVID on the TLS port. */
-  via: 'token' | 'client-certificate';
+  /**
+   * How it was proven: a bearer token, or a client SVID on the TLS port; 'local-socket' is
+   * `meshd agent`'s local SDS, where being able to open the 0600 Unix socket is the proof.
+   */
+  via: 'token' | 'client-certificate' | 'local-socket';
 }
 
 /** What a gRPC adapter hands the authenticator when a stream opens. */
