@@ -7,8 +7,6 @@ import { registerBootstrap } from './bootstrap.js';
 import { registerCheck } from './check.js';
 import { registerAgent } from './agent.js';
 import { registerGrpcBootstrap } from './grpc-bootstrap.js';
-import { registerAgent } from './agent.js';
-import { registerGrpcBootstrap } from './grpc-bootstrap.js';
 import { registerCa } from './ca.js';
 
 /**
@@ -28,8 +26,6 @@ export function buildProgram(): Command {
   registerServe(program);
   registerCa(program);
   registerProxyStatus(program);
-  registerAgent(program);
-  registerGrpcBootstrap(program);
   registerAgent(program);
   registerGrpcBootstrap(program);
   return program;

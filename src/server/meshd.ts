@@ -95,7 +95,8 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,
-    issuers: () => ca.signingCertificatesPem().map((pem) => new X509Certificate(pem)),
+    // Roots of the bundle, plus the intermediates of a plug-in CA (meshd's own serving chain carries them).
+    issuers: () => signingCertificates(ca.trustBundle().rootsPem, serving.svid?.chainPem),
     clock,
     logger: logger.child({ component: 'auth' }),
     failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures.', registers: [registry] }),
@@ -172,6 +173,15 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   };
 
   return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, registry, stop };
+}
+
+function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {
+  const intermediates = splitPem(servingChainPem ?? '').slice(1);
+  return [...rootsPem.flatMap(splitPem), ...intermediates].map((pem) => new X509Certificate(pem));
+}
+
+function splitPem(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
