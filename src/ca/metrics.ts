@@ -61,7 +61,7 @@ export class CaMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
     this.validatorRejections = new Counter({
-      name: fresh('meshd_ca_minted_certificate_rejected_count'), help: 'Certificates meshd minted that failed its own X509-SVID validation and were not handed out (a bug).', registers: [registry],
+      name: fresh('meshd_ca_minted_certificate_rejected_total'), help: 'Certificates meshd minted that failed its own X509-SVID validation and were not handed out (a bug).', registers: [registry],
     });
     this.bundleRoots = new Gauge({ name: fresh('meshd_ca_trust_bundle_roots'), help: 'Roots in the trust bundle.', registers: [registry] });
     this.bundleSequence = new Gauge({ name: fresh('meshd_ca_trust_bundle_sequence'), help: 'spiffe_sequence of the trust bundle.', registers: [registry] });

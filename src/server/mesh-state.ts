@@ -23,6 +23,7 @@ export interface MeshStateOptions {
 export class MeshState {
   private current: MeshSnapshot;
   private core: DiscoveryCore | undefined;
+  private readonly listeners: Array<(snapshot: MeshSnapshot) => void> = [];
 
   private constructor(private readonly watcher: ConfigWatcher | undefined, fallback: MeshSnapshot, private readonly logger: Logger) {
     this.current = watcher?.current ?? fallback;
@@ -64,6 +65,11 @@ export class MeshState {
     admitProxy(() => this.current)(proxy);
   };
 
+  /** Called with every new snapshot once it is in force (e.g. telemetry's workload names). */
+  onSnapshot(listener: (snapshot: MeshSnapshot) => void): void {
+    this.listeners.push(listener);
+  }
+
   private apply(next: MeshSnapshot, diff: SnapshotDiff): void {
     const prev = this.current;
     if (next.mesh.trustDomain !== prev.mesh.trustDomain) {
@@ -71,6 +77,9 @@ export class MeshState {
       return;
     }
     this.current = next;
+    for (const listener of this.listeners) {
+      try { listener(next); } catch (err) { this.logger.error({ err: (err as Error).message }, 'a mesh config listener failed'); }
+    }
     const push = configPushRequest(prev, next, diff);
     if (push && this.core) void this.core.push(push);
   }

@@ -20,6 +20,10 @@ import { startHttpServer, type HttpServerHandle } from './http-server.js';
 import { monitoringRoutes } from './monitoring-routes.js';
 import { grpcBindAddress, isLoopback, parseHostPort } from './addresses.js';
 import { MeshState } from './mesh-state.js';
+import { AccessLogIngester, addAccessLogService, meshWorkloadResolver } from '../telemetry/index.js';
+
+/** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
+const TELEMETRY_CLUSTER = 'Kubernetes';
 
 export interface MeshdOptions {
   dataDir: string;
@@ -133,6 +137,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const credentials = new RotatingServerCredentials({ keyPem: first.keyPem, chainPem: first.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') });
   const unsubscribeServing = ca.onBundleChange(() => void serving.renew());
 
+  // Telemetry: sidecars' access logs become istio_* series; peers are named from the mesh registry.
+  const ingest = new AccessLogIngester({ registry, logger: logger.child({ component: 'telemetry' }), resolver: meshWorkloadResolver(mesh.snapshot, TELEMETRY_CLUSTER), defaultCluster: TELEMETRY_CLUSTER, clock });
+  mesh.onSnapshot((snapshot) => ingest.setResolver(meshWorkloadResolver(snapshot, TELEMETRY_CLUSTER)));
+
   const grpcOptions = { 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_connection_age_ms': 30 * 60_000 };
   const secureServer = new Server(grpcOptions);
   const plainServer = new Server(grpcOptions);
@@ -140,6 +148,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger });
     addCsrService(server, { ca, authenticator, logger });
   }
+  const accessLogs = [secureServer, plainServer].map((server) => addAccessLogService(server, { authenticator, ingest, logger, registry }));
   const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);
   const plainPort = await bind(plainServer, grpcBindAddress(plain.host, plain.port), ServerCredentials.createInsecure());
 
@@ -160,6 +169,8 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
       unsubscribeBundle();
       unsubscribeServing();
       core.close(status.UNAVAILABLE, 'meshd is shutting down; reconnect to another instance');
+      for (const als of accessLogs) als.close();
+      ingest.stop();
       await Promise.all([secureServer, plainServer].map((s) => shutdown(s, graceMs)));
       svids.stop();
       serving.stop();

@@ -183,7 +183,7 @@ t.test('a signer that mints off-profile certificates is caught by the validator;
     t.match((err as Error).message, message, what);
     t.match(logged.join(), /failed X509-SVID validation/, 'logged');
     const text = await ca.registry.metrics();
-    t.equal(metricValue(text, 'meshd_ca_minted_certificate_rejected_count'), 1, 'counted');
+    t.equal(metricValue(text, 'meshd_ca_minted_certificate_rejected_total'), 1, 'counted');
     t.equal(metricValue(text, 'citadel_server_success_cert_issuance_count'), 0);
   }
 });
