@@ -146,7 +146,7 @@ t.test('metrics count requests, successes and latency with Istio\'s names', asyn
   t.equal(metricValue(text, 'citadel_server_csr_sign_err_count', '{error="CERT_GEN_ERROR"}'), 0);
   t.equal(metricValue(text, 'meshd_ca_issuance_duration_seconds_count', '{key_type="ec-p256",method="key"}'), 1);
   t.equal(metricValue(text, 'meshd_ca_issuance_duration_seconds_count', '{key_type="ec-p256",method="csr"}'), 1);
-  t.notMatch(text, /^citadel_\w*_total/m, 'Istio'''s citadel_* names carry no _total suffix, as istiod exports them');
+  t.notMatch(text, /^citadel_\w*_total/m, "Istio's citadel_* names carry no _total suffix, as istiod exports them");
 });
 
 t.test('a signer that mints off-profile certificates is caught by the validator; nothing is handed out', async (t) => {
