@@ -19,12 +19,12 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
   // Commands register in the order a newcomer meets them.
+  registerServe(program);
+  registerCa(program);
   registerToken(program);
   registerValidate(program);
   registerCheck(program);
   registerBootstrap(program);
-  registerServe(program);
-  registerCa(program);
   registerProxyStatus(program);
   registerAgent(program);
   registerGrpcBootstrap(program);
