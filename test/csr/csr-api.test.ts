@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { startTestMeshd, type TestMeshd } from '../e2e/helpers/meshd.js';
@@ -32,7 +32,7 @@ async function call(meshd: TestMeshd, overrides: Partial<CsrCallOptions> & { csr
   return r.certChain;
 }
 
-async function refused(t: Tap.Test, p: Promise<unknown>, code: grpc.status, details: RegExp, what: string): Promise<void> {
+async function refused(t: Test, p: Promise<unknown>, code: grpc.status, details: RegExp, what: string): Promise<void> {
   try {
     await p;
     t.fail(`${what}: expected ${grpc.status[code]}, the call succeeded`);
