@@ -84,6 +84,7 @@ export class MeshdAgent {
   private firstResolve!: () => void;
   private readonly first: Promise<void>;
   private readonly listeners = new Set<(c: AgentCertificate) => void>();
+  private persistedRoots = '';
 
   constructor(private readonly opts: AgentOptions) {
     const problem = validateRotationPolicy(opts.rotation);
@@ -99,6 +100,9 @@ export class MeshdAgent {
   async start(): Promise<void> {
     const log = this.opts.logger;
     const existing = await readCertificateSet(this.opts.outDir).catch(() => undefined);
+    // The bundle this agent wrote after an authenticated exchange stays a trust anchor for meshd
+    // even when the certificate beside it has expired (an agent restarted after a long stop).
+    if (existing !== undefined) this.persistedRoots = existing.rootCertPem;
     if (existing !== undefined) {
       try {
         const summary = checkCertificateSet(existing, this.spiffeId, this.opts.clock.now());
@@ -198,6 +202,7 @@ export class MeshdAgent {
       }
     }
     if (this.current) parts.push(...splitPemCertificates(this.current.set.rootCertPem));
+    parts.push(...splitPemCertificates(this.persistedRoots));
     const unique = [...new Set(parts)];
     if (unique.length === 0) {
       throw new Error(`no trust anchor for meshd: pass --ca-root with meshd's root bundle (GET /trust-bundle?format=pem on its monitoring port)`);

@@ -25,7 +25,7 @@ export function registerAgent(program: Command): void {
     .addOption(trustDomainOption())
     .addOption(new Option('--key-type <type>', 'workload key type').choices(['ec-p256', 'rsa-2048']).default('ec-p256'))
     .addOption(new Option('--ttl <duration>', 'certificate lifetime asked for (Istio SECRET_TTL)').default('24h'))
-    .addOption(new Option('--rotation-fraction <f>', 'renew after this fraction of the lifetime, ±1 % jitter (Istio SECRET_GRACE_PERIOD_RATIO)').default(String(DEFAULT_AGENT_ROTATION.fraction)))
+    .addOption(new Option('--rotation-fraction <f>', 'renew once this fraction of the lifetime has passed, ±1 % jitter (istio-agent renews at half-life: SECRET_GRACE_PERIOD_RATIO 0.5)').default(String(DEFAULT_AGENT_ROTATION.fraction)))
     .option('--xds-socket <path>', 'Unix socket of the local xDS proxy for proxyless gRPC (default: <out>/xds.sock)')
     .option('--no-xds-proxy', 'do not run the local xDS proxy')
     .option('--sds-socket <path>', 'also serve SDS (default, ROOTCA, own SPIFFE ID, trust domain) to a local Envoy on this Unix socket')

@@ -181,6 +181,19 @@ t.test('trust in meshd: a wrong --ca-root is refused before anything is sent, an
   await until(() => none.status().failures >= 1 || undefined, 5000, 'a failure');
   await none.stop();
   t.match(none.status().lastError, /no trust anchor for meshd: pass --ca-root/);
+
+  // The bundle an agent saved stays its anchor, even beside a certificate that expired meanwhile.
+  await writeFile(join(dir, 'root.pem'), meshd.rootsPem());
+  const shortLived = new MeshdAgent(options(meshd, dir, { ttlMs: 1000 }));
+  await shortLived.start();
+  await shortLived.ready();
+  await shortLived.stop();
+  await sleep(1200);
+  const restarted = new MeshdAgent(options(meshd, dir, { caRootFile: undefined }));
+  t.teardown(() => restarted.stop());
+  await restarted.start();
+  await until(() => restarted.status().renewals >= 1 || undefined, 5000, 'renewal with the saved bundle as the only anchor');
+  t.pass('an agent restarted after its certificate expired trusts meshd through the bundle it saved');
 });
 
 t.test('a new root in meshd\'s bundle reaches root-cert.pem with the next certificate', async (t) => {
