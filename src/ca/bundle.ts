@@ -1,5 +1,7 @@
-import { X509Certificate } from 'node:crypto';
 import type { TrustBundle } from './types.js';
+import { OID } from './oids.js';
+import { decodePemOf } from './pem.js';
+import { parseCertificate, publicKeyParts } from './x509-parse.js';
 
 /**
  * The trust bundle in its two forms: PEM (Istio's root-cert.pem, `meshd ca root`) and the
@@ -30,14 +32,35 @@ export interface SpiffeBundleDocument {
 
 const jwkCache = new Map<string, X509SvidJwk>();
 
+const CURVES: Record<string, { crv: string; size: number }> = {
+  [OID.prime256v1]: { crv: 'P-256', size: 32 },
+  [OID.secp384r1]: { crv: 'P-384', size: 48 },
+  [OID.secp521r1]: { crv: 'P-521', size: 66 },
+};
+
+/**
+ * The root's public key as a JWK (RFC 7518 §6.2, §6.3), read from its SubjectPublicKeyInfo.
+ * Not KeyObject.export({format: 'jwk'}): for EC keys that deadlocks on this Node/OpenSSL
+ * (see keys.ts).
+ */
 function rootJwk(pem: string): X509SvidJwk {
   const cached = jwkCache.get(pem);
   if (cached) return cached;
-  const cert = new X509Certificate(pem);
-  const key = cert.publicKey.export({ format: 'jwk' });
-  const jwk: X509SvidJwk = { kty: String(key.kty), use: 'x509-svid', x5c: [cert.raw.toString('base64')] };
-  // Public parameters only, in RFC 7518's names.
-  for (const p of ['crv', 'x', 'y', 'n', 'e'] as const) if (typeof key[p] === 'string') jwk[p] = key[p];
+  const der = decodePemOf(pem, 'CERTIFICATE', 'trust bundle')[0]!;
+  const parts = publicKeyParts(parseCertificate(der, 'trust bundle root').spki);
+  const jwk: X509SvidJwk = { kty: parts.kty, use: 'x509-svid', x5c: [der.toString('base64')] };
+  if (parts.kty === 'EC') {
+    const curve = CURVES[parts.curveOid];
+    if (!curve || parts.point.length !== 1 + 2 * curve.size || parts.point[0] !== 4) throw new Error(`root key on curve ${parts.curveOid} cannot be written as a JWK`);
+    jwk.crv = curve.crv;
+    jwk.x = parts.point.subarray(1, 1 + curve.size).toString('base64url');
+    jwk.y = parts.point.subarray(1 + curve.size).toString('base64url');
+  } else if (parts.kty === 'RSA') {
+    jwk.n = parts.n.toString('base64url');
+    jwk.e = parts.e.toString('base64url');
+  } else {
+    throw new Error(`root key algorithm ${parts.algorithmOid} cannot be written as a JWK`);
+  }
   if (jwkCache.size > 64) jwkCache.clear();
   jwkCache.set(pem, jwk);
   return jwk;

@@ -3,7 +3,7 @@ import forge from 'node-forge';
 import type { LeafKeyType } from './types.js';
 import { OID } from './oids.js';
 import { decodePemOf, PemError } from './pem.js';
-import { CertificateParseError, decodeSubjectAltName, parseDer, readOid, toBytes } from './x509-parse.js';
+import { decodeSubjectAltName } from './x509-parse.js';
 
 /**
  * PKCS#10 certification requests (RFC 2986). What a CSR proves is possession of its key:
@@ -33,6 +33,29 @@ export interface ParsedCsr {
 
 type Node = forge.asn1.Asn1;
 const { Class, Type } = forge.asn1;
+
+/** @types/node-forge only declares the old boolean form; forge 1.x takes an options object. */
+const fromDer = forge.asn1.fromDer as unknown as (der: string, options: { strict: boolean; parseAllBytes: boolean; decodeBitStrings: boolean }) => Node;
+
+/** Parses with forge and insists on DER: re-encoding must give the input back (BER would not). */
+function parseDer(der: Buffer, what: string): Node {
+  const binary = der.toString('latin1');
+  let node: Node;
+  try {
+    node = fromDer(binary, { strict: true, parseAllBytes: true, decodeBitStrings: false });
+  } catch (e) {
+    throw new CsrError(`${what} is not valid ASN.1: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (forge.asn1.toDer(node).getBytes() !== binary) throw new CsrError(`${what} is BER, not DER`);
+  return node;
+}
+
+const toBytes = (node: Node): Buffer => Buffer.from(forge.asn1.toDer(node).getBytes(), 'latin1');
+
+function readOid(node: Node | undefined, what: string): string {
+  if (!node || node.tagClass !== Class.UNIVERSAL || node.type !== Type.OID || typeof node.value !== 'string') throw new CsrError(`CSR ${what} is not an OBJECT IDENTIFIER`);
+  return forge.asn1.derToOid(node.value);
+}
 
 function parts(node: Node | undefined, what: string): Node[] {
   if (!node || node.tagClass !== Class.UNIVERSAL || node.type !== Type.SEQUENCE || !Array.isArray(node.value)) {
@@ -135,13 +158,7 @@ export function parseCsr(pem: string): ParsedCsr {
     throw e;
   }
   if (ders.length !== 1) throw new CsrError(`CSR: expected one CERTIFICATE REQUEST block, found ${ders.length}`);
-  let root: Node;
-  try {
-    root = parseDer(ders[0]!, 'CSR');
-  } catch (e) {
-    if (e instanceof CertificateParseError) throw new CsrError(e.message);
-    throw e;
-  }
+  const root = parseDer(ders[0]!, 'CSR');
   const [info, sigAlg, sig] = parts(root, 'CertificationRequest');
   if (!sig) throw new CsrError('CSR has no signature');
   const [version, , spkiNode, attributes] = parts(info, 'CertificationRequestInfo');

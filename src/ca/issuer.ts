@@ -86,7 +86,7 @@ export class SvidIssuer {
     try {
       const result = await body();
       metrics.successCount.inc();
-      metrics.issuanceDuration.observe({ key_type: typeof keyType === 'string' ? keyType : keyType(), method }, (performance.now() - started) / 1000);
+      metrics.observeIssuance(typeof keyType === 'string' ? keyType : keyType(), method, (performance.now() - started) / 1000);
       return result;
     } catch (e) {
       const err = e instanceof CaError ? e : new CaError('CERT_GEN_ERROR', `certificate generation failed: ${errorMessage(e)}`, { cause: e });

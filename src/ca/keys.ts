@@ -1,4 +1,4 @@
-import { generateKeyPair, generateKeyPairSync, createHash, type KeyObject } from 'node:crypto';
+import { createECDH, createPrivateKey, generateKeyPair, hash, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { LeafKeyType, RootKeyType } from './types.js';
 import { bitString, explicit, octetString, oid, sequence, smallInteger, NULL } from './der.js';
@@ -10,11 +10,14 @@ import { toPem } from './pem.js';
  * Key generation and key facts, with Node's native crypto (OpenSSL).
  *
  * RSA generation takes ~140 ms, so it always runs on the libuv pool (generateKeyPair,
- * never the Sync form). EC P-256 generation takes ~50 µs: done inline, like a signature.
- * OpenSSL 3.0's key *encoders* are the slow part here (~70 µs for PKCS#8 PEM, ~130 µs for
- * SPKI DER, see bench/ca.ts), while JWK export takes ~6 µs; so the P-256 fast path exports
- * JWK and writes the two fixed-layout DER structures itself (test/ca/keys.test.ts checks
- * them byte for byte against OpenSSL's own encoding).
+ * never the Sync form). EC P-256 generation takes ~30-50 µs: done inline, like a signature.
+ *
+ * The P-256 leaf path avoids OpenSSL 3.0's key encoders, which cost more than the key
+ * (~70 µs for PKCS#8 PEM, ~130 µs for SPKI DER here), and avoids KeyObject JWK export,
+ * which on this Node/OpenSSL (20.20.2 / 3.0.19) deadlocks the main thread on a lock after
+ * a few thousand fresh EC keys. It draws the key with ECDH (the same EC_KEY generation,
+ * exposing the raw scalar and point) and writes PKCS#8 and SPKI itself; test/ca/der.test.ts
+ * checks both byte for byte against OpenSSL's encoding of the same key.
  */
 
 export type KeyType = RootKeyType | LeafKeyType;
@@ -42,41 +45,56 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 const P256_ALGORITHM = sequence(oid(OID.ecPublicKey), oid(OID.prime256v1));
 
 /** SPKI for a P-256 point (RFC 5480 §2): uncompressed 04 || X || Y. */
-function p256Spki(x: Buffer, y: Buffer): Buffer {
-  return sequence(P256_ALGORITHM, bitString(Buffer.concat([Buffer.from([4]), x, y])));
+function p256Spki(point: Buffer): Buffer {
+  return sequence(P256_ALGORITHM, bitString(point));
 }
 
 /** PKCS#8 (RFC 5208) around an RFC 5915 ECPrivateKey, laid out as OpenSSL writes it: no [0] parameters, [1] public key. */
-function p256Pkcs8(d: Buffer, x: Buffer, y: Buffer): Buffer {
-  const ecPrivateKey = sequence(
-    smallInteger(1),
-    octetString(d),
-    explicit(1, bitString(Buffer.concat([Buffer.from([4]), x, y]))),
-  );
+function p256Pkcs8(d: Buffer, point: Buffer): Buffer {
+  const ecPrivateKey = sequence(smallInteger(1), octetString(d), explicit(1, bitString(point)));
   return sequence(smallInteger(0), P256_ALGORITHM, octetString(ecPrivateKey));
 }
 
-function b64url(field: string | undefined, size: number): Buffer {
-  const out = Buffer.from(field ?? '', 'base64url');
-  if (out.length !== size) throw new Error(`unexpected JWK field length ${out.length}`);
-  return out;
+// Every P-256 key has the same layout, so both encodings are constant bytes around the
+// scalar and the point: computed once from the encoders above, then concatenated.
+const MARK_D = Buffer.alloc(32, 0xd1);
+const MARK_POINT = Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 0xe2)]);
+const PKCS8_TEMPLATE = p256Pkcs8(MARK_D, MARK_POINT);
+const PKCS8_D_AT = PKCS8_TEMPLATE.indexOf(MARK_D);
+const PKCS8_POINT_AT = PKCS8_TEMPLATE.indexOf(MARK_POINT);
+const SPKI_PREFIX = p256Spki(MARK_POINT).subarray(0, -65);
+
+/** Left-pads a big-endian scalar to the curve size (ECDH returns it without leading zeros). */
+function fixed(bytes: Buffer, size: number): Buffer {
+  if (bytes.length === size) return bytes;
+  if (bytes.length > size) throw new Error(`EC scalar of ${bytes.length} bytes for a ${size}-byte curve`);
+  return Buffer.concat([Buffer.alloc(size - bytes.length), bytes]);
 }
 
-/** Fresh EC P-256 key: ~55 µs, no OpenSSL encoder in the path. */
-export function generateP256(): LeafKeyMaterial & { privateKey: KeyObject } {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = privateKey.export({ format: 'jwk' });
-  const x = b64url(jwk.x, 32);
-  const y = b64url(jwk.y, 32);
-  const d = b64url(jwk.d, 32);
-  return { keyType: 'ec-p256', privateKey, privateKeyPem: toPem('PRIVATE KEY', p256Pkcs8(d, x, y)), spki: p256Spki(x, y) };
+// One ECDH object, re-keyed on every call: generateKeys() draws a fresh private key each
+// time (EC_KEY_generate_key), and creating the object is a third of the cost of a key.
+const ecdh = createECDH('prime256v1');
+
+/** Fresh EC P-256 key as PKCS#8 PEM and SPKI DER, no OpenSSL encoder in the path. */
+export function generateP256(): LeafKeyMaterial {
+  const point = ecdh.generateKeys(); // uncompressed: 04 || X || Y
+  const d = fixed(ecdh.getPrivateKey(), 32);
+  const pkcs8 = Buffer.from(PKCS8_TEMPLATE);
+  d.copy(pkcs8, PKCS8_D_AT);
+  point.copy(pkcs8, PKCS8_POINT_AT);
+  d.fill(0);
+  const pem = toPem('PRIVATE KEY', pkcs8);
+  pkcs8.fill(0);
+  return { keyType: 'ec-p256', privateKeyPem: pem, spki: Buffer.concat([SPKI_PREFIX, point]) };
 }
 
 /** Any supported key type, off the event loop where generation is slow. */
 export async function generateKey(keyType: KeyType): Promise<SigningKeyMaterial> {
   switch (keyType) {
-    case 'ec-p256':
-      return generateP256();
+    case 'ec-p256': {
+      const key = generateP256();
+      return { ...key, privateKey: createPrivateKey(key.privateKeyPem) };
+    }
     case 'ec-p384': {
       const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-384' });
       return material(keyType, privateKey, publicKey);
@@ -158,5 +176,6 @@ export function keyIdentifier(spki: Uint8Array): Buffer {
   const algorithm = readHeader(spki, outer.headerLength);
   const bits = readHeader(spki, algorithm.end);
   if (outer.tag !== 0x30 || algorithm.tag !== 0x30 || bits.tag !== 0x03) throw new Error('not a SubjectPublicKeyInfo');
-  return createHash('sha1').update(spki.subarray(bits.end - bits.length + 1, bits.end)).digest();
+  // crypto.hash: the one-shot form, without a Hash object per certificate.
+  return hash('sha1', spki.subarray(bits.end - bits.length + 1, bits.end), 'buffer');
 }

@@ -68,6 +68,19 @@ export class CaMetrics {
     for (const code of ['CSR_ERROR', 'TTL_ERROR', 'CERT_GEN_ERROR', 'CA_NOT_READY'] satisfies CaErrorCode[]) this.signErrors.inc({ error: code }, 0);
   }
 
+  private readonly durationChildren = new Map<string, { observe(v: number): void }>();
+
+  /** Histogram children cached per label pair: labels() hashes its argument on every call. */
+  observeIssuance(keyType: string, method: 'key' | 'csr', seconds: number): void {
+    const key = `${keyType}/${method}`;
+    let child = this.durationChildren.get(key);
+    if (!child) {
+      child = this.issuanceDuration.labels({ key_type: keyType, method });
+      this.durationChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
   signError(code: CaErrorCode): void {
     this.signErrors.inc({ error: code });
   }

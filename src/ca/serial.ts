@@ -1,10 +1,27 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { unsignedIntegerContent } from './der.js';
 
 /** Where randomness comes from; injected so tests can pin it. */
 export type RandomSource = (size: number) => Buffer;
 
-export const systemRandom: RandomSource = (size) => randomBytes(size);
+/**
+ * OpenSSL's CSPRNG, drawn 4 KiB at a time: one randomBytes(16) call per certificate costs
+ * more than the bytes (it allocates and crosses into C++ each time).
+ */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+export const systemRandom: RandomSource = (size) => {
+  if (size > pool.length) return randomFillSync(Buffer.alloc(size));
+  if (poolOffset + size > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + size));
+  pool.fill(0, poolOffset, poolOffset + size); // used bytes never linger
+  poolOffset += size;
+  return out;
+};
 
 /**
  * A 128-bit random serial number, uniform in [1, 2^128) as SPIRE draws it

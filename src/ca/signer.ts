@@ -56,18 +56,20 @@ export function signingCertificate(der: Buffer, what = 'signing certificate'): S
 const signAsync = promisify(sign);
 
 /**
- * Signs the DER TBSCertificate with Node's crypto.sign (OpenSSL). ECDSA signs inline (~30 µs);
- * RSA uses the callback form so a 2048-4096-bit private-key operation runs on the libuv pool.
+ * Signs the DER TBSCertificate with Node's crypto.sign (OpenSSL). ECDSA (~25 µs) and RSA 2048
+ * (~0.25 ms) sign inline: handing a job that short to the libuv pool costs 5-20% of it in
+ * thread hand-offs (measured in bench/ca.ts runs). RSA 3072/4096 roots (1-5 ms a signature)
+ * sign on the pool, so the event loop is never held longer than one RSA 2048 signature.
  */
-export async function signTbs(tbs: Buffer, key: KeyObject, algorithm: SignatureAlgorithm): Promise<Buffer> {
-  if (key.asymmetricKeyType === 'ec') return sign(algorithm.hash, tbs, key);
+export async function signTbs(tbs: Buffer, key: KeyObject, keyType: KeyType, algorithm: SignatureAlgorithm): Promise<Buffer> {
+  if (keyType === 'ec-p256' || keyType === 'ec-p384' || keyType === 'rsa-2048') return sign(algorithm.hash, tbs, key);
   return signAsync(algorithm.hash, tbs, key);
 }
 
 export async function signTemplate(template: CertificateTemplate, key: KeyObject, keyType: KeyType): Promise<Buffer> {
   const algorithm = signatureAlgorithmFor(keyType);
   const tbs = encodeTbsCertificate(template, algorithm.der);
-  return encodeCertificate(tbs, algorithm.der, await signTbs(tbs, key, algorithm));
+  return encodeCertificate(tbs, algorithm.der, await signTbs(tbs, key, keyType, algorithm));
 }
 
 /** A CA whose private key is in this process: the built-in root or a plug-in intermediate. */

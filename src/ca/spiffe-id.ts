@@ -63,8 +63,13 @@ function fail(rule: SpiffeIdRule, input: string, why: string): never {
   throw new SpiffeIdError(rule, `invalid SPIFFE ID ${show(input)}: ${why}`);
 }
 
+const VALID_TD = /^[a-z0-9._-]+$/;
+const VALID_SEGMENT = /^[a-zA-Z0-9._-]+$/;
+
 /** Checks a trust domain name (SPIFFE-ID.md §2.1); `input` is what to quote in the error. */
 export function checkTrustDomain(td: string, input: string = td): void {
+  // One regex for the common, valid case; the rule-by-rule walk below only names the failure.
+  if (VALID_TD.test(td) && td.length <= MAX_TRUST_DOMAIN_BYTES) return;
   if (td === '') fail('trust-domain-missing', input, 'the trust domain is empty');
   if (td.includes('@')) fail('trust-domain-userinfo', input, 'the trust domain must not contain userinfo ("user@")');
   if (td.includes(':')) fail('trust-domain-port', input, 'the trust domain must not contain a port (or an IPv6 address)');
@@ -81,6 +86,7 @@ export function checkTrustDomain(td: string, input: string = td): void {
 
 /** Checks one path segment (SPIFFE-ID.md §2.2). */
 export function checkPathSegment(segment: string, input: string = segment): void {
+  if (VALID_SEGMENT.test(segment) && segment !== '.' && segment !== '..') return;
   if (segment === '') fail('path-empty-segment', input, 'the path has an empty segment');
   if (segment === '.' || segment === '..') fail('path-dot-segment', input, `the path must not contain a "${segment}" segment`);
   for (const ch of segment) {

@@ -68,8 +68,16 @@ function subjectKeyId(spki: Buffer): { ext: Extension; id: Buffer } {
   return { id, ext: extension(OID.subjectKeyIdentifier, false, octetString(id)) };
 }
 
+const akiCache = new WeakMap<Buffer, Extension>();
+
+/** One AKI extension object per signer key id, so its encoding is cached too. */
 function authorityKeyId(issuerKeyId: Buffer): Extension {
-  return extension(OID.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, issuerKeyId)));
+  let ext = akiCache.get(issuerKeyId);
+  if (!ext) {
+    ext = extension(OID.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, issuerKeyId)));
+    akiCache.set(issuerKeyId, ext);
+  }
+  return ext;
 }
 
 /** GeneralNames: URIs as [6] IA5String, DNS names as [2] IA5String (RFC 5280 §4.2.1.6). */
