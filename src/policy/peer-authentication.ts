@@ -16,6 +16,7 @@
  *
  * Pure: no I/O, no clock. Callers are the listener/cluster/endpoint generators and `meshd check`.
  */
+import { compareByCreation } from '../config/creation-order.js';
 import type { MtlsMode, PeerAuthentication } from '../config/model.js';
 
 export type EffectiveMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -52,30 +53,6 @@ export function selectorMatches(selector: Readonly<Record<string, string>>, labe
   return true;
 }
 
-/**
- * Creation time in ms. A policy without creationTimestamp (typical for files written by hand)
- * counts as created "now", i.e. newer than any policy that carries one; among themselves such
- * policies tie and fall to the name/namespace tie-break, which keeps the result independent of
- * file names and document order.
- */
-function createdAt(p: PeerAuthentication): number {
-  const ts = p.meta.creationTimestamp;
-  if (ts === undefined) return Number.POSITIVE_INFINITY;
-  const ms = Date.parse(ts);
-  // Kubernetes timestamps have one-second granularity; Istio compares them as such.
-  return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : Math.floor(ms / 1000) * 1000;
-}
-
-/** Oldest first; ties by name, then namespace (Istio's configCompareByCreationTime). */
-export function compareByCreation(a: PeerAuthentication, b: PeerAuthentication): number {
-  const ta = createdAt(a);
-  const tb = createdAt(b);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  if (a.meta.name !== b.meta.name) return a.meta.name < b.meta.name ? -1 : 1;
-  if (a.meta.namespace !== b.meta.namespace) return a.meta.namespace < b.meta.namespace ? -1 : 1;
-  return 0;
-}
-
 interface Decision {
   mode: EffectiveMode;
   decidedBy?: string;
@@ -102,6 +79,8 @@ function apply(parent: Decision, p: PeerAuthentication | undefined): Decision {
   if (p === undefined || p.mode === 'UNSET') return parent;
   return { mode: p.mode, decidedBy: policyRef(p) };
 }
+
+export { compareByCreation };
 
 export function resolvePeerAuthentication(
   policies: readonly PeerAuthentication[],

@@ -3,7 +3,8 @@ import { endpointPort, servicesForWorkload, workloadsForService, type ServiceEnd
 import { resolvePeerAuthentication, type EffectiveMtls } from '../../policy/peer-authentication.js';
 import { workloadKey } from './names.js';
 import { isHttpProtocol } from './protocols.js';
-import { compareOldestFirst, isVisibleTo } from './visibility.js';
+import { isVisibleTo } from './visibility.js';
+import { compareByCreation } from '../../config/creation-order.js';
 
 /**
  * Derived, memoised views of one MeshSnapshot that every generator shares. The snapshot is
@@ -53,7 +54,7 @@ export class MeshIndex {
   private readonly workloadsByKey: ReadonlyMap<string, WorkloadEntry>;
 
   constructor(readonly snapshot: MeshSnapshot) {
-    this.entries = [...snapshot.serviceEntries].sort(compareOldestFirst);
+    this.entries = [...snapshot.serviceEntries].sort(compareByCreation);
     this.workloadsByKey = new Map(snapshot.workloadEntries.map((w) => [workloadKey(w.meta.namespace, w.meta.name), w]));
   }
 
@@ -76,7 +77,7 @@ export class MeshIndex {
 
   servicesOf(workload: WorkloadEntry): readonly ServiceEntry[] {
     return this.cached(`svc-of:${workload.meta.namespace}/${workload.meta.name}`, () =>
-      [...servicesForWorkload(this.snapshot, workload)].sort(compareOldestFirst),
+      [...servicesForWorkload(this.snapshot, workload)].sort(compareByCreation),
     );
   }
 
