@@ -5,7 +5,8 @@ import type { CaErrorCode } from './errors.js';
 /**
  * istiod's CA metrics (security/pkg/server/ca/monitoring.go; istio.md §7.2), same names,
  * same meaning, no _total suffix (Istio exports WithoutCounterSuffixes; prom-client adds
- * none either), plus meshd_* for what Istio does not measure.
+ * none either), plus meshd_* for what Istio does not measure (those counters end in _total,
+ * as promtool's lint asks of names Istio does not dictate).
  */
 export class CaMetrics {
   /** Every signing request: a CSR, or a key meshd generates (SDS path). */
