@@ -1,0 +1,110 @@
+/**
+ * The server side of bench:sds and bench:xds: a real meshd (startMeshd, as `meshd serve`
+ * wires it) in its own process, driven by the orchestrator over IPC. Running it here rather
+ * than through the CLI gives the benchmark three things `meshd serve` has no flag for: the
+ * event-loop delay measured inside the server (perf_hooks.monitorEventLoopDelay), token
+ * minting without a CLI round trip per identity, and a clock the bench can move forward so
+ * that every SVID is due at the same instant (the jitter meshd adds on purpose otherwise
+ * spreads a rotation over minutes).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../src/common/logger.js';
+import type { Clock } from '../../src/common/clock.js';
+import { startMeshd, type RunningMeshd } from '../../src/server/meshd.js';
+import { serveIpc } from './ipc.js';
+
+export interface HostStartParams {
+  configDir?: string;
+  workloadCertTtlMs?: number;
+  rotationFraction?: number;
+  svidTickMs?: number;
+}
+
+export interface HostStarted {
+  ports: { secureGrpc: number; grpc: number; monitoring: number };
+  rootsPem: string;
+}
+
+let offsetMs = 0;
+const clock: Clock = { now: () => Date.now() + offsetMs };
+let meshd: RunningMeshd | undefined;
+let dataDir: string | undefined;
+const delay = monitorEventLoopDelay({ resolution: 5 });
+delay.enable();
+
+async function stop(): Promise<void> {
+  await meshd?.stop(2000);
+  meshd = undefined;
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}
+
+serveIpc({
+  async start(p: HostStartParams): Promise<HostStarted> {
+    dataDir = await mkdtemp(join(tmpdir(), 'meshd-bench-data-'));
+    meshd = await startMeshd({
+      dataDir,
+      configDir: p.configDir,
+      trustDomain: 'cluster.local',
+      secureGrpcAddr: '127.0.0.1:0',
+      grpcAddr: '127.0.0.1:0',
+      monitoringAddr: '127.0.0.1:0',
+      workloadCertTtlMs: p.workloadCertTtlMs,
+      rotationFraction: p.rotationFraction,
+      svidTickMs: p.svidTickMs,
+      logger: silentLogger(),
+      clock,
+    });
+    return { ports: meshd.ports, rootsPem: meshd.ca.trustBundle().rootsPem.join('') };
+  },
+  async tokens(p: { identities: Array<{ namespace: string; serviceAccount: string }>; ttlMs: number }): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of p.identities) out.push((await meshd!.tokens.issue(id, p.ttlMs)).token);
+    return out;
+  },
+  /** A serving key pair from meshd's CA for the bare ceiling server (same TLS cost as meshd's). */
+  async servingCert(): Promise<{ keyPem: string; chainPem: string }> {
+    const svid = await meshd!.ca.issue({ spiffeId: 'spiffe://cluster.local/ns/istio-system/sa/bench', dnsNames: ['localhost'] });
+    return { keyPem: svid.keyPem, chainPem: svid.chainPem };
+  },
+  advanceClock(p: { ms: number }): number {
+    offsetMs += p.ms;
+    return offsetMs;
+  },
+  connected(): number {
+    return meshd!.core.connectedCount;
+  },
+  gc(): boolean {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    return gc !== undefined;
+  },
+  loopDelayReset(): void {
+    delay.reset();
+  },
+  /** Event-loop delay since the last reset, ms (the histogram records in ns). */
+  loopDelay(): { maxMs: number; p99Ms: number; meanMs: number } {
+    return { maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6, meanMs: delay.mean / 1e6 };
+  },
+  /** Where the memory is: V8 heap vs buffers outside it (response bytes, sockets). */
+  memory(): NodeJS.MemoryUsage & { mallocedMemory: number; peakMallocedMemory: number } {
+    const v8 = getHeapStatistics();
+    return { ...process.memoryUsage(), mallocedMemory: v8.malloced_memory, peakMallocedMemory: v8.peak_malloced_memory };
+  },
+  heapSnapshot(p: { path: string }): string {
+    return writeHeapSnapshot(p.path);
+  },
+  async metrics(): Promise<string> {
+    return meshd!.registry.metrics();
+  },
+  async stop(): Promise<void> {
+    await stop();
+    // A normal exit, so --cpu-prof writes its profile.
+    setImmediate(() => process.exit(0));
+  },
+});
+
+process.once('SIGTERM', () => void stop().finally(() => process.exit(0)));

@@ -1,0 +1,187 @@
+/**
+ * npm run bench:sds [-- --proxies 10000 --connections 100 --separate 1000 --identities 200 --tls --cpu-prof]
+ *
+ * meshd's SDS under a fleet (issue 3, "Performance"). The server runs in its own process
+ * (bench/lib/meshd-host.ts: startMeshd, as `meshd serve` wires it, silent logs, loopback
+ * ports); a separate load process (bench/lib/sds-load.ts) plays the proxies. Scenarios:
+ *
+ *  A. N proxies (default 10,000) as StreamSecrets streams over C HTTP/2 connections
+ *     (default 100), each proxy with its own node id (so its own key pair and SVID) and a
+ *     bearer token of one of `identities` service accounts; subscribe default + ROOTCA, ACK.
+ *     Prints the time until every proxy holds both, p50/p99 first-secret latency and the
+ *     server's RSS per proxy; then a rotation storm: the server's clock is moved past every
+ *     SVID's due time at once (the jitter meshd adds on purpose would otherwise spread it),
+ *     so all N are re-issued and pushed in one sweep; prints the time from the first rotated
+ *     SVID received to the last and the worst event-loop delay inside the server meanwhile.
+ *  B. M proxies (default 1,000) each on its own HTTP/2 connection, as separate Envoys are.
+ *
+ * Ceiling, in the same run, for A and B: a bare grpc-js server (bench/lib/bare-server.ts,
+ * same server options, no auth, no core) writing the very response bytes meshd sent to the
+ * same streams from the same load process.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Child, stopChildrenOnExit } from './lib/ipc.js';
+import { machineNote, rssBytes } from './lib/proc-stats.js';
+import { kb, ms, printTable, summarize, type Row } from './lib/stats.js';
+import type { HostStarted } from './lib/meshd-host.js';
+import type { SdsOpenResult } from './lib/sds-load.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    proxies: { type: 'string', default: '10000' },
+    connections: { type: 'string', default: '100' },
+    separate: { type: 'string', default: '1000' },
+    identities: { type: 'string', default: '200' },
+    tls: { type: 'boolean', default: false },
+    'no-storm': { type: 'boolean', default: false },
+    'no-ceiling': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '120000' },
+  },
+});
+
+const N = Number(flags.proxies);
+const C = Number(flags.connections);
+const M = Number(flags.separate);
+const IDENTITIES = Number(flags.identities);
+const TIMEOUT = Number(flags.timeout);
+const HOURS = 3_600_000;
+const HOST = new URL('./lib/meshd-host.ts', import.meta.url);
+/** --cpu-prof: the server processes (meshd and the bare ceiling) write V8 CPU profiles here. */
+const PROFILE_DIR = join(tmpdir(), 'meshd-bench-profiles');
+const BARE = new URL('./lib/bare-server.ts', import.meta.url);
+const LOAD = new URL('./lib/sds-load.ts', import.meta.url);
+
+const children: Child[] = [];
+stopChildrenOnExit(() => children);
+const start = (name: string, module: URL, nodeArgs: string[] = []): Child => {
+  const c = Child.start(name, module, nodeArgs);
+  children.push(c);
+  return c;
+};
+const serverArgs = (): string[] => ['--expose-gc', ...(flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])];
+const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
+
+interface Phase {
+  open: SdsOpenResult;
+  rssPerProxy: number;
+  rssBefore: number;
+  rssAfter: number;
+  connected: number;
+}
+
+/** Connects `proxies` streams over `connections` connections to a started server; measures RSS around it. */
+async function connectFleet(server: Child, address: string, ca: string | undefined, proxies: number, connections: number, tokens: string[], nodePrefix: string): Promise<{ phase: Phase; load: Child }> {
+  const load = start('sds-load', LOAD);
+  await server.call('gc');
+  await sleep(300);
+  const rssBefore = rssBytes(server.pid);
+  await load.call('connect', { address, ca, connections });
+  const open = await load.call<SdsOpenResult>('open', { proxies, tokens, nodePrefix, timeoutMs: TIMEOUT });
+  await sleep(1000); // the last ACKs land
+  await server.call('gc');
+  await sleep(300);
+  const rssAfter = rssBytes(server.pid);
+  const connected = await server.call<number>('connected');
+  return { phase: { open, rssBefore, rssAfter, rssPerProxy: (rssAfter - rssBefore) / proxies, connected }, load };
+}
+
+function identities(n: number): Array<{ namespace: string; serviceAccount: string }> {
+  return Array.from({ length: n }, (_, i) => ({ namespace: `ns-${i % 10}`, serviceAccount: `sa-${i}` }));
+}
+
+function describe(label: string, p: Phase): void {
+  const lat = summarize(p.open.firstSecretMs);
+  const fails = Object.entries(p.open.failures).map(([k, v]) => `${k} x${v}`).join(', ') || 'none';
+  console.log(`  ${label}: ${p.open.held}/${p.open.proxies} hold default+ROOTCA after ${ms(p.open.allHeldMs)}; first secret p50 ${ms(lat.p50)} p99 ${ms(lat.p99)} max ${ms(lat.max)}; ` +
+    `server RSS ${(p.rssBefore / 1048576).toFixed(0)} → ${(p.rssAfter / 1048576).toFixed(0)} MB (${kb(p.rssPerProxy)}/proxy), ${p.connected} streams open; failures: ${fails}`);
+}
+
+interface ScenarioResult {
+  meshd: Phase;
+  ceiling?: Phase;
+  storm?: { rotated: number; withNewBytes: number; firstToLastMs: number; armToLastMs: number; loop: { maxMs: number; p99Ms: number; meanMs: number }; failures: Record<string, number> };
+}
+
+async function scenario(label: string, proxies: number, connections: number, storm: boolean): Promise<ScenarioResult> {
+  console.log(`\n[${label}] ${proxies} proxies over ${connections} HTTP/2 connection(s)${flags.tls ? ' (TLS)' : ' (plaintext port)'}`);
+  const host = start('meshd', HOST, serverArgs());
+  const started = await host.call<HostStarted>('start', {});
+  const tokens = await host.call<string[]>('tokens', { identities: identities(IDENTITIES), ttlMs: 48 * HOURS });
+  const address = `127.0.0.1:${flags.tls ? started.ports.secureGrpc : started.ports.grpc}`;
+  const ca = flags.tls ? started.rootsPem : undefined;
+  const { phase: meshd, load } = await connectFleet(host, address, ca, proxies, connections, tokens, `bench-${label}`);
+  describe('meshd  ', meshd);
+
+  let stormResult: ScenarioResult['storm'];
+  if (storm && meshd.open.held === proxies) {
+    // Every SVID (24h, rotated at 0.8 ± 0.02 of its life) is due once the clock passes 20h.
+    await host.call('loopDelayReset');
+    await load.call('armRotation');
+    await host.call('advanceClock', { ms: 20 * HOURS });
+    const rot = await load.call<{ rotated: number; withNewBytes: number; firstToLastMs: number; armToLastMs: number; failures: Record<string, number> }>('awaitRotation', { timeoutMs: TIMEOUT });
+    const loop = await host.call<{ maxMs: number; p99Ms: number; meanMs: number }>('loopDelay');
+    stormResult = { ...rot, loop };
+    console.log(`  storm  : ${rot.rotated}/${proxies} got a rotated SVID (${rot.withNewBytes} with new bytes); first→last ${ms(rot.firstToLastMs)} (clock jump→last ${ms(rot.armToLastMs)}); ` +
+      `server event-loop delay max ${ms(loop.maxMs)} p99 ${ms(loop.p99Ms)} mean ${ms(loop.meanMs)}`);
+  }
+  const tls = flags.tls ? await host.call<{ keyPem: string; chainPem: string }>('servingCert') : undefined;
+  await load.call('close');
+  await load.stop();
+  await host.call('stop').catch(() => undefined);
+  await host.stop();
+
+  let ceiling: Phase | undefined;
+  if (!flags['no-ceiling'] && meshd.open.sampleResponse) {
+    const bare = start('bare-server', BARE, serverArgs());
+    const { port } = await bare.call<{ port: number }>('start', { mode: 'sds', response: meshd.open.sampleResponse, tls });
+    const run = await connectFleet(bare, `127.0.0.1:${port}`, ca, proxies, connections, tokens, `bench-${label}`);
+    ceiling = run.phase;
+    describe('ceiling', ceiling);
+    await run.load.call('close');
+    await run.load.stop();
+    await bare.call('stop').catch(() => undefined);
+    await bare.stop();
+  }
+  return { meshd, ceiling, storm: stormResult };
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:sds — ${process.argv.slice(2).join(' ') || '(defaults)'}; ${machineNote()}`);
+  console.log('The machine is shared with other work: figures are noisy, compare meshd with the ceiling of the same run.');
+  const a = await scenario('A', N, C, !flags['no-storm']);
+  const b = M > 0 ? await scenario('B', M, M, false) : undefined;
+
+  const rows: Row[] = [];
+  const ratio = (m: number, c: number | undefined): number | undefined => (c !== undefined && c > 0 && Number.isFinite(m) ? m / c : undefined);
+  const pushTime = (label: string, r: ScenarioResult, n: number, target?: number): void => {
+    const c = r.ceiling?.open.allHeldMs;
+    const rt = ratio(r.meshd.open.allHeldMs, c);
+    rows.push({ metric: `${label}: ${n} proxies hold default+ROOTCA`, measured: ms(r.meshd.open.allHeldMs), ceiling: c === undefined ? undefined : ms(c), ratio: rt, target: target ? `≤ ${ms(target)}, ≤ 2x` : '≤ 2x', pass: r.meshd.open.held === n && (target === undefined || r.meshd.open.allHeldMs <= target) && (rt === undefined || rt <= 2) });
+    const lat = summarize(r.meshd.open.firstSecretMs);
+    const cl = r.ceiling ? summarize(r.ceiling.open.firstSecretMs) : undefined;
+    rows.push({ metric: `${label}: first-secret latency p50`, measured: ms(lat.p50), ceiling: cl && ms(cl.p50), ratio: ratio(lat.p50, cl?.p50), target: '', pass: undefined });
+    rows.push({ metric: `${label}: first-secret latency p99`, measured: ms(lat.p99), ceiling: cl && ms(cl.p99), ratio: ratio(lat.p99, cl?.p99), target: '', pass: undefined });
+    rows.push({ metric: `${label}: server RSS per proxy`, measured: kb(r.meshd.rssPerProxy), ceiling: r.ceiling && kb(r.ceiling.rssPerProxy), ratio: ratio(r.meshd.rssPerProxy, r.ceiling?.rssPerProxy), target: '≤ 100 KB', pass: r.meshd.rssPerProxy <= 100 * 1024 });
+  };
+  pushTime(`A (${C} conns)`, a, N, 10_000);
+  if (a.storm) {
+    rows.push({ metric: `A: rotation storm, first→last of ${a.storm.rotated} pushes`, measured: ms(a.storm.firstToLastMs), target: `all ${N} rotated`, pass: a.storm.rotated === N && a.storm.withNewBytes === N });
+    rows.push({ metric: 'A: server event-loop delay during storm (max)', measured: ms(a.storm.loop.maxMs), target: '< 100 ms', pass: a.storm.loop.maxMs < 100 });
+  }
+  if (b) pushTime(`B (${M} conns)`, b, M);
+  printTable(`bench:sds summary (${flags.tls ? 'TLS' : 'plaintext'} gRPC; ceiling = bare grpc-js server, same bytes, same streams)`, rows);
+}
+
+main().then(
+  () => {
+    if (flags['cpu-prof']) console.log(`\nCPU profiles of the server processes: ${PROFILE_DIR}`);
+    process.exit(0);
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
