@@ -212,6 +212,15 @@ t.test('images are pinned: Envoy and Prometheus to a release, Node to its major 
   t.equal(new Set(sidecars.map((sc) => svc(sc.service).image)).size, 1, 'every sidecar runs the same Envoy');
 });
 
+t.test('nothing runs as root but the bootstrap step (which chowns) and the Envoy entrypoint (which drops to ENVOY_UID)', async (t) => {
+  for (const [name, s] of Object.entries(services)) {
+    if ((s.image ?? '').startsWith('node:')) t.equal(s.user, 'node', `${name} runs as the image's node user`);
+  }
+  t.equal(svc('bootstrap').user, '0:0');
+  t.equal(svc('meshd').user, undefined, 'meshd: the image\'s USER node');
+  for (const sc of sidecars) t.match(svc(sc.service).environment?.['ENVOY_UID'], /^[1-9]\d*$/, `${sc.service}: Envoy drops root`);
+});
+
 t.test('the meshd image: the Dockerfile copies what exists, the dockerignore lets exactly that in, and it runs the compose command', async (t) => {
   const m = svc('meshd');
   const dockerfile = join(ROOT, m.build?.context ?? '.', m.build?.dockerfile ?? 'Dockerfile');
