@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer, get, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, loadCompose, run } from './helpers/compose.js';
 
@@ -51,6 +52,21 @@ function getJson(port: number, path: string, headers: IncomingHttpHeaders = {}):
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.startsWith('{') ? JSON.parse(body) : { text: body } }));
     }).on('error', reject);
   });
+}
+
+/**
+ * Stand-in for the mesh path web-1 → payments (web-1's sidecar on the payments VIP, mTLS,
+ * payments' sidecar): forwards the plaintext call to the app, adding the x-forwarded-client-cert
+ * payments' sidecar adds after verifying shop's SVID.
+ */
+function meshPathTo(t: Test, appPort: number): Promise<number> {
+  return listen(t, createHttpServer((req, res) => {
+    const headers = { ...req.headers, 'x-forwarded-client-cert': `By=${PAYMENTS_ID};Hash=00;Subject="";URI=${SHOP_ID}` };
+    httpRequest({ host: '127.0.0.1', port: appPort, path: req.url, headers, agent: false }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    }).end();
+  }));
 }
 
 async function legacy(...args: string[]) {
@@ -166,21 +182,27 @@ t.test('when a workload switches to STRICT, the client marks the change', async 
 
 t.test('shop -> payments: the client shows whom the app called through its sidecar and what that one saw', async (t) => {
   const api = await startApp(t, { WORKLOAD: 'api-1', NAMESPACE: 'payments' });
-  // Stand-in for web-1's sidecar on the payments VIP: forwards the plaintext call, adding the
-  // x-forwarded-client-cert payments' sidecar would add after the mTLS handshake.
-  const sidecar = await listen(t, createHttpServer((req, res) => {
-    const headers = { ...req.headers, 'x-forwarded-client-cert': `By=${PAYMENTS_ID};Hash=00;Subject="";URI=${SHOP_ID}` };
-    httpRequest({ host: '127.0.0.1', port: api.port, path: req.url, headers, agent: false }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    }).end();
-  }));
+  const sidecar = await meshPathTo(t, api.port);
   const web = await startApp(t, { WORKLOAD: 'web-1', NAMESPACE: 'shop', PEER_URL: `http://127.0.0.1:${sidecar}/` });
   const refused = await strictLike(t);
   const webBroken = await startApp(t, { WORKLOAD: 'web-1', NAMESPACE: 'shop', PEER_URL: `http://127.0.0.1:${refused}/` });
   const r = await legacy('--count', '1', `shop->payments=http://127.0.0.1:${web.port}/peer`, `broken=http://127.0.0.1:${webBroken.port}/peer`);
   t.match(r.stdout, new RegExp(`${LINE(1, 'shop->payments').source}OK .*shop/web-1 answered over plaintext, no client certificate: PERMISSIVE lets clients outside the mesh in; via its sidecar it called payments/api-1, which saw mTLS from ${SHOP_ID}$`, 'm'));
   t.match(r.stdout, new RegExp(`${LINE(1, 'broken').source}HTTP 502 +shop/web-1 answered over plaintext, no client certificate; its own call to http://127.0.0.1:${refused}/ through its sidecar failed: ECONNRESET`, 'm'));
+});
+
+t.test('the sample rounds in docs/demo.md are what the client prints for the demo\'s three targets', async (t) => {
+  const api = await startApp(t, { WORKLOAD: 'api-1', NAMESPACE: 'payments' });
+  const sidecar = await meshPathTo(t, api.port);
+  const web = await startApp(t, { WORKLOAD: 'web-1', NAMESPACE: 'shop', PEER_URL: `http://127.0.0.1:${sidecar}/` });
+  const strict = await strictLike(t);
+  const r = await legacy('--count', '1', `payments=http://127.0.0.1:${strict}/`, `shop=http://127.0.0.1:${web.port}/`, `shop->payments=http://127.0.0.1:${web.port}/peer`);
+  const strip = (line: string) => line.replace(/^\[\d\d:\d\d:\d\d\] #\d+ /, '');
+  const printed = r.stdout.split('\n').filter((l) => /^\[/.test(l)).map(strip);
+  const doc = readFileSync(join(ROOT, 'docs/demo.md'), 'utf8');
+  const sample = /### The legacy client[\s\S]*?\n```\n(\[[\s\S]*?)```/.exec(doc)?.[1]?.trimEnd().split('\n').map(strip) ?? [];
+  t.equal(sample.length, 3, 'the page shows one round');
+  t.same(printed, sample);
 });
 
 t.test('nothing listening yet (a sidecar without listeners) is told apart from a refusal', async (t) => {
