@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
 import { isIP } from 'node:net';
-import { at, childPath, indexPath, isPlainObject, lookupMessage, typeName, mapKeyType } from './proto-path.js';
+import { at, childPath, indexPath, isPlainObject, lookupMessage, typeName, mapKeyType, WRAPPER_SCALARS } from './proto-path.js';
 
 /**
  * protoc-gen-validate (validate.rules) constraints, checked the way Envoy checks them when it
@@ -33,17 +33,6 @@ import { at, childPath, indexPath, isPlainObject, lookupMessage, typeName, mapKe
 type Rules = Record<string, any>;
 
 const NUMERIC = new Set(['float', 'double', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64']);
-const WRAPPER_KIND: Record<string, string> = {
-  'google.protobuf.DoubleValue': 'double',
-  'google.protobuf.FloatValue': 'float',
-  'google.protobuf.Int64Value': 'int64',
-  'google.protobuf.UInt64Value': 'uint64',
-  'google.protobuf.Int32Value': 'int32',
-  'google.protobuf.UInt32Value': 'uint32',
-  'google.protobuf.BoolValue': 'bool',
-  'google.protobuf.StringValue': 'string',
-  'google.protobuf.BytesValue': 'bytes',
-};
 
 /** Rules of one field, merged from every `(validate.rules)...` option protobufjs parsed. */
 const ruleCache = new WeakMap<protobuf.Field, Rules | null>();
@@ -179,7 +168,7 @@ function checkMessageValue(type: protobuf.Type, rules: Rules, value: unknown, pa
     return;
   }
   const obj = value as Record<string, unknown>;
-  const wrapped = WRAPPER_KIND[name];
+  const wrapped = WRAPPER_SCALARS[name];
   if (wrapped !== undefined) {
     checkScalarKind(wrapped, rules[wrapped], isSet(obj['value']) ? obj['value'] : defaultScalar(wrapped), path, errors);
     return;
@@ -207,7 +196,7 @@ function checkAny(anyType: protobuf.Type, r: Rules | undefined, obj: Record<stri
   if (!target) return; // reported by the structural pass
   const inner: Record<string, unknown> = { ...obj };
   delete inner['@type'];
-  if (WRAPPER_KIND[typeName(target)] === undefined && typeName(target) !== 'google.protobuf.Duration') checkPgv(target, inner, path, errors);
+  if (WRAPPER_SCALARS[typeName(target)] === undefined && typeName(target) !== 'google.protobuf.Duration') checkPgv(target, inner, path, errors);
 }
 
 function durationNanos(d: unknown): bigint {

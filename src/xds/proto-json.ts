@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { at, childPath, describeJson, indexPath, isPlainObject, jsonName, lookupMessage, typeName, mapKeyType } from './proto-path.js';
+import { at, childPath, describeJson, indexPath, isPlainObject, jsonName, lookupMessage, typeName, mapKeyType, WRAPPER_SCALARS } from './proto-path.js';
 
 /**
  * proto3-JSON (what Envoy reads from YAML/JSON config) → the object form protobufjs's
@@ -51,22 +51,11 @@ function valueKeys(root: protobuf.Root): (jsonKey: string) => string {
   return fn;
 }
 
-const WRAPPERS: Record<string, string> = {
-  'google.protobuf.DoubleValue': 'double',
-  'google.protobuf.FloatValue': 'float',
-  'google.protobuf.Int64Value': 'int64',
-  'google.protobuf.UInt64Value': 'uint64',
-  'google.protobuf.Int32Value': 'int32',
-  'google.protobuf.UInt32Value': 'uint32',
-  'google.protobuf.BoolValue': 'bool',
-  'google.protobuf.StringValue': 'string',
-  'google.protobuf.BytesValue': 'bytes',
-};
 
 /** Well-known types whose proto3-JSON form is not an object of their fields. */
 export function hasSpecialJson(type: protobuf.Type): boolean {
   const name = typeName(type);
-  return name in WRAPPERS || SPECIAL.has(name);
+  return name in WRAPPER_SCALARS || SPECIAL.has(name);
 }
 const SPECIAL = new Set([
   'google.protobuf.Duration',
@@ -79,7 +68,7 @@ const SPECIAL = new Set([
 
 function normalizeMessage(type: protobuf.Type, json: unknown, path: string, ctx: Ctx): unknown {
   const name = typeName(type);
-  const wrapped = WRAPPERS[name];
+  const wrapped = WRAPPER_SCALARS[name];
   if (wrapped !== undefined) {
     if (isPlainObject(json)) {
       ctx.errors.push(at(path, `${name} is written as its bare value in proto3 JSON (e.g. ${wrapperExample(wrapped)}), got an object`));

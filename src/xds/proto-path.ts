@@ -70,3 +70,16 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 export function mapKeyType(field: protobuf.Field): string {
   return (field as unknown as { keyType: string }).keyType;
 }
+
+/** The wrapper types (google.protobuf.*Value) and the scalar each wraps. */
+export const WRAPPER_SCALARS: Readonly<Record<string, string>> = {
+  'google.protobuf.DoubleValue': 'double',
+  'google.protobuf.FloatValue': 'float',
+  'google.protobuf.Int64Value': 'int64',
+  'google.protobuf.UInt64Value': 'uint64',
+  'google.protobuf.Int32Value': 'int32',
+  'google.protobuf.UInt32Value': 'uint32',
+  'google.protobuf.BoolValue': 'bool',
+  'google.protobuf.StringValue': 'string',
+  'google.protobuf.BytesValue': 'bytes',
+};
