@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { GenerateRequest, Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail } from './requests.js';
-import { applyDeltaChanges, covers, EMPTY_SUBSCRIPTION, WILDCARD, type Subscription, type SubscriptionChange } from './subscription.js';
+import { applyDeltaChanges, covers, subscribedOnce, EMPTY_SUBSCRIPTION, WILDCARD, type Subscription, type SubscriptionChange } from './subscription.js';
 import { viewVersion } from './resource.js';
 import type { NackRecord, SentSummary } from './sotw-state.js';
 
@@ -146,12 +146,10 @@ export class DeltaTypeState {
   }
 
   plan(desired: readonly Resource[]): DeltaPlan | undefined {
-    const seen = new Set<string>();
+    const wanted = subscribedOnce(this.subscription, desired);
+    const seen = new Set(wanted.map((r) => r.name));
     const resources: Resource[] = [];
-    for (const resource of desired) {
-      if (seen.has(resource.name)) continue;
-      if (!covers(this.subscription, resource.name)) continue;
-      seen.add(resource.name);
+    for (const resource of wanted) {
       // D.4: delta sends only what changed. NACK policy: never a version this stream rejected.
       if (this.held.get(resource.name) === resource.version) continue;
       if (this.rejectedResources.get(resource.name) === resource.version) { this.suppressed += 1; continue; }

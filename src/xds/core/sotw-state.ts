@@ -1,6 +1,6 @@
 import type { GenerateRequest, Resource } from './types.js';
 import type { ErrorDetail, SotwRequest } from './requests.js';
-import { applySotwNames, covers, EMPTY_SUBSCRIPTION, type Subscription, type SubscriptionChange } from './subscription.js';
+import { applySotwNames, covers, subscribedOnce, EMPTY_SUBSCRIPTION, type Subscription, type SubscriptionChange } from './subscription.js';
 import { viewVersion } from './resource.js';
 
 /** One response as sent, kept until the client answers it. */
@@ -159,16 +159,8 @@ export class SotwTypeState {
    * undefined when nothing needs sending.
    */
   plan(desired: readonly Resource[]): SotwPlan | undefined {
-    const seen = new Set<string>();
-    const wanted: Resource[] = [];
-    for (const resource of desired) {
-      // D.3: never the same name twice in one response (the client would NACK it).
-      if (seen.has(resource.name)) continue;
-      // D.3: the client ignores unrequested resources except under a wildcard; don't send them.
-      if (!covers(this.subscription, resource.name)) continue;
-      seen.add(resource.name);
-      wanted.push(resource);
-    }
+    const wanted = subscribedOnce(this.subscription, desired);
+    const seen = new Set(wanted.map((r) => r.name));
     this.pruneToSubscription();
     const differs = (r: Resource) => this.held.get(r.name)?.version !== r.version || this.forced.has(r.name);
 

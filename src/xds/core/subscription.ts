@@ -33,6 +33,22 @@ export function covers(sub: Subscription, name: string): boolean {
 }
 
 /**
+ * The generated resources a response may carry, in order (SotW and delta alike):
+ * - D.3: never the same name twice in one response (the client would NACK it);
+ * - D.3: the client ignores unrequested resources except under a wildcard; don't send them.
+ */
+export function subscribedOnce<R extends { name: string }>(sub: Subscription, desired: readonly R[]): R[] {
+  const seen = new Set<string>();
+  const out: R[] = [];
+  for (const r of desired) {
+    if (seen.has(r.name) || !covers(sub, r.name)) continue;
+    seen.add(r.name);
+    out.push(r);
+  }
+  return out;
+}
+
+/**
  * SotW: every DiscoveryRequest carries the complete list of names (D.3).
  * - Legacy wildcard: an empty list on a stream that has never named anything for this type
  *   means "*". Once any name was sent the legacy meaning is gone and an empty list means
