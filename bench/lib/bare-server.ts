@@ -9,7 +9,8 @@
  * - ads: StreamAggregatedResources answers a stream's first request with its workload's
  *   captured listeners (if any), then, when the watched policy file changes (fs.watch and the
  *   same 100 ms debounce meshd's config watcher uses, istiod's PILOT_DEBOUNCE_AFTER), writes
- *   each affected workload's captured new LDS response to every stream of that workload.
+ *   each affected workload's captured new LDS response to every stream of that workload (the
+ *   next change writes the captured old one back, and so on).
  */
 import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
 import { watch, type FSWatcher } from 'node:fs';
@@ -40,6 +41,7 @@ export interface BareStartParams {
 let server: Server | undefined;
 let watcher: FSWatcher | undefined;
 let streams = 0;
+let flip = 0;
 const byWorkload = new Map<string, Set<ServerDuplexStream<Buffer, Buffer>>>();
 
 serveIpc({
@@ -89,7 +91,9 @@ serveIpc({
             timer = undefined;
             const startedAt = performance.timeOrigin + performance.now();
             let written = 0;
-            for (const [workload, bytes] of p.after ?? []) {
+            // Changes alternate (→STRICT, →PERMISSIVE, ...): the captured responses after, then before.
+            const replay = flip++ % 2 === 0 ? p.after : p.before;
+            for (const [workload, bytes] of replay ?? []) {
               for (const call of byWorkload.get(workload) ?? []) { call.write(bytes); written += 1; }
             }
             emit('pushed', { startedAt, endedAt: performance.timeOrigin + performance.now(), written });

@@ -7,7 +7,7 @@
  * that every SVID is due at the same instant (the jitter meshd adds on purpose otherwise
  * spreads a rotation over minutes).
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,18 @@ export interface HostStartParams {
   svidTickMs?: number;
 }
 
+export interface LoopDelay {
+  maxMs: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Longest single GC pause, its kind, and all GC pauses added up. */
+  gcMaxMs: number;
+  gcMaxKind: string;
+  gcTotalMs: number;
+  /** Longest synchronous part of a core.push() call. */
+  pushSyncMaxMs: number;
+}
+
 export interface HostStarted {
   ports: { secureGrpc: number; grpc: number; monitoring: number };
   rootsPem: string;
@@ -35,6 +47,21 @@ let meshd: RunningMeshd | undefined;
 let dataDir: string | undefined;
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
+// GC pauses since the last reset: the event-loop delay includes them, so name them apart.
+let gcMaxMs = 0;
+let gcMaxKind = '';
+let gcTotalMs = 0;
+let pushSyncMaxMs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcTotalMs += e.duration;
+    if (e.duration > gcMaxMs) {
+      gcMaxMs = e.duration;
+      const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      gcMaxKind = kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR ? 'major' : kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? 'minor' : kind === perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL ? 'incremental' : 'other';
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
 
 async function stop(): Promise<void> {
   await meshd?.stop(2000);
@@ -58,6 +85,18 @@ serveIpc({
       logger: silentLogger(),
       clock,
     });
+    // Diagnostic: how long the synchronous part of one core.push() (selecting and queueing the
+    // affected streams) holds the event loop.
+    const core = meshd.core;
+    const push = core.push.bind(core);
+    core.push = (request) => {
+      const started = performance.now();
+      try {
+        return push(request);
+      } finally {
+        pushSyncMaxMs = Math.max(pushSyncMaxMs, performance.now() - started);
+      }
+    };
     return { ports: meshd.ports, rootsPem: meshd.ca.trustBundle().rootsPem.join('') };
   },
   async tokens(p: { identities: Array<{ namespace: string; serviceAccount: string }>; ttlMs: number }): Promise<string[]> {
@@ -84,10 +123,14 @@ serveIpc({
   },
   loopDelayReset(): void {
     delay.reset();
+    gcMaxMs = 0;
+    gcMaxKind = '';
+    gcTotalMs = 0;
+    pushSyncMaxMs = 0;
   },
-  /** Event-loop delay since the last reset, ms (the histogram records in ns). */
-  loopDelay(): { maxMs: number; p99Ms: number; meanMs: number } {
-    return { maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6, meanMs: delay.mean / 1e6 };
+  /** Event-loop delay since the last reset, ms (the histogram records in ns), and the GC pauses within it. */
+  loopDelay(): LoopDelay {
+    return { maxMs: delay.max / 1e6, p99Ms: delay.percentile(99) / 1e6, meanMs: delay.mean / 1e6, gcMaxMs, gcMaxKind, gcTotalMs, pushSyncMaxMs };
   },
   /** Where the memory is: V8 heap vs buffers outside it (response bytes, sockets). */
   memory(): NodeJS.MemoryUsage & { mallocedMemory: number; peakMallocedMemory: number } {

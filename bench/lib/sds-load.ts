@@ -51,6 +51,8 @@ let proxies: Proxy[] = [];
 let armedAt = 0;
 let bytesReceived = 0;
 let closing = false;
+/** Each open() is a generation: streams of an earlier one report nothing when they end. */
+let generation = 0;
 const failures: string[] = [];
 
 serveIpc({
@@ -61,6 +63,11 @@ serveIpc({
 
   open(p: SdsOpenParams): Promise<SdsOpenResult> {
     proxies = [];
+    closing = false;
+    failures.length = 0;
+    bytesReceived = 0;
+    armedAt = 0;
+    const gen = ++generation;
     let held = 0;
     let sample: Buffer | undefined;
     const started = performance.now();
@@ -112,7 +119,7 @@ serveIpc({
             }
           },
           end(code, details) {
-            if (!closing) failures.push(code === -1 ? `transport: ${details}` : `grpc ${code}: ${details.slice(0, 80)}`);
+            if (!closing && gen === generation) failures.push(code === -1 ? `transport: ${details}` : `grpc ${code}: ${details.slice(0, 80)}`);
           },
         });
         proxy.sentAt = performance.now();
@@ -149,9 +156,6 @@ serveIpc({
     closing = true;
     for (const x of proxies) x.call.cancel();
     proxies = [];
-    armedAt = 0;
-    failures.length = 0;
-    bytesReceived = 0;
     pool?.close();
     pool = undefined;
   },
