@@ -225,7 +225,7 @@ async function main(): Promise<void> {
       { metric: `PA ${CHANGED} flip (${CHANGES} trials, median): ${real.expected} proxies ACK new LDS, p50`, measured: ms(m.p50), ceiling: c && ms(c.p50), ratio: ratio(m.p50, c?.p50), target: '', pass: undefined },
       { metric: 'PA change: convergence p99 (from file write)', measured: ms(m.p99), ceiling: c && ms(c.p99), ratio: ratio(m.p99, c?.p99), target: '< 5 s, ≤ 2x', pass: complete && m.p99 < 5000 && (c === undefined || m.p99 <= 2 * c.p99) },
       { metric: 'PA change: convergence max', measured: ms(m.max), ceiling: c && ms(c.max), ratio: ratio(m.max, c?.max), target: '', pass: undefined },
-      { metric: 'PA change: pushed exactly that namespace'"'"'s proxies', measured: scoped ? 'yes' : 'no', target: `${real.expected} proxies`, pass: scoped },
+      { metric: 'PA change: pushed exactly the proxies of that namespace', measured: scoped ? 'yes' : 'no', target: `${real.expected} proxies`, pass: scoped },
       { metric: 'PA change: server CPU seconds (median)', measured: `${cpuChange.toFixed(2)} s`, target: '', pass: undefined },
       { metric: 'PA change: server event-loop delay max (median)', measured: ms(loopMax), target: '', pass: undefined },
       { metric: `initial sync of ${N} proxies (CDS, EDS, LDS, RDS${flags['no-sds'] ? '' : ', SDS'})`, measured: ms(open.allSyncedMs), target: '', pass: undefined },
