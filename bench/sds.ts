@@ -1,5 +1,5 @@
 /**
- * npm run bench:sds [-- --proxies 10000 --connections 100 --separate 1000 --identities 200 --tls --cpu-prof]
+ * npm run bench:sds [-- --proxies 10000 --connections 100 --separate 1000 --identities 200 --tls --no-storm --no-reconnect --no-ceiling --cpu-prof]
  *
  * meshd's SDS under a fleet (issue 3, "Performance"). The server runs in its own process
  * (bench/lib/meshd-host.ts: startMeshd, as `meshd serve` wires it, silent logs, loopback
@@ -13,6 +13,8 @@
  *     SVID's due time at once (the jitter meshd adds on purpose would otherwise spread it),
  *     so all N are re-issued and pushed in one sweep; prints the time from the first rotated
  *     SVID received to the last and the worst event-loop delay inside the server meanwhile.
+ *     Then every proxy drops and reconnects (same node ids): SVIDs come from the cache, so
+ *     this row is meshd's per-stream cost without signing (--no-reconnect skips it).
  *  B. M proxies (default 1,000) each on its own HTTP/2 connection, as separate Envoys are.
  *
  * Ceiling, in the same run, for A and B: a bare grpc-js server (bench/lib/bare-server.ts,
@@ -128,7 +130,7 @@ async function scenario(label: string, proxies: number, connections: number, sto
     const loop = await host.call<LoopDelay>('loopDelay');
     stormResult = { ...rot, loop };
     console.log(`  storm  : ${rot.rotated}/${proxies} got a rotated SVID (${rot.withNewBytes} with new bytes); first→last ${ms(rot.firstToLastMs)} (clock jump→last ${ms(rot.armToLastMs)}); ` +
-      `server event-loop delay max ${ms(loop.maxMs)} p99 ${ms(loop.p99Ms)} mean ${ms(loop.meanMs)}; longest GC pause ${ms(loop.gcMaxMs)} (${loop.gcMaxKind}), GC total ${ms(loop.gcTotalMs)}; longest synchronous core.push() ${ms(loop.pushSyncMaxMs)}`);
+      `server event-loop delay max ${ms(loop.maxMs)} p99 ${ms(loop.p99Ms)} mean ${ms(loop.meanMs)}; longest GC pause ${ms(loop.gcMaxMs)} (${loop.gcMaxKind || 'none'}), GC total ${ms(loop.gcTotalMs)}; longest synchronous core.push() ${ms(loop.pushSyncMaxMs)}`);
   }
   let reconnect: SdsOpenResult | undefined;
   if (!flags['no-reconnect'] && meshd.open.held === proxies) {

@@ -169,7 +169,7 @@ async function main(): Promise<void> {
       const trial: Trial = { mode, conv, cpu: cpuSeconds(host.pid) - cpuBefore, loop: await host.call<LoopDelay>('loopDelay') };
       trials.push(trial);
       describeConvergence(`meshd  #${t + 1} →${mode}`, conv);
-      console.log(`  meshd  #${t + 1}: server CPU ${trial.cpu.toFixed(2)} s; event-loop delay max ${ms(trial.loop.maxMs)} (longest GC pause ${ms(trial.loop.gcMaxMs)}, ${trial.loop.gcMaxKind})`);
+      console.log(`  meshd  #${t + 1}: server CPU ${trial.cpu.toFixed(2)} s; event-loop delay max ${ms(trial.loop.maxMs)} (${trial.loop.gcMaxMs > 0 ? `longest GC pause ${ms(trial.loop.gcMaxMs)}, ${trial.loop.gcMaxKind}` : 'no GC pause'})`);
     }
     const rssAfter = rssBytes(host.pid);
     console.log(`  meshd  : RSS after the changes ${mb(rssAfter)}`);
