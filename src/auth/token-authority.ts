@@ -83,8 +83,24 @@ export class TokenAuthority {
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
+  /**
+   * Tokens already verified, so a reconnect storm does not pay an ES256 verify per stream.
+   * Only a fully verified token is cached, and never past its own exp (at most 5 minutes).
+   */
+  private readonly verified = new Map<string, { subject: TokenSubject; until: number }>();
+
   /** Verifies signature, issuer, audience and lifetime; errors never contain the token. */
   async verify(token: string): Promise<TokenSubject> {
+    const now = this.clock.now();
+    const hit = this.verified.get(token);
+    if (hit && now < hit.until) return hit.subject;
+    const subject = await this.verifyUncached(token);
+    if (this.verified.size >= 100_000) this.verified.clear();
+    this.verified.set(token, { subject, until: Math.min(now + 300_000, expiryMs(token)) });
+    return subject;
+  }
+
+  private async verifyUncached(token: string): Promise<TokenSubject> {
     try {
       const { payload } = await jwtVerify(token, this.publicKey, {
         issuer: TOKEN_ISSUER,
@@ -103,5 +119,13 @@ export class TokenAuthority {
       if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthenticationError(`token claim "${err.claim}" is not valid: ${err.reason}`, 'invalid');
       throw new AuthenticationError('token is malformed', 'invalid');
     }
+  }
+}
+
+function expiryMs(token: string): number {
+  try {
+    return Number(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).exp) * 1000 || 0;
+  } catch {
+    return 0;
   }
 }

@@ -20,6 +20,7 @@ import { startHttpServer, type HttpServerHandle } from './http-server.js';
 import { monitoringRoutes } from './monitoring-routes.js';
 import { grpcBindAddress, isLoopback, parseHostPort } from './addresses.js';
 import { MeshState } from './mesh-state.js';
+import { envoyRoot } from '../xds/protos.js';
 import { AccessLogIngester, addAccessLogService, meshWorkloadResolver } from '../telemetry/index.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
@@ -73,6 +74,8 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     throw new Error(`--grpc-addr ${options.grpcAddr} is not a loopback address; plaintext gRPC beyond this host needs --allow-remote-plaintext`);
   }
 
+  // Parse Envoy's protos before serving: lazily, the first xDS request pays for it while every stream waits.
+  envoyRoot();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 

@@ -17,6 +17,9 @@ interface QueuedJob extends PushJob {
   waiters: Array<() => void>;
 }
 
+/** CPU a turn of the event loop gives to pushes before I/O gets its turn. */
+const SLICE_MS = 10;
+
 export class PushQueue<K> {
   private readonly jobs = new Map<K, QueuedJob>();
   private active = 0;
@@ -72,6 +75,28 @@ export class PushQueue<K> {
     }
   }
 
+  /** Start of the current slice of the event loop's check phase that workers share. */
+  private sliceStart = 0;
+  private markerQueued = false;
+
+  /**
+   * Waits for a later turn of the event loop when this turn already ran SLICE_MS of jobs.
+   * Every worker's setImmediate fires in the same check phase, so a per-worker yield alone
+   * still runs `concurrency` jobs back to back; a marker queued ahead of the parked workers
+   * opens the next slice (immediates run in FIFO order), and I/O runs between slices.
+   */
+  private async turn(): Promise<void> {
+    if (performance.now() - this.sliceStart < SLICE_MS) return;
+    for (;;) {
+      if (!this.markerQueued) {
+        this.markerQueued = true;
+        setImmediate(() => { this.markerQueued = false; this.sliceStart = performance.now(); });
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (performance.now() - this.sliceStart < SLICE_MS) return;
+    }
+  }
+
   private async work(): Promise<void> {
     try {
       for (;;) {
@@ -85,8 +110,8 @@ export class PushQueue<K> {
           // run() reports its own failures; a worker must survive them.
         }
         for (const w of job.waiters) w();
-        // Let I/O (incoming ACKs, other sockets) through between connections.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Let I/O (incoming ACKs, other sockets) through once this turn has run its share of jobs.
+        await this.turn();
       }
     } finally {
       this.active -= 1;

@@ -57,6 +57,9 @@ export interface SotwPlan {
   view: Map<string, Resource>;
 }
 
+/** The version of a generator's whole answer, once per answer (generators return shared arrays). */
+const versionOfAnswer = new WeakMap<readonly Resource[], string>();
+
 /** How many rejected versions a stream remembers per type. */
 const REJECTED_MEMORY = 16;
 
@@ -196,7 +199,13 @@ export class SotwTypeState {
       for (const r of resources) view.set(r.name, r);
     }
     this.forced.clear();
-    const version = viewVersion(view);
+    let version: string;
+    if (this.fullState && resources.length === desired.length && resources.every((r, i) => r === desired[i])) {
+      version = versionOfAnswer.get(desired) ?? viewVersion(view);
+      versionOfAnswer.set(desired, version);
+    } else {
+      version = viewVersion(view);
+    }
     // D.2 / C.3 NACK policy: content this stream rejected is never sent to it again; we wait
     // for a real change (a different version), which is then sent as usual. For LDS/CDS the
     // whole set is the unit (a response without a resource would delete it).

@@ -6,7 +6,7 @@ import { proxyKind } from './generator-dispatch.js';
 import { indexFor } from './mesh-index.js';
 import { workloadKey } from './names.js';
 import { workloadKeyForProxy } from './proxy-workload.js';
-import { sidecarFingerprint } from './sidecar-generators.js';
+import { FINGERPRINT_TYPES, namespaceSharedFingerprint, sidecarFingerprint } from './sidecar-generators.js';
 import { isVisibleTo } from './visibility.js';
 
 /**
@@ -31,6 +31,8 @@ export interface AffectedWorkloads {
   all: boolean;
   /** `namespace/name` of the affected WorkloadEntries (meaningless when `all`). */
   workloads: ReadonlySet<string>;
+  /** Of `workloads`, those the change touches directly; the rest are affected only as clients. */
+  direct?: ReadonlySet<string>;
 }
 
 const NONE: AffectedWorkloads = { all: false, workloads: new Set() };
@@ -134,7 +136,7 @@ export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: 
       }
     }
   }
-  return { all: false, workloads: out };
+  return { all: false, workloads: out, direct };
 }
 
 /**
@@ -143,19 +145,38 @@ export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: 
  * added or removed always counts. Namespace-shared pieces are compared once per namespace, so
  * this costs little more than the encoding the push needs anyway.
  */
-export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads): Set<string> {
+function differingTypes(a: string, b: string, into: Set<string>): void {
+  const pa = a.split('#');
+  const pb = b.split('#');
+  FINGERPRINT_TYPES.forEach((t, i) => { if (pa[i] !== pb[i]) into.add(t); });
+}
+
+export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads, types: Set<string> = new Set()): Set<string> {
   const before = indexFor(prev);
   const after = indexFor(next);
   const keys = candidates.all
     ? new Set([...prev.workloadEntries, ...next.workloadEntries].map((w) => workloadKey(w.meta.namespace, w.meta.name)))
     : candidates.workloads;
   const out = new Set<string>();
+  const sharedChanged = new Map<string, boolean>();
   for (const key of keys) {
     const slash = key.indexOf('/');
     const [ns, name] = [key.slice(0, slash), key.slice(slash + 1)];
     const a = before.workload(ns, name);
     const b = after.workload(ns, name);
-    if (a === undefined || b === undefined || sidecarFingerprint(prev, a) !== sidecarFingerprint(next, b)) out.add(key);
+    if (a === undefined || b === undefined) { out.add(key); for (const t of FINGERPRINT_TYPES) types.add(t); continue; }
+    if (!candidates.all && candidates.direct !== undefined && !candidates.direct.has(key)) {
+      let changed = sharedChanged.get(ns);
+      if (changed === undefined) {
+        const [fa, fb] = [namespaceSharedFingerprint(prev, ns), namespaceSharedFingerprint(next, ns)];
+        sharedChanged.set(ns, (changed = fa !== fb));
+        differingTypes(fa, fb, types);
+      }
+      if (changed) out.add(key);
+      continue;
+    }
+    const [fa, fb] = [sidecarFingerprint(prev, a), sidecarFingerprint(next, b)];
+    if (fa !== fb) { out.add(key); differingTypes(fa, fb, types); }
   }
   return out;
 }
