@@ -3,7 +3,7 @@ import { createGrpcGenerators } from '../../src/xds/generators/grpc/index.js';
 import { parseInboundListenerName, parseTargetName } from '../../src/xds/generators/grpc/names.js';
 import { configPushRequest } from '../../src/xds/generators/affected-proxies.js';
 import { dispatchByProxyKind } from '../../src/xds/generators/generator-dispatch.js';
-import { createSidecarGenerators } from '../../src/xds/generators/sidecar-generators.js';
+import { createSidecarGenerators, FINGERPRINT_TYPES } from '../../src/xds/generators/sidecar-generators.js';
 import { decodeMessage, encodeAny, lookupType } from '../../src/xds/protos.js';
 import { TypeUrl } from '../../src/xds/type-urls.js';
 import type { MeshSnapshot } from '../../src/config/model.js';
@@ -216,7 +216,8 @@ t.test('one config push reaches the server (LDS) and its clients (CDS) together'
     t.ok(push, `${c.name}: a push`);
     const pick = push!.proxies as (p: ProxyInfo) => boolean;
     t.same(proxies.map((p) => pick(p)), [true, true, false], `${c.name}: server and client in the same push; an unrelated namespace not`);
-    t.equal(push!.typeUrls, undefined, `${c.name}: every type, so LDS and CDS go out together`);
+    const typesFor = push!.typeUrls as (p: ProxyInfo) => readonly string[];
+    for (const p of [SERVER, CLIENT]) t.same(typesFor(p), FINGERPRINT_TYPES, `${c.name}: ${p.id} gets every type, so LDS and CDS go out together`);
   }
 });
 

@@ -118,26 +118,33 @@ export class DiscoveryCore {
   push(request: PushRequest): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.metrics.pushTriggers.inc({ type: request.reason });
-    const types = request.typeUrls ? new Set(request.typeUrls) : undefined;
+    const typeUrls = request.typeUrls;
+    const fixedTypes = typeof typeUrls === 'function' ? undefined : typeUrls && new Set(typeUrls);
     const selected = request.proxies;
     const matches = selected === undefined
       ? () => true
       : typeof selected === 'function' ? selected : (p: ProxyInfo) => selected.has(p.id);
     const queuedAt = this.clock.now();
     const waits: Promise<void>[] = [];
+    const typeSets = new Map<readonly string[], Set<string>>(); // one Set per distinct answer, not per proxy
     for (const connection of this.streams.values()) {
-      if (!connection.subscribesAny(types)) continue;
-      let match: boolean;
+      if (fixedTypes !== undefined && !connection.subscribesAny(fixedTypes)) continue;
+      let types = fixedTypes;
       try {
-        match = matches(connection.proxy);
+        if (!matches(connection.proxy)) continue;
+        if (typeof typeUrls === 'function') {
+          const list = typeUrls(connection.proxy);
+          types = typeSets.get(list) ?? typeSets.set(list, new Set(list)).get(list)!;
+          if (!connection.subscribesAny(types)) continue;
+        }
       } catch (err) {
         this.metrics.internalErrors.inc();
         this.logger.error({ err, reason: request.reason }, 'push proxy selector threw; skipping that proxy');
         continue;
       }
-      if (match) waits.push(this.queue.enqueue(connection, types, request.reason, queuedAt));
+      waits.push(this.queue.enqueue(connection, types, request.reason, queuedAt));
     }
-    this.logger.debug({ reason: request.reason, types: types && [...types].map(shortTypeName), streams: waits.length }, 'push queued');
+    this.logger.debug({ reason: request.reason, types: fixedTypes && [...fixedTypes].map(shortTypeName), streams: waits.length }, 'push queued');
     return Promise.all(waits).then(() => undefined);
   }
 

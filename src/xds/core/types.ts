@@ -61,7 +61,8 @@ export class GeneratorError extends Error {
  * Omitted fields mean "all".
  */
 export interface PushRequest {
-  typeUrls?: readonly string[];
+  /** The types to regenerate: all when absent; a function picks them per proxy. */
+  typeUrls?: readonly string[] | ((proxy: ProxyInfo) => readonly string[]);
   /** Proxy ids, or a predicate over connected proxies. */
   proxies?: ReadonlySet<string> | ((proxy: ProxyInfo) => boolean);
   /** For logs and pilot_push_triggers{type}: "config", "secret", "endpoint", "root-rotation", ... */

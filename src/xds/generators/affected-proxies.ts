@@ -194,18 +194,30 @@ export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: Pro
  * What the lead hands core.push after a config change: undefined when no proxy's config can
  * have changed (e.g. only validation messages changed).
  *
- * Sidecars are pushed only when their generated config really changed (sidecarConfigChanged);
- * proxies of another generator family (proxyless gRPC) get the rule-based set, since their
- * resources are not the sidecar's.
+ * - Sidecars tied to a workload are pushed only when their generated config really changed
+ *   (sidecarConfigChanged), and only the types that changed: a PeerAuthentication flip that
+ *   alters inbound chains re-sends LDS, not the clusters, endpoints and routes that came out
+ *   byte-identical. Regenerating and diffing unchanged types per proxy is most of a push's
+ *   cost, and Envoy would only ACK them again (Istio narrows pushes the same way).
+ * - Sidecars tied to no workload (SDS-only, SPIRE-style configs) are touched only by a change
+ *   that affects everyone, with every type: they hold no listeners or clusters, so this is cheap.
+ * - Proxies of another generator family (proxyless gRPC) get the rule-based set with every
+ *   type, since their resources are not the sidecar's and the fingerprints do not cover them.
+ *
+ * Secrets are never in a config push: a config change cannot change what a proxy has proven.
  */
 export function configPushRequest(prev: MeshSnapshot, next: MeshSnapshot, diff?: SnapshotDiff): PushRequest | undefined {
   const candidates = affectedWorkloads(prev, next, diff);
   if (!candidates.all && candidates.workloads.size === 0) return undefined;
-  const changed = sidecarConfigChanged(prev, next, candidates);
+  const types = new Set<string>();
+  const changed = sidecarConfigChanged(prev, next, candidates, types);
+  const changedTypes = FINGERPRINT_TYPES.filter((t) => types.has(t));
   const rule = affectedProxyPredicate(candidates);
   const exact = affectedProxyPredicate({ all: false, workloads: changed });
+  const tied = (proxy: ProxyInfo): boolean => workloadKeyForProxy(proxy) !== undefined;
   return {
-    proxies: (proxy) => (proxyKind(proxy) === 'sidecar' ? (workloadKeyForProxy(proxy) === undefined ? candidates.all : exact(proxy)) : rule(proxy)),
+    proxies: (proxy) => (proxyKind(proxy) === 'sidecar' ? (tied(proxy) ? exact(proxy) : candidates.all) : rule(proxy)),
+    typeUrls: (proxy) => (proxyKind(proxy) === 'sidecar' && tied(proxy) ? changedTypes : FINGERPRINT_TYPES),
     reason: 'config',
   };
 }

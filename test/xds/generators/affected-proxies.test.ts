@@ -1,5 +1,7 @@
 import t from 'tap';
 import { affectedWorkloads, configPushRequest, affectedProxyPredicate } from '../../../src/xds/generators/affected-proxies.js';
+import { FINGERPRINT_TYPES } from '../../../src/xds/generators/sidecar-generators.js';
+import { TypeUrl } from '../../../src/xds/type-urls.js';
 import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
 import type { MeshSnapshot } from '../../../src/config/model.js';
 import { docs, identity, pa, proxyFor, se, snapshotOf, we } from './fixtures.js';
@@ -90,9 +92,17 @@ t.test('push request: sidecars only when their generated config changed; gRPC pr
   t.ok(pred(proxyFor('a', 'a-2', identity('a', 'a'))));
   t.notOk(pred(proxyFor('b', 'b-1', identity('b', 'b'))), 'client sidecar: nothing it is served changed');
   t.ok(pred(proxyFor('b', 'b-1', identity('b', 'b'), '10.0.0.3', { GENERATOR: 'grpc' })), 'gRPC proxy: rule-based set');
+  const typesOf = configPushRequest(prev, next)!.typeUrls as (p: ReturnType<typeof proxyFor>) => readonly string[];
+  t.same(typesOf(proxyFor('a', 'a-1', identity('a', 'a'))), [TypeUrl.Listener], 'a sidecar gets only the type that changed: its inbound listeners');
+  t.same(typesOf(proxyFor('b', 'b-1', identity('b', 'b'), '10.0.0.3', { GENERATOR: 'grpc' })), FINGERPRINT_TYPES, 'a gRPC proxy gets every type');
+  t.notOk(typesOf(proxyFor('a', 'a-1', identity('a', 'a'))).includes(TypeUrl.Secret), 'never secrets');
 
   // PERMISSIVE → DISABLE in a: clients lose tlsMode on a's endpoints and auto mTLS on a-svc.
   const [p2, n2] = snaps([pa('a', 'default', 'PERMISSIVE')], [pa('a', 'default', 'DISABLE')]);
   const pred2 = configPushRequest(p2, n2)!.proxies as (p: ReturnType<typeof proxyFor>) => boolean;
   for (const [ns, name] of [['a', 'a-1'], ['b', 'b-1'], ['c', 'c-1']] as const) t.ok(pred2(proxyFor(ns, name, identity(ns, ns))), `${ns}/${name} pushed`);
+  const types2 = configPushRequest(p2, n2)!.typeUrls as (p: ReturnType<typeof proxyFor>) => readonly string[];
+  const got = types2(proxyFor('b', 'b-1', identity('b', 'b')));
+  t.ok(got.includes(TypeUrl.Cluster) && got.includes(TypeUrl.Endpoint) && got.includes(TypeUrl.Listener), `clusters (auto mTLS), endpoints (tlsMode) and a's inbound chains changed: ${got.map((u) => u.split('.').pop()).join(', ')}`);
+  t.same([...got], FINGERPRINT_TYPES.filter((u) => got.includes(u)), 'in the push order CDS, EDS, LDS, RDS');
 });

@@ -88,6 +88,25 @@ t.test('resources are pushed on core.push only to the affected proxies and types
   secrets.delete('default', a.id); secrets.delete('default', b.id);
 });
 
+t.test('a push can pick its types per proxy (a config change re-sends only what changed for each)', async (t) => {
+  const a = ads(); const b = ads();
+  for (const p of [a, b]) await barrier(t, p.stream, 'subscribed to clusters');
+  clusters.set('c1', 'two-a', a.id);
+  clusters.set('c1', 'two-b', b.id);
+  const [callsA, callsB] = [clusters.callsFor(a.id), clusters.callsFor(b.id)];
+  const listenersOnly = [TypeUrl.Listener];
+  const clustersOnly = [TypeUrl.Cluster];
+  await server.core.push({ reason: 'config', typeUrls: (p) => (p.id === a.id ? listenersOnly : clustersOnly) });
+  const rb = await b.stream.next();
+  const c1 = rb.resources.find((r: { name: string }) => r.name === 'c1');
+  t.equal(c1 && contentOf(rb.type_url, c1.decoded), 'two-b', 'b: its cluster type was picked');
+  b.stream.ack(rb);
+  t.equal(clusters.callsFor(a.id), callsA, 'a: clusters not regenerated (only listeners picked, and a holds none)');
+  t.ok(clusters.callsFor(b.id) > callsB, 'b: clusters regenerated');
+  for (const p of [a, b]) p.stream.cancel();
+  clusters.delete('c1', a.id); clusters.delete('c1', b.id);
+});
+
 t.test('the same resource bytes are shared by every stream (never re-encoded)', async (t) => {
   // A valid Any written with its fields in reverse order: any re-encoding would reorder them.
   const payload = encodeMessage(TypeUrl.Secret, { name: 'shared', generic_secret: { secret: { inline_string: 'same-for-all' } } });
