@@ -88,16 +88,33 @@ export class TokenAuthority {
    * Only a fully verified token is cached, and never past its own exp (at most 5 minutes).
    */
   private readonly verified = new Map<string, { subject: TokenSubject; until: number }>();
+  /**
+   * Verifications under way: a fleet (re)connecting at once presents each service account's
+   * token on thousands of streams before the first verify finishes; they share one.
+   */
+  private readonly verifying = new Map<string, Promise<TokenSubject>>();
 
   /** Verifies signature, issuer, audience and lifetime; errors never contain the token. */
-  async verify(token: string): Promise<TokenSubject> {
+  verify(token: string): Promise<TokenSubject> {
     const now = this.clock.now();
     const hit = this.verified.get(token);
-    if (hit && now < hit.until) return hit.subject;
-    const subject = await this.verifyUncached(token);
-    if (this.verified.size >= 100_000) this.verified.clear();
-    this.verified.set(token, { subject, until: Math.min(now + 300_000, expiryMs(token)) });
-    return subject;
+    if (hit && now < hit.until) return Promise.resolve(hit.subject);
+    const pending = this.verifying.get(token);
+    if (pending) return pending;
+    const verification = this.verifyUncached(token).then(
+      (subject) => {
+        this.verifying.delete(token);
+        if (this.verified.size >= 100_000) this.verified.clear();
+        this.verified.set(token, { subject, until: Math.min(now + 300_000, expiryMs(token)) });
+        return subject;
+      },
+      (err: unknown) => {
+        this.verifying.delete(token); // failures are not cached: the next attempt verifies again
+        throw err;
+      },
+    );
+    this.verifying.set(token, verification);
+    return verification;
   }
 
   private async verifyUncached(token: string): Promise<TokenSubject> {

@@ -38,6 +38,8 @@ export class SvidCache {
   private readonly entries = new Map<string, Entry>();
   private timer: NodeJS.Timeout | undefined;
   private readonly random: () => number;
+  /** No entry can be due or expired before this: a tick before it skips the scan of every entry. */
+  private nextCheckAt = 0;
 
   constructor(private readonly deps: SvidCacheDeps) {
     this.random = deps.random ?? Math.random;
@@ -72,6 +74,7 @@ export class SvidCache {
   /** Force every SVID to be re-issued on next request (e.g. after the signing root switched). */
   expireAll(): ReadonlySet<string> {
     for (const e of this.entries.values()) { e.dueAt = 0; e.dueReported = true; }
+    this.nextCheckAt = 0;
     return new Set(this.entries.keys());
   }
 
@@ -90,6 +93,7 @@ export class SvidCache {
       (svid) => {
         const dueAt = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation(), this.random());
         if (this.entries.get(proxyId) === placeholder) this.entries.set(proxyId, { spiffeId, svid, dueAt });
+        this.nextCheckAt = Math.min(this.nextCheckAt, dueAt);
         this.deps.logger.debug({ proxy: proxyId, spiffeId, serial: svid.serialHex, notAfter: svid.notAfter.toISOString() }, 'issued SVID');
         return svid;
       },
@@ -98,6 +102,7 @@ export class SvidCache {
           if (previous) this.entries.set(proxyId, previous);
           else this.entries.delete(proxyId);
         }
+        this.nextCheckAt = 0;
         throw err;
       },
     );
@@ -106,15 +111,20 @@ export class SvidCache {
   /** Finds due SVIDs; drops those of proxies that stayed away until their SVID expired. */
   sweep(): void {
     const now = this.deps.clock.now();
+    if (now < this.nextCheckAt) return;
     const due = new Set<string>();
+    let next = Infinity;
     for (const [id, e] of this.entries) {
-      if (e.pending) continue;
-      if (now >= e.svid.notAfter.getTime()) { this.entries.delete(id); continue; }
+      if (e.pending) continue; // its completion lowers nextCheckAt
+      const expiresAt = e.svid.notAfter.getTime();
+      if (now >= expiresAt) { this.entries.delete(id); continue; }
       if (now >= e.dueAt && !e.dueReported) {
         e.dueReported = true;
         due.add(id);
       }
+      next = Math.min(next, e.dueReported ? expiresAt : Math.min(e.dueAt, expiresAt));
     }
+    this.nextCheckAt = next;
     if (due.size > 0) this.deps.onDue(due);
   }
 }

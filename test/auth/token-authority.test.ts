@@ -53,6 +53,28 @@ t.test('expired, forged and malformed tokens are refused with a reason and no to
   t.equal((garbage as AuthenticationError).reason, 'invalid');
 });
 
+t.test('a fleet presenting one token at once shares one verification; a failure is not cached', async (t) => {
+  const clock = new ManualClock();
+  const dir = await dataDir();
+  const issuer = await TokenAuthority.open(dir, clock);
+  const counted = await TokenAuthority.open(dir, clock);
+  let calls = 0;
+  // Count the signature verifications behind verify() (an own property shadows the method).
+  const inner = counted as unknown as { verifyUncached: (token: string) => Promise<unknown> };
+  const real = inner.verifyUncached.bind(counted);
+  inner.verifyUncached = (token) => { calls += 1; return real(token); };
+  const { token } = await issuer.issue({ namespace: 'a', serviceAccount: 'b' }, 60_000);
+  const all = await Promise.all(Array.from({ length: 200 }, () => counted.verify(token)));
+  t.ok(all.every((s) => s.namespace === 'a' && s.serviceAccount === 'b'), '200 concurrent streams all get the identity');
+  t.equal(calls, 1, 'one signature verification for 200 concurrent streams');
+  const forged = `${token.slice(0, -4)}AAAA`;
+  const refused = await Promise.allSettled(Array.from({ length: 20 }, () => counted.verify(forged)));
+  t.ok(refused.every((r) => r.status === 'rejected' && r.reason instanceof AuthenticationError), 'every concurrent stream with a forged token is refused');
+  const before = calls;
+  await t.rejects(counted.verify(forged), { reason: 'invalid' }, 'and refused again later');
+  t.equal(calls, before + 1, 'the failure was verified again, not cached');
+});
+
 t.test('a corrupt signing key stops start-up and is left untouched', async (t) => {
   const dir = await dataDir();
   await writeFile(join(dir, TOKEN_KEY_FILE), 'garbage\n', { mode: 0o600 });
