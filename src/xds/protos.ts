@@ -93,8 +93,16 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
+const types = new Map<string, protobuf.Type>();
+
+/** A message type by full name, remembered: protobufjs walks the namespace tree on every lookup, per encode. */
 export function lookupType(fullName: string): protobuf.Type {
-  return envoyRoot().lookupType(fullName.startsWith('.') ? fullName.slice(1) : fullName);
+  let type = types.get(fullName);
+  if (type === undefined) {
+    type = envoyRoot().lookupType(fullName.startsWith('.') ? fullName.slice(1) : fullName);
+    types.set(fullName, type);
+  }
+  return type;
 }
 
 /** The message name inside a type URL: "type.googleapis.com/envoy.config.listener.v3.Listener". */

@@ -71,7 +71,7 @@ t.test('a fleet presenting one token at once shares one verification; a failure 
   const refused = await Promise.allSettled(Array.from({ length: 20 }, () => counted.verify(forged)));
   t.ok(refused.every((r) => r.status === 'rejected' && r.reason instanceof AuthenticationError), 'every concurrent stream with a forged token is refused');
   const before = calls;
-  await t.rejects(counted.verify(forged), { reason: 'invalid' }, 'and refused again later');
+  await t.rejects(counted.verify(forged), /signature is not valid/, 'and refused again later');
   t.equal(calls, before + 1, 'the failure was verified again, not cached');
 });
 
