@@ -15,7 +15,9 @@
  *     SVID received to the last and the worst event-loop delay inside the server meanwhile.
  *     Then every proxy drops and reconnects (same node ids): SVIDs come from the cache, so
  *     this row is meshd's per-stream cost without signing (--no-reconnect skips it).
- *  B. M proxies (default 1,000) each on its own HTTP/2 connection, as separate Envoys are.
+ *  B. M proxies (default 1,000) each on its own HTTP/2 connection, as separate Envoys are;
+ *     then they reconnect (SVIDs cached), then M new proxies (new node ids, so new SVIDs)
+ *     connect to the now-warm server: the first row pays the young process's unoptimised code.
  *
  * Ceiling, in the same run, for A and B: a bare grpc-js server (bench/lib/bare-server.ts,
  * same server options, no auth, no core) writing the very response bytes meshd sent to the
@@ -107,10 +109,14 @@ interface ScenarioResult {
   /** The same proxies reconnecting (new connections, same node ids): SVIDs come from the cache, no signing. */
   reconnect?: SdsOpenResult;
   ceiling?: Phase;
+  /** New node ids on the warm server (B): fresh SVIDs without the cold-process cost. */
+  fresh?: SdsOpenResult;
+  /** The bare server's second fleet, once it is warm too. */
+  warmCeiling?: SdsOpenResult;
   storm?: { rotated: number; withNewBytes: number; firstToLastMs: number; armToLastMs: number; loop: LoopDelay; failures: Record<string, number> };
 }
 
-async function scenario(label: string, proxies: number, connections: number, storm: boolean): Promise<ScenarioResult> {
+async function scenario(label: string, proxies: number, connections: number, storm: boolean, warmFresh = false): Promise<ScenarioResult> {
   console.log(`\n[${label}] ${proxies} proxies over ${connections} HTTP/2 connection(s)${flags.tls ? ' (TLS)' : ' (plaintext port)'}`);
   const host = start('meshd', HOST, serverArgs());
   const started = await host.call<HostStarted>('start', {});
@@ -143,6 +149,18 @@ async function scenario(label: string, proxies: number, connections: number, sto
     const lat = summarize(reconnect.firstSecretMs);
     console.log(`  reconn.: ${reconnect.held}/${proxies} hold default+ROOTCA again after ${ms(reconnect.allHeldMs)} (SVIDs cached); first secret p50 ${ms(lat.p50)} p99 ${ms(lat.p99)}`);
   }
+  let fresh: SdsOpenResult | undefined;
+  if (warmFresh && meshd.open.held === proxies) {
+    // The same number of proxies, new node ids, on the now-warm server: each needs a new key and
+    // SVID again. The first connect above ran on a process seconds old (code not yet optimised
+    // by V8); a long-running meshd meets new proxies like this.
+    await load.call('close');
+    while ((await host.call<number>('connected')) > 0) await sleep(100);
+    await load.call('connect', { address, ca, connections });
+    fresh = await load.call<SdsOpenResult>('open', { proxies, tokens, nodePrefix: `bench-${label}-new`, timeoutMs: TIMEOUT });
+    const lat = summarize(fresh.firstSecretMs);
+    console.log(`  warm   : ${fresh.held}/${proxies} new proxies hold default+ROOTCA after ${ms(fresh.allHeldMs)} (new SVIDs, warm server); first secret p50 ${ms(lat.p50)} p99 ${ms(lat.p99)}`);
+  }
   const tls = flags.tls ? await host.call<{ keyPem: string; chainPem: string }>('servingCert') : undefined;
   await load.call('close');
   await load.stop();
@@ -150,6 +168,7 @@ async function scenario(label: string, proxies: number, connections: number, sto
   await host.stop();
 
   let ceiling: Phase | undefined;
+  let warmCeiling: SdsOpenResult | undefined;
   if (!flags['no-ceiling'] && meshd.open.sampleResponse) {
     const bare = start('bare-server', BARE, serverArgs());
     const { port } = await bare.call<{ port: number }>('start', { mode: 'sds', response: meshd.open.sampleResponse, tls });
@@ -157,18 +176,26 @@ async function scenario(label: string, proxies: number, connections: number, sto
     ceiling = run.phase;
     describe('ceiling', ceiling);
     await run.load.call('close');
+    if (fresh) {
+      // The warm ceiling: the bare server, now warm too, feeding a second fleet.
+      while ((await bare.call<number>('connected')) > 0) await sleep(100);
+      await run.load.call('connect', { address: `127.0.0.1:${port}`, ca, connections });
+      warmCeiling = await run.load.call<SdsOpenResult>('open', { proxies, tokens, nodePrefix: `bench-${label}-new`, timeoutMs: TIMEOUT });
+      console.log(`  ceiling: ${warmCeiling.held}/${proxies} new proxies after ${ms(warmCeiling.allHeldMs)} (warm bare server)`);
+      await run.load.call('close');
+    }
     await run.load.stop();
     await bare.call('stop').catch(() => undefined);
     await bare.stop();
   }
-  return { meshd, ceiling, storm: stormResult, reconnect };
+  return { meshd, ceiling, storm: stormResult, reconnect, fresh, warmCeiling };
 }
 
 async function main(): Promise<void> {
   console.log(`bench:sds — ${process.argv.slice(2).join(' ') || '(defaults)'}; ${machineNote()}`);
   console.log('The machine is shared with other work: figures are noisy, compare meshd with the ceiling of the same run.');
   const a = await scenario('A', N, C, !flags['no-storm']);
-  const b = M > 0 ? await scenario('B', M, M, false) : undefined;
+  const b = M > 0 ? await scenario('B', M, M, false, true) : undefined;
 
   const rows: Row[] = [];
   const ratio = (m: number, c: number | undefined): number | undefined => (c !== undefined && c > 0 && Number.isFinite(m) ? m / c : undefined);
@@ -183,6 +210,10 @@ async function main(): Promise<void> {
     if (r.reconnect) {
       const rr = ratio(r.reconnect.allHeldMs, c);
       rows.push({ metric: `${label}: reconnect, SVIDs cached (no signing)`, measured: ms(r.reconnect.allHeldMs), ceiling: c === undefined ? undefined : ms(c), ratio: rr, target: '', pass: undefined });
+    }
+    if (r.fresh) {
+      const wc = r.warmCeiling?.allHeldMs;
+      rows.push({ metric: `${label}: new proxies, both servers warm (new SVIDs)`, measured: ms(r.fresh.allHeldMs), ceiling: wc === undefined ? undefined : ms(wc), ratio: ratio(r.fresh.allHeldMs, wc), target: '', pass: undefined });
     }
     rows.push({ metric: `${label}: server RSS per proxy`, measured: kb(r.meshd.rssPerProxy), ceiling: r.ceiling && kb(r.ceiling.rssPerProxy), ratio: ratio(r.meshd.rssPerProxy, r.ceiling?.rssPerProxy), target: '≤ 100 KB', pass: r.meshd.rssPerProxy <= 100 * 1024 });
   };
