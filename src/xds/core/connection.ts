@@ -17,6 +17,13 @@ import type { ConnectionStatus, TypeStatus } from './connection-status.js';
 export interface StreamSink {
   /** Writes one encoded response. False when the stream is gone. */
   write(bytes: Uint8Array): boolean;
+  /**
+   * False while the transport already holds as many unsent responses as it should: the
+   * client is not reading (HTTP/2 flow control has stopped us). Pushes then wait for `onDrain`.
+   */
+  writable(): boolean;
+  /** Calls `listener` once, when the transport has room again. */
+  onDrain(listener: () => void): void;
   /** Ends the stream with a status (the adapter turns it into gRPC trailers). */
   end(code: status, details: string): void;
 }
@@ -52,6 +59,8 @@ export interface ConnectionContext {
   clock: Clock;
   controlPlane: string | undefined;
   onEnd(connection: Connection): void;
+  /** Puts a push this connection held back (flow control) into the core's push queue again. */
+  requeue(connection: Connection, job: PushJob): void;
 }
 
 type TypeState = SotwTypeState | DeltaTypeState;
@@ -68,6 +77,8 @@ export class Connection implements CoreStream {
   private open = true;
   private current: string | undefined;
   private readonly log: Logger;
+  /** Pushes held back while the client is not reading, merged into one (see push). */
+  private deferred: PushJob | undefined;
 
   constructor(readonly id: string, readonly options: OpenStreamOptions, private readonly ctx: ConnectionContext) {
     this.nonces = new NonceIssuer(id);
@@ -88,13 +99,42 @@ export class Connection implements CoreStream {
     void this.enqueue(() => this.handle(request));
   }
 
-  /** Runs a queued push: re-generates the job's types this stream subscribes to, in ADS order. */
+  /**
+   * Runs a queued push: re-generates the job's types this stream subscribes to, in ADS order.
+   *
+   * Flow control: a client that stops reading (a stuck Envoy, a paused debugger) must not make
+   * meshd buffer a response per push without bound. While the transport is full, pushes are
+   * merged here into one job (union of types, earliest queue time) and go back to the push
+   * queue when it drains; generating then sends only the newest state. A worker is never held
+   * waiting, so one slow proxy does not slow the others. Answers to the client's own requests
+   * are still written: it asked for them.
+   */
   push(job: PushJob): Promise<void> {
     return this.enqueue(async () => {
+      if (!this.options.sink.writable()) { this.defer(job); return; }
       for (const typeUrl of orderTypes([...this.states.keys()].filter((t) => !job.types || job.types.has(t)))) {
         if (!this.open) return;
         await this.respond(typeUrl, this.states.get(typeUrl)!, job.queuedAt, true);
       }
+    });
+  }
+
+  private defer(job: PushJob): void {
+    this.ctx.metrics.pushesDeferred.inc();
+    const held = this.deferred;
+    if (held) {
+      if (held.types && job.types) for (const t of job.types) held.types.add(t);
+      else held.types = undefined;
+      for (const r of job.reasons) held.reasons.add(r);
+      held.queuedAt = Math.min(held.queuedAt, job.queuedAt);
+      return;
+    }
+    this.deferred = { types: job.types && new Set(job.types), reasons: new Set(job.reasons), queuedAt: job.queuedAt };
+    this.log.debug({ reasons: [...job.reasons] }, 'client is not reading; holding pushes until the stream drains');
+    this.options.sink.onDrain(() => {
+      const resumed = this.deferred;
+      this.deferred = undefined;
+      if (resumed && this.open) this.ctx.requeue(this, resumed);
     });
   }
 

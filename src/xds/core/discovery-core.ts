@@ -100,6 +100,10 @@ export class DiscoveryCore {
       clock: this.clock,
       controlPlane: this.controlPlaneId,
       onEnd: (c) => this.forget(c),
+      requeue: (c, job) => {
+        if (this.closed || !this.streams.has(c.id)) return;
+        for (const reason of job.reasons) void this.queue.enqueue(c, job.types, reason, job.queuedAt);
+      },
     });
     this.streams.set(id, connection);
     this.metrics.connected.inc({ version: this.metrics.version });

@@ -18,6 +18,8 @@ export class CoreMetrics {
   /** pilot_push_triggers{type}: why pushes were queued (config, secret, endpoint, ...). */
   readonly pushTriggers: Counter<'type'>;
   readonly internalErrors: Counter;
+  /** meshd_xds_pushes_deferred_total: pushes held back because the client was not reading (no Istio equivalent). */
+  readonly pushesDeferred: Counter;
 
   constructor(registry: Registry, readonly version: string) {
     const registers = [registry];
@@ -35,6 +37,7 @@ export class CoreMetrics {
     this.rejects = new Counter({ name: 'pilot_total_xds_rejects', help: 'Total number of XDS responses from pilot rejected by proxy.', labelNames: ['type'], registers });
     this.expiredNonce = new Counter({ name: 'pilot_xds_expired_nonce', help: 'Total number of XDS requests with an expired nonce.', labelNames: ['type'], registers });
     this.pushTriggers = new Counter({ name: 'pilot_push_triggers', help: 'Total number of times a push was triggered, labeled by reason for the push.', labelNames: ['type'], registers });
+    this.pushesDeferred = new Counter({ name: 'meshd_xds_pushes_deferred_total', help: 'Pushes held back (merged, sent once the stream drains) because the proxy was not reading its xDS stream.', registers });
     this.internalErrors = new Counter({ name: 'pilot_total_xds_internal_errors', help: 'Total number of internal XDS errors in pilot.', registers });
   }
 }

@@ -60,6 +60,14 @@ export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedReque
     end(code, details) {
       endCall({ code, details });
     },
+    // grpc-js's call is an object-mode Writable (16 messages): needDrain once that many
+    // responses wait behind HTTP/2 flow control.
+    writable() {
+      return !call.writableNeedDrain;
+    },
+    onDrain(listener) {
+      call.once('drain', listener);
+    },
   };
   const transportGone = (): void => {
     ended = true;

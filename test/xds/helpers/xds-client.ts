@@ -172,6 +172,15 @@ abstract class BaseStream<T> {
     this.call.cancel();
   }
 
+  /** Stops reading, as a stuck proxy does: grpc-js stops taking messages and HTTP/2 flow control stops the server. */
+  pause(): void {
+    this.call.pause();
+  }
+
+  resume(): void {
+    this.call.resume();
+  }
+
   /** Half-close, as a client that is done. */
   end(): void {
     this.call.end();

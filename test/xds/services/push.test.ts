@@ -107,6 +107,37 @@ t.test('a push can pick its types per proxy (a config change re-sends only what 
   clusters.delete('c1', a.id); clusters.delete('c1', b.id);
 });
 
+t.test('flow control: a proxy that stops reading gets its pushes merged, then only the newest state', async (t) => {
+  const { id, stream } = ads();
+  const big = (v: number) => `v${v}:${'x'.repeat(200_000)}`; // each response is larger than an HTTP/2 window
+  secrets.set('big', big(0), id);
+  const first = await subscribed(stream, TypeUrl.Secret, ['big']);
+  t.equal(contentOf(first.type_url, first.resources[0].decoded).split(':')[0], 'v0');
+  await barrier(t, stream, 'ACK processed');
+  const deferredBefore = await server.metric('meshd_xds_pushes_deferred_total');
+  stream.pause();
+  const PUSHES = 60;
+  for (let v = 1; v <= PUSHES; v++) {
+    secrets.set('big', big(v), id);
+    await server.core.push({ reason: 'secret', typeUrls: [TypeUrl.Secret], proxies: new Set([id]) });
+  }
+  t.ok(await server.metric('meshd_xds_pushes_deferred_total') > deferredBefore, 'pushes were held back while the proxy did not read');
+  stream.resume();
+  const seen: string[] = [];
+  for (;;) {
+    const r = await stream.next(10_000);
+    if (r.type_url !== TypeUrl.Secret) continue;
+    seen.push(contentOf(r.type_url, r.resources[0].decoded).split(':')[0]!);
+    stream.ack(r);
+    if (seen.at(-1) === `v${PUSHES}`) break;
+  }
+  t.ok(seen.length < PUSHES, `${seen.length} responses for ${PUSHES} pushes: the held ones were merged`);
+  t.same(seen, [...seen].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))), 'in order, never an older state after a newer one');
+  await barrier(t, stream, 'and the stream is healthy afterwards');
+  stream.cancel();
+  secrets.delete('big', id);
+});
+
 t.test('the same resource bytes are shared by every stream (never re-encoded)', async (t) => {
   // A valid Any written with its fields in reverse order: any re-encoding would reorder them.
   const payload = encodeMessage(TypeUrl.Secret, { name: 'shared', generic_secret: { secret: { inline_string: 'same-for-all' } } });
