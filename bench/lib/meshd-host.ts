@@ -6,16 +6,28 @@
  * minting without a CLI round trip per identity, and a clock the bench can move forward so
  * that every SVID is due at the same instant (the jitter meshd adds on purpose otherwise
  * spreads a rotation over minutes).
+ *
+ * It loads meshd from dist/ (the npm scripts build it first): the benchmark measures the code
+ * that ships, not tsx's on-the-fly transpile, which wraps every function in a __name() call
+ * (esbuild's keepNames) that showed up in the server's CPU profiles.
  */
 import { PerformanceObserver, monitorEventLoopDelay, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../src/common/logger.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Clock } from '../../src/common/clock.js';
-import { startMeshd, type RunningMeshd } from '../../src/server/meshd.js';
+import type { RunningMeshd } from '../../src/server/meshd.js';
 import { serveIpc } from './ipc.js';
+
+const DIST = new URL('../../dist/', import.meta.url);
+if (!existsSync(new URL('server/meshd.js', DIST))) {
+  throw new Error(`${fileURLToPath(DIST)} has no build of meshd: run \`npm run build\` (the bench:* scripts do)`);
+}
+const { startMeshd } = (await import(new URL('server/meshd.js', DIST).href)) as typeof import('../../src/server/meshd.js');
+const { silentLogger } = (await import(new URL('common/logger.js', DIST).href)) as typeof import('../../src/common/logger.js');
 
 export interface HostStartParams {
   configDir?: string;
