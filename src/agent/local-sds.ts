@@ -7,13 +7,13 @@ import type { Clock } from '../common/clock.js';
 import type { Authenticator, Identity } from '../auth/identity.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
 import { DiscoveryCore } from '../xds/core/index.js';
-import { createResource } from '../xds/core/resource.js';
+import { createResource, resourceFromAny } from '../xds/core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../xds/core/types.js';
 import { GeneratorError } from '../xds/core/types.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { TypeUrl } from '../xds/type-urls.js';
 import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from '../sds/secret-names.js';
-import { spiffeValidatorSecret, tlsCertificateSecret, trustedCaSecret } from '../sds/secret-resources.js';
+import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from '../sds/secret-resources.js';
 import type { MeshdAgent } from './agent.js';
 
 /**
@@ -51,7 +51,7 @@ class AgentSecretGenerator implements Generator {
     const roots = splitPemCertificates(current.set.rootCertPem);
     const out: Resource[] = [];
     for (const c of classified) {
-      if (c.kind === 'certificate') out.push(createResource(this.typeUrl, c.name, tlsCertificateSecret(c.name, current.set.certChainPem, current.set.keyPem)));
+      if (c.kind === 'certificate') out.push(resourceFromAny(c.name, tlsCertificateSecretAny(c.name, current.set.certChainPem, current.set.keyPem)));
       else if (c.kind === 'bundle') {
         const value = c.validator === 'spiffe' ? spiffeValidatorSecret(c.name, new Map([[id.trustDomain, roots]])) : trustedCaSecret(c.name, roots);
         out.push(createResource(this.typeUrl, c.name, value));

@@ -1,12 +1,12 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
-import type { CertificateAuthority, TrustBundle } from '../ca/types.js';
+import type { CertificateAuthority, IssuedKeyPair, TrustBundle } from '../ca/types.js';
 import { GeneratorError, type Generator, type GenerateRequest, type ProxyInfo, type Resource } from '../xds/core/types.js';
-import { createResource } from '../xds/core/resource.js';
+import { createResource, resourceFromAny } from '../xds/core/resource.js';
 import { TypeUrl } from '../xds/type-urls.js';
 import type { SvidCache } from './svid-cache.js';
 import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
-import { spiffeValidatorSecret, tlsCertificateSecret, trustedCaSecret } from './secret-resources.js';
+import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from './secret-resources.js';
 
 export interface SecretGeneratorDeps {
   ca: CertificateAuthority;
@@ -24,6 +24,8 @@ export class SecretGenerator implements Generator {
   /** Bundle secrets are the same for every proxy: encoded once per bundle sequence. */
   private bundleCache = new Map<string, Resource>();
   private bundleSequence = -1;
+  /** Per SVID object (held by the SVID cache): dropped with it when it rotates or expires. */
+  private readonly certificateCache = new WeakMap<IssuedKeyPair, Map<string, Resource>>();
 
   constructor(private readonly deps: SecretGeneratorDeps) {}
 
@@ -42,7 +44,7 @@ export class SecretGenerator implements Generator {
     for (const c of classified) {
       if (c.kind === 'certificate') {
         const svid = await this.deps.svids.get(proxy.id, identity.spiffeId);
-        out.push(createResource(this.typeUrl, c.name, tlsCertificateSecret(c.name, svid.chainPem, svid.keyPem)));
+        out.push(this.certificateResource(c.name, svid));
       } else if (c.kind === 'bundle') {
         out.push(this.bundleResource(c.name, c.validator, bundle, proxy));
       } else if (c.kind === 'unknown') {
@@ -50,6 +52,15 @@ export class SecretGenerator implements Generator {
       }
     }
     return out;
+  }
+
+  /** A proxy's own secret, encoded once per SVID and name: a reconnect or a re-request reuses the bytes. */
+  private certificateResource(name: string, svid: IssuedKeyPair): Resource {
+    let byName = this.certificateCache.get(svid);
+    if (!byName) this.certificateCache.set(svid, (byName = new Map()));
+    let resource = byName.get(name);
+    if (!resource) byName.set(name, (resource = resourceFromAny(name, tlsCertificateSecretAny(name, svid.chainPem, svid.keyPem))));
+    return resource;
   }
 
   private bundleResource(name: string, validator: 'trusted-ca' | 'spiffe', bundle: TrustBundle, proxy: ProxyInfo): Resource {

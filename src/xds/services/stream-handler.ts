@@ -1,5 +1,5 @@
 import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import type { Logger } from '../../common/logger.js';
+import { lazyChild, type Logger } from '../../common/logger.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../../auth/identity.js';
 import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.js';
 import type { DiscoveryCore } from '../core/discovery-core.js';
@@ -35,7 +35,7 @@ interface Status { code: status; details: string }
  */
 export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps): void {
   const peer = safePeer(call);
-  const log = deps.logger.child({ component: 'xds-service', service: spec.service, mode: spec.mode, peer });
+  const log = lazyChild(deps.logger, () => ({ component: 'xds-service', service: spec.service, mode: spec.mode, peer }));
   let coreStream: CoreStream | undefined;
   let ended = false;
   const early: XdsRequest[] = [];
@@ -78,7 +78,7 @@ export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedReque
   call.on('data', (request: XdsRequest | MalformedRequest): void => {
     if (ended) return;
     if (request.kind === 'malformed') {
-      log.warn({ message: request.message }, 'malformed xDS request');
+      log().warn({ message: request.message }, 'malformed xDS request');
       endCall({ code: status.INVALID_ARGUMENT, details: request.message });
       coreStream?.closed();
       return;
@@ -121,7 +121,7 @@ export function serveFetch(
 ): void {
   const request = call.request;
   const peer = safePeer(call);
-  const log = deps.logger.child({ component: 'xds-service', service: spec.service, mode: 'fetch', peer });
+  const log = lazyChild(deps.logger, () => ({ component: 'xds-service', service: spec.service, mode: 'fetch', peer }));
   void (async () => {
     const identity = await authenticate(call.metadata, call.getAuthContext() as AuthContext | null, peer, spec.service, deps, log);
     if (request.kind === 'malformed') throw new GeneratorError(status.INVALID_ARGUMENT, request.message);
@@ -140,14 +140,14 @@ export function serveFetch(
 
 async function authenticate(
   metadata: ServerDuplexStream<unknown, unknown>['metadata'], authContext: AuthContext | null, peer: string,
-  service: string, deps: DiscoveryServiceDeps, log: Logger,
+  service: string, deps: DiscoveryServiceDeps, log: () => Logger,
 ): Promise<Identity> {
   try {
     return await deps.authenticator.authenticate({ metadata, authContext, peer });
   } catch (err) {
     if (err instanceof AuthenticationError) {
       // The message is the authenticator's, which never includes the credential itself.
-      log.warn({ reason: err.reason, message: err.message, service }, 'xDS stream refused: authentication failed');
+      log().warn({ reason: err.reason, message: err.message, service }, 'xDS stream refused: authentication failed');
       throw new GeneratorError(status.UNAUTHENTICATED, `authentication failed: ${err.message}`);
     }
     throw err;
@@ -162,10 +162,10 @@ function proxyOf(node: NodeInfo | undefined, identity: Identity): ProxyInfo {
   return { id: node.id, cluster: node.cluster, metadata: node.metadata, userAgent: node.userAgent, identity };
 }
 
-function statusOf(err: unknown, log: Logger): Status {
+function statusOf(err: unknown, log: () => Logger): Status {
   if (err instanceof GeneratorError) return { code: err.code, details: err.message };
   if (err instanceof AuthenticationError) return { code: status.UNAUTHENTICATED, details: `authentication failed: ${err.message}` };
-  log.error({ err }, 'internal error opening an xDS stream');
+  log().error({ err }, 'internal error opening an xDS stream');
   return { code: status.INTERNAL, details: `meshd failed to open the stream: ${clip(err instanceof Error ? err.message : String(err))}` };
 }
 
