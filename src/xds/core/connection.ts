@@ -4,7 +4,8 @@ import type { Clock } from '../../common/clock.js';
 import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../type-urls.js';
 import { GeneratorError, type Generator, type ProxyInfo } from './types.js';
 import { checkRequest, clip, type ErrorDetail, type XdsRequest } from './requests.js';
-import { SotwTypeState, type SentSummary } from './sotw-state.js';
+import { SotwTypeState } from './sotw-state.js';
+import type { SentSummary } from './type-state.js';
 import { DeltaTypeState } from './delta-state.js';
 import { NonceIssuer } from './nonce.js';
 import { uniqueByName } from './resource.js';
@@ -63,7 +64,7 @@ export interface ConnectionContext {
   requeue(connection: Connection, job: PushJob): void;
 }
 
-type TypeState = SotwTypeState | DeltaTypeState;
+type TypeState = SotwTypeState | DeltaTypeState; // the two protocols (type-state.ts holds what they share)
 
 /**
  * One xDS stream: per-type protocol state, requests and pushes processed one at a time

@@ -1,24 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { GenerateRequest, Resource } from './types.js';
+import type { Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail } from './requests.js';
-import { applyDeltaChanges, covers, subscribedOnce, EMPTY_SUBSCRIPTION, WILDCARD, type Subscription, type SubscriptionChange } from './subscription.js';
+import { applyDeltaChanges, covers, subscribedOnce, WILDCARD, type SubscriptionChange } from './subscription.js';
 import { viewVersion } from './resource.js';
-import type { NackRecord, SentSummary } from './sotw-state.js';
+import { TypeState, type SentSummary } from './type-state.js';
 
 /** One delta response as sent, kept until the client answers it. */
-export interface DeltaSent {
-  readonly nonce: string;
-  readonly version: string;
+export interface DeltaSent extends SentSummary {
   /** Identifies the content (added name@version and removed names) for the NACK policy. */
   readonly key: string;
   /** Before/after of every name the response touched, to undo it on a NACK. */
   readonly before: ReadonlyMap<string, string | undefined>;
   readonly after: ReadonlyMap<string, string | undefined>;
-  readonly names: readonly string[];
-  readonly sentAt: number;
-  readonly queuedAt: number;
-  readonly pushed: boolean;
-  outcome: 'pending' | 'acked' | 'nacked';
 }
 
 export interface DeltaOutcome {
@@ -37,33 +30,19 @@ export interface DeltaPlan {
   key: string;
 }
 
-const REJECTED_MEMORY = 16;
 /** Unanswered responses remembered per type; Envoy answers each one, so this is only a bound. */
 const PENDING_MEMORY = 64;
 
 /**
  * The incremental (delta) protocol for one type on one stream. Pure, like SotwTypeState.
  */
-export class DeltaTypeState {
-  subscription: Subscription = EMPTY_SUBSCRIPTION;
-  requestCount = 0;
-  latest: DeltaSent | undefined;
-  lastAck: { version: string; at: number; latencyMs: number } | undefined;
-  lastNack: NackRecord | undefined;
-  suppressed = 0;
+export class DeltaTypeState extends TypeState<DeltaSent> {
 
   /** Version of each resource the client holds as far as we know; '' = must be re-sent or reported removed. */
   private readonly held = new Map<string, string>();
   /** Explicitly subscribed names already reported in removed_resources (not repeated on every push). */
   private readonly reportedAbsent = new Set<string>();
   private readonly pending = new Map<string, DeltaSent>();
-  /** Content keys of rejected responses (covers removals). */
-  private readonly rejected: string[] = [];
-  /** name → the version of it the client rejected: never sent to this stream again. */
-  private readonly rejectedResources = new Map<string, string>();
-  private mustAnswer = false;
-
-  constructor(readonly typeUrl: string) {}
 
   receive(request: DeltaRequest, issued: (nonce: string) => boolean): DeltaOutcome {
     const first = this.requestCount === 0;
@@ -86,9 +65,7 @@ export class DeltaTypeState {
           sent.outcome = 'nacked';
           outcome.nacked = { sent, detail: request.errorDetail };
           this.undo(sent);
-          this.rejected.push(sent.key);
-          for (const [name, version] of sent.after) if (version !== undefined) this.rejectedResources.set(name, version);
-          if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
+          this.rememberRejected(sent.key, sent.after); // the content key covers removals too
         } else {
           sent.outcome = 'acked';
           outcome.acked = sent;
@@ -141,10 +118,6 @@ export class DeltaTypeState {
     return n;
   }
 
-  generateRequest(): GenerateRequest {
-    return { names: this.subscription.wildcard ? undefined : this.subscription.names };
-  }
-
   plan(desired: readonly Resource[]): DeltaPlan | undefined {
     const wanted = subscribedOnce(this.subscription, desired);
     const seen = new Set(wanted.map((r) => r.name));
@@ -165,7 +138,7 @@ export class DeltaTypeState {
     if (resources.length === 0 && removed.length === 0 && !this.mustAnswer) return undefined;
     const key = contentKey(resources, removed);
     // NACK policy (D.2, applied to delta): the same content is not sent again after a NACK.
-    if (!this.mustAnswer && this.rejected.includes(key)) { this.suppressed += 1; return undefined; }
+    if (!this.mustAnswer && this.wasRejected(key)) { this.suppressed += 1; return undefined; }
     const view = new Map(this.held);
     for (const r of resources) view.set(r.name, r.version);
     for (const name of removed) view.delete(name);
@@ -197,14 +170,6 @@ export class DeltaTypeState {
     if (this.pending.size > PENDING_MEMORY) this.pending.delete(this.pending.keys().next().value!);
     this.latest = sent;
     return sent;
-  }
-
-  recordAck(sent: SentSummary, at: number): void {
-    this.lastAck = { version: sent.version, at, latencyMs: at - sent.sentAt };
-  }
-
-  recordNack(sent: SentSummary, detail: ErrorDetail, at: number): void {
-    this.lastNack = { nonce: sent.nonce, version: sent.version, message: detail.message, code: detail.code, at, names: sent.names };
   }
 
   status(): 'SYNCED' | 'STALE' | 'NOT SENT' {

@@ -1,39 +1,13 @@
-import type { GenerateRequest, Resource } from './types.js';
+import type { Resource } from './types.js';
 import type { ErrorDetail, SotwRequest } from './requests.js';
-import { applySotwNames, covers, subscribedOnce, EMPTY_SUBSCRIPTION, type Subscription, type SubscriptionChange } from './subscription.js';
+import { applySotwNames, covers, subscribedOnce, type SubscriptionChange } from './subscription.js';
+import { TypeState, type SentSummary } from './type-state.js';
 import { viewVersion } from './resource.js';
 
 /** One response as sent, kept until the client answers it. */
-export interface SotwSent {
-  readonly nonce: string;
-  readonly version: string;
+export interface SotwSent extends SentSummary {
   /** The client's view if it accepts this response. */
   readonly view: ReadonlyMap<string, Resource>;
-  readonly names: readonly string[];
-  readonly sentAt: number;
-  /** When the push (or request) that produced it was queued: convergence is measured from here. */
-  readonly queuedAt: number;
-  readonly pushed: boolean;
-  outcome: 'pending' | 'acked' | 'nacked';
-}
-
-/** What ACK/NACK bookkeeping needs of a sent response (SotW or delta). */
-export interface SentSummary {
-  readonly nonce: string;
-  readonly version: string;
-  readonly names: readonly string[];
-  readonly sentAt: number;
-  readonly queuedAt: number;
-  readonly pushed: boolean;
-}
-
-export interface NackRecord {
-  nonce: string;
-  version: string;
-  message: string;
-  code: number;
-  at: number;
-  names: readonly string[];
 }
 
 export type SotwOutcome =
@@ -60,36 +34,22 @@ export interface SotwPlan {
 /** The version of a generator's whole answer, once per answer (generators return shared arrays). */
 const versionOfAnswer = new WeakMap<readonly Resource[], string>();
 
-/** How many rejected versions a stream remembers per type. */
-const REJECTED_MEMORY = 16;
-
 /**
  * The state-of-the-world protocol for one type on one stream. Pure: no I/O, no clock
- * (times are passed in), so every rule is unit-tested without gRPC.
+ * (times are passed in), so every rule is unit-tested without gRPC. What it shares with
+ * delta (subscription, ACK/NACK records, the NACK memory) is in type-state.ts.
  */
-export class SotwTypeState {
-  subscription: Subscription = EMPTY_SUBSCRIPTION;
-  requestCount = 0;
-  latest: SotwSent | undefined;
-  lastAck: { version: string; at: number; latencyMs: number } | undefined;
-  lastNack: NackRecord | undefined;
-  /** Responses (or resources) not sent because they would repeat rejected content. */
-  suppressed = 0;
-
+export class SotwTypeState extends TypeState<SotwSent> {
   /** The client's view: what it holds if it accepted what we sent. */
   private held = new Map<string, Resource>();
   /** The view at the last ACK: what the client holds after a NACK. */
   private acked = new Map<string, Resource>();
-  /** Versions of whole responses the client rejected (full-state types). */
-  private readonly rejected: string[] = [];
-  /** name → the version of it the client rejected (other types: resources are independent). */
-  private readonly rejectedResources = new Map<string, string>();
   /** Newly requested names: sent even when unchanged (D.3). */
   private readonly forced = new Set<string>();
-  /** The first request of a type is always answered (D.2), even with an empty LDS/CDS set. */
-  private mustAnswer = false;
 
-  constructor(readonly typeUrl: string, readonly fullState: boolean) {}
+  constructor(typeUrl: string, readonly fullState: boolean) {
+    super(typeUrl);
+  }
 
   /**
    * Applies one request. `issued` tells whether this stream produced a nonce.
@@ -114,9 +74,8 @@ export class SotwTypeState {
         nacked = { sent: latest, detail: request.errorDetail };
         // The client kept what it had accepted before; never send this content again.
         this.held = new Map(this.acked);
-        this.rejected.push(latest.version);
-        if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
-        for (const name of latest.names) this.rejectedResources.set(name, latest.view.get(name)!.version);
+        // Full-state types: the whole set is the unit; other types: each resource is.
+        this.rememberRejected(latest.version, latest.names.map((name) => [name, latest.view.get(name)!.version] as const));
       } else {
         latest.outcome = 'acked';
         acked = latest;
@@ -151,10 +110,6 @@ export class SotwTypeState {
     let n = 0;
     for (const name of names) if (covers(this.subscription, name) && this.held.has(name)) { this.forced.add(name); n += 1; }
     return n;
-  }
-
-  generateRequest(): GenerateRequest {
-    return { names: this.subscription.wildcard ? undefined : this.subscription.names };
   }
 
   /**
@@ -209,7 +164,7 @@ export class SotwTypeState {
     // D.2 / C.3 NACK policy: content this stream rejected is never sent to it again; we wait
     // for a real change (a different version), which is then sent as usual. For LDS/CDS the
     // whole set is the unit (a response without a resource would delete it).
-    if (this.rejected.includes(version) && !this.mustAnswer) { this.suppressed += 1; return undefined; }
+    if (this.wasRejected(version) && !this.mustAnswer) { this.suppressed += 1; return undefined; }
     return { resources, updated, version, view };
   }
 
@@ -223,21 +178,11 @@ export class SotwTypeState {
     return this.latest;
   }
 
-  recordAck(sent: SentSummary, at: number): void {
-    this.lastAck = { version: sent.version, at, latencyMs: at - sent.sentAt };
-  }
-
-  recordNack(sent: SentSummary, detail: ErrorDetail, at: number): void {
-    this.lastNack = { nonce: sent.nonce, version: sent.version, message: detail.message, code: detail.code, at, names: sent.names };
-  }
-
-  /** SYNCED: the latest response was ACKed; STALE: sent, not (or negatively) acknowledged. */
   status(): 'SYNCED' | 'STALE' | 'NOT SENT' {
     if (!this.latest) return 'NOT SENT';
     return this.latest.outcome === 'acked' ? 'SYNCED' : 'STALE';
   }
 
-  /** Versions the client holds, per resource, as far as we know. */
   heldVersions(): Map<string, string> {
     return new Map([...this.held].map(([name, r]) => [name, r.version]));
   }

@@ -1,0 +1,82 @@
+import type { GenerateRequest } from './types.js';
+import type { ErrorDetail } from './requests.js';
+import { EMPTY_SUBSCRIPTION, type Subscription } from './subscription.js';
+
+/**
+ * What the state-of-the-world and delta protocols keep alike for one type on one stream
+ * (sotw-state.ts, delta-state.ts): the subscription, the latest response and its answer for
+ * the debug view, and the memory of rejected content behind the NACK policy. Pure, like both.
+ */
+
+/** What ACK/NACK bookkeeping needs of a sent response (SotW or delta). */
+export interface SentSummary {
+  readonly nonce: string;
+  readonly version: string;
+  readonly names: readonly string[];
+  readonly sentAt: number;
+  /** When the push (or request) that produced it was queued: convergence is measured from here. */
+  readonly queuedAt: number;
+  readonly pushed: boolean;
+  outcome: 'pending' | 'acked' | 'nacked';
+}
+
+export interface NackRecord {
+  nonce: string;
+  version: string;
+  message: string;
+  code: number;
+  at: number;
+  names: readonly string[];
+}
+
+/** How many rejected responses a stream remembers per type. */
+const REJECTED_MEMORY = 16;
+
+export abstract class TypeState<Sent extends SentSummary> {
+  subscription: Subscription = EMPTY_SUBSCRIPTION;
+  requestCount = 0;
+  latest: Sent | undefined;
+  lastAck: { version: string; at: number; latencyMs: number } | undefined;
+  lastNack: NackRecord | undefined;
+  /** Responses (or resources) not sent because they would repeat rejected content. */
+  suppressed = 0;
+
+  /** The first request of a type is always answered (D.2), even with an empty set. */
+  protected mustAnswer = false;
+  /** name → the version of it the client rejected: never sent to this stream again. */
+  protected readonly rejectedResources = new Map<string, string>();
+  /** Whole responses the client rejected (SotW versions, delta content keys), newest last. */
+  private readonly rejected: string[] = [];
+
+  constructor(readonly typeUrl: string) {}
+
+  generateRequest(): GenerateRequest {
+    return { names: this.subscription.wildcard ? undefined : this.subscription.names };
+  }
+
+  recordAck(sent: SentSummary, at: number): void {
+    this.lastAck = { version: sent.version, at, latencyMs: at - sent.sentAt };
+  }
+
+  recordNack(sent: SentSummary, detail: ErrorDetail, at: number): void {
+    this.lastNack = { nonce: sent.nonce, version: sent.version, message: detail.message, code: detail.code, at, names: sent.names };
+  }
+
+  /** SYNCED: the latest response was ACKed; STALE: sent, not (or negatively) acknowledged. */
+  abstract status(): 'SYNCED' | 'STALE' | 'NOT SENT';
+
+  /** Versions the client holds, per resource, as far as we know. */
+  abstract heldVersions(): Map<string, string>;
+
+  /** D.2 NACK policy: remembers a rejected response and the resource versions in it. */
+  protected rememberRejected(key: string, resources: Iterable<readonly [string, string | undefined]>): void {
+    this.rejected.push(key);
+    if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
+    for (const [name, version] of resources) if (version !== undefined) this.rejectedResources.set(name, version);
+  }
+
+  /** True when a response with this key was rejected (and so is not sent again unless asked). */
+  protected wasRejected(key: string): boolean {
+    return this.rejected.includes(key);
+  }
+}
