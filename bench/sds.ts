@@ -23,10 +23,9 @@
  * same server options, no auth, no core) writing the very response bytes meshd sent to the
  * same streams from the same load process.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Child, stopChildrenOnExit } from './lib/ipc.js';
+import type { Child } from './lib/ipc.js';
+import { BARE_SERVER, Children, MESHD_HOST, runBench, serverArgs, sleep } from './lib/orchestrator.js';
 import { machineNote, rssBytes } from './lib/proc-stats.js';
 import { kb, ms, printTable, summarize, type Row } from './lib/stats.js';
 import type { HostStarted, LoopDelay } from './lib/meshd-host.js';
@@ -53,21 +52,12 @@ const M = Number(flags.separate);
 const IDENTITIES = Number(flags.identities);
 const TIMEOUT = Number(flags.timeout);
 const HOURS = 3_600_000;
-const HOST = new URL('./lib/meshd-host.ts', import.meta.url);
-/** --cpu-prof: the server processes (meshd and the bare ceiling) write V8 CPU profiles here. */
-const PROFILE_DIR = join(tmpdir(), 'meshd-bench-profiles');
-const BARE = new URL('./lib/bare-server.ts', import.meta.url);
 const LOAD = new URL('./lib/sds-load.ts', import.meta.url);
 
-const children: Child[] = [];
-stopChildrenOnExit(() => children);
-const start = (name: string, module: URL, nodeArgs: string[] = []): Child => {
-  const c = Child.start(name, module, nodeArgs);
-  children.push(c);
-  return c;
-};
-const serverArgs = (): string[] => ['--expose-gc', ...(flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])];
-const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
+const children = new Children();
+const start = (name: string, module: URL, nodeArgs: string[] = []): Child => children.start(name, module, nodeArgs);
+const HOST = MESHD_HOST;
+const BARE = BARE_SERVER;
 
 interface Phase {
   open: SdsOpenResult;
@@ -118,7 +108,7 @@ interface ScenarioResult {
 
 async function scenario(label: string, proxies: number, connections: number, storm: boolean, warmFresh = false): Promise<ScenarioResult> {
   console.log(`\n[${label}] ${proxies} proxies over ${connections} HTTP/2 connection(s)${flags.tls ? ' (TLS)' : ' (plaintext port)'}`);
-  const host = start('meshd', HOST, serverArgs());
+  const host = start('meshd', HOST, serverArgs(flags['cpu-prof']));
   const started = await host.call<HostStarted>('start', {});
   const tokens = await host.call<string[]>('tokens', { identities: identities(IDENTITIES), ttlMs: 48 * HOURS });
   const address = `127.0.0.1:${flags.tls ? started.ports.secureGrpc : started.ports.grpc}`;
@@ -170,7 +160,7 @@ async function scenario(label: string, proxies: number, connections: number, sto
   let ceiling: Phase | undefined;
   let warmCeiling: SdsOpenResult | undefined;
   if (!flags['no-ceiling'] && meshd.open.sampleResponse) {
-    const bare = start('bare-server', BARE, serverArgs());
+    const bare = start('bare-server', BARE, serverArgs(flags['cpu-prof']));
     const { port } = await bare.call<{ port: number }>('start', { mode: 'sds', response: meshd.open.sampleResponse, tls });
     const run = await connectFleet(bare, `127.0.0.1:${port}`, ca, proxies, connections, tokens, `bench-${label}`);
     ceiling = run.phase;
@@ -226,13 +216,4 @@ async function main(): Promise<void> {
   printTable(`bench:sds summary (${flags.tls ? 'TLS' : 'plaintext'} gRPC; ceiling = bare grpc-js server, same bytes, same streams)`, rows);
 }
 
-main().then(
-  () => {
-    if (flags['cpu-prof']) console.log(`\nCPU profiles of the server processes: ${PROFILE_DIR}`);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main, flags['cpu-prof']);

@@ -25,7 +25,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Child, stopChildrenOnExit } from './lib/ipc.js';
+import type { Child } from './lib/ipc.js';
+import { BARE_SERVER, Children, MESHD_HOST, runBench, serverArgs, sleep } from './lib/orchestrator.js';
 import { cpuSeconds, machineNote, rssBytes } from './lib/proc-stats.js';
 import { mb, ms, printTable, summarize, type Row } from './lib/stats.js';
 import { namespaceName, peerAuthenticationYaml, writeBenchMesh } from './lib/mesh-config.js';
@@ -60,22 +61,13 @@ const C = Math.min(Number(flags.connections), N);
 const TIMEOUT = Number(flags.timeout);
 const CHANGED = namespaceName(0);
 const CHANGES = Math.max(1, Number(flags.changes));
-const HOST = new URL('./lib/meshd-host.ts', import.meta.url);
-/** --cpu-prof: the server processes (meshd and the bare ceiling) write V8 CPU profiles here. */
-const PROFILE_DIR = join(tmpdir(), 'meshd-bench-profiles');
-const BARE = new URL('./lib/bare-server.ts', import.meta.url);
 const LOAD = new URL('./lib/ads-load.ts', import.meta.url);
 
-const children: Child[] = [];
-stopChildrenOnExit(() => children);
-const start = (name: string, module: URL, nodeArgs: string[] = []): Child => {
-  const c = Child.start(name, module, nodeArgs);
-  children.push(c);
-  return c;
-};
-const serverArgs = (): string[] => ['--expose-gc', ...(flags['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])];
+const children = new Children();
+const start = (name: string, module: URL, nodeArgs: string[] = []): Child => children.start(name, module, nodeArgs);
+const HOST = MESHD_HOST;
+const BARE = BARE_SERVER;
 const loadArgs = ['--max-old-space-size=4096'];
-const sleep = (t: number): Promise<void> => new Promise((r) => setTimeout(r, t));
 
 interface Convergence {
   expected: number;
@@ -126,7 +118,7 @@ async function main(): Promise<void> {
       `${N} proxies (${REPLICAS} per workload) over ${C} HTTP/2 connections${flags.tls ? ' (TLS)' : ' (plaintext port)'}, connecting ${Number(flags.batch) > 0 ? `in waves of ${flags.batch}` : 'all at once'}; SDS over ADS ${flags['no-sds'] ? 'off' : 'on'}`);
 
     // ---- meshd ----
-    const host = start('meshd', HOST, serverArgs());
+    const host = start('meshd', HOST, serverArgs(flags['cpu-prof']));
     const started = await host.call<HostStarted>('start', { configDir: mesh.dir });
     const accounts = [...new Map(mesh.workloads.map((w) => [`${w.namespace}/${w.serviceAccount}`, w])).values()];
     const minted = await host.call<string[]>('tokens', { identities: accounts.map((w) => ({ namespace: w.namespace, serviceAccount: w.serviceAccount })), ttlMs: 48 * 3_600_000 });
@@ -185,7 +177,7 @@ async function main(): Promise<void> {
     if (!flags['no-ceiling'] && after.size > 0) {
       await writeFile(policyFile, peerAuthenticationYaml(CHANGED, 'PERMISSIVE'));
       await sleep(300);
-      const bare = start('bare-server', BARE, serverArgs());
+      const bare = start('bare-server', BARE, serverArgs(flags['cpu-prof']));
       const { port } = await bare.call<{ port: number }>('start', { mode: 'ads', before, after, watchFile: policyFile, debounceMs: 100, tls });
       const load2 = start('ads-load', LOAD, loadArgs);
       await load2.call('connect', { address: `127.0.0.1:${port}`, ca, connections: C });
@@ -238,13 +230,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => {
-    if (flags['cpu-prof']) console.log(`\nCPU profiles of the server processes: ${PROFILE_DIR}`);
-    process.exit(0);
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main, flags['cpu-prof']);
