@@ -5,8 +5,15 @@
  * `kubectl`-style tool uses for an atomic replace. Events are debounced as istiod debounces
  * config pushes (PILOT_DEBOUNCE_AFTER 100 ms, at most PILOT_DEBOUNCE_MAX): a burst of writes
  * becomes one reload. A reload that changes nothing (not even a message) publishes nothing.
+ *
+ * fs.watch follows the directory's inode, not its path. So the path is also checked every
+ * couple of seconds (one stat): a dir that was deleted and made again, or a path that is a
+ * symlink switched to another dir (how config-sync tools and Kubernetes volume mounts replace
+ * a whole tree at once), is watched anew and reloaded. While the dir is gone, the config in
+ * force stays, as for any unreadable config.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Logger } from '../common/logger.js';
 import { diffSnapshots, fullDiff, type SnapshotDiff } from './diff.js';
 import { loadConfigDir } from './load-config-dir.js';
@@ -22,6 +29,8 @@ export interface ConfigWatcherOptions {
   debounceMs?: number;
   /** Longest a reload waits under a steady stream of events (default 1 s). */
   maxDelayMs?: number;
+  /** How often the path is checked for a replaced or re-created dir (default 2 s). */
+  pathCheckMs?: number;
 }
 
 const messageKey = (m: ConfigMessage): string => `${m.level}|${m.source.file}|${m.source.line}|${m.resource ?? ''}|${m.message}`;
@@ -34,6 +43,10 @@ export class ConfigWatcher {
   private again = false;
   private stopped = false;
   private readonly cache: FileParseCache;
+  /** dev:ino of the dir fs.watch follows; undefined while the path has no dir. */
+  private watchedDir: string | undefined;
+  private pathTimer: NodeJS.Timeout | undefined;
+  private checkingPath = false;
 
   private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot, cache: FileParseCache) {
     this.cache = cache;
@@ -49,9 +62,55 @@ export class ConfigWatcher {
       { dir: options.dir, version: first.version, peerAuthentications: first.peerAuthentications.length, serviceEntries: first.serviceEntries.length, workloadEntries: first.workloadEntries.length },
       'mesh config loaded',
     );
-    w.watcher = watch(options.dir, () => w.schedule());
-    w.watcher.on('error', (err) => options.logger.error({ dir: options.dir, err: err.message }, 'config dir watch failed; config changes are no longer picked up'));
+    await w.watchDir();
+    w.pathTimer = setInterval(() => void w.checkPath(), options.pathCheckMs ?? 2000);
+    w.pathTimer.unref();
     return w;
+  }
+
+  private async watchDir(): Promise<void> {
+    const { dir, logger } = this.options;
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.watchedDir = await dirIdentity(dir);
+    if (this.watchedDir === undefined || this.stopped) return;
+    try {
+      this.watcher = watch(dir, () => this.schedule());
+    } catch (err) {
+      // Gone again between the stat and the watch: the next path check retries.
+      this.watchedDir = undefined;
+      logger.warn({ dir, err: err instanceof Error ? err.message : String(err) }, 'cannot watch the config dir yet');
+      return;
+    }
+    this.watcher.on('error', (err) => {
+      // Typically the dir was deleted; the path check notices when it is back.
+      logger.warn({ dir, err: err.message }, 'config dir watch ended; waiting for the dir to come back');
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.watchedDir = undefined;
+    });
+  }
+
+  /** A different dir at the path (re-created, or a switched symlink), or the dir gone: re-watch and reload. */
+  private async checkPath(): Promise<void> {
+    if (this.stopped || this.checkingPath) return;
+    this.checkingPath = true;
+    try {
+      const now = await dirIdentity(this.options.dir);
+      if (now === this.watchedDir) return;
+      if (now === undefined) {
+        this.options.logger.warn({ dir: this.options.dir }, 'config dir is gone; keeping the config in force until it is back');
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.watchedDir = undefined;
+        return;
+      }
+      this.options.logger.info({ dir: this.options.dir }, 'config dir was replaced; watching the new one');
+      await this.watchDir();
+      this.schedule();
+    } finally {
+      this.checkingPath = false;
+    }
   }
 
   /** The snapshot in force. */
@@ -141,9 +200,21 @@ export class ConfigWatcher {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.pathTimer) clearInterval(this.pathTimer);
+    this.pathTimer = undefined;
     this.watcher?.close();
     this.watcher = undefined;
     await this.reloading;
+  }
+}
+
+/** dev:ino of the directory the path leads to (through symlinks); undefined when there is none. */
+async function dirIdentity(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    return st.isDirectory() ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
   }
 }
 

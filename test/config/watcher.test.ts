@@ -1,6 +1,6 @@
 /** The watcher on a real temp dir: real fs.watch events, real debounce, real logger output. */
 import t from 'tap';
-import { mkdtemp, rm, writeFile, unlink, rename } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, unlink, rename, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,8 +12,14 @@ import { pa, yaml } from './helpers.js';
 
 interface Change { snapshot: MeshSnapshot; diff: SnapshotDiff }
 
-async function setup(t: { teardown: (fn: () => Promise<void>) => void }) {
-  const dir = await mkdtemp(join(tmpdir(), 'meshd-watch-'));
+interface SetupOptions {
+  /** Lays out the config (default: shop.yaml, PERMISSIVE); returns the path to watch (default: the temp dir). */
+  prepare?: (tmp: string) => Promise<string>;
+  pathCheckMs?: number;
+}
+
+async function setup(t: { teardown: (fn: () => Promise<void>) => void }, opts: SetupOptions = {}) {
+  const tmp = await mkdtemp(join(tmpdir(), 'meshd-watch-'));
   const logStream = new PassThrough();
   const logLines: Record<string, unknown>[] = [];
   logStream.on('data', (chunk: Buffer) => {
@@ -21,11 +27,14 @@ async function setup(t: { teardown: (fn: () => Promise<void>) => void }) {
   });
   const changes: Change[] = [];
   let waiter: (() => void) | undefined;
-  await writeFile(join(dir, 'shop.yaml'), pa('shop', 'default', 'PERMISSIVE'));
+  const dir = opts.prepare
+    ? await opts.prepare(tmp)
+    : (await writeFile(join(tmp, 'shop.yaml'), pa('shop', 'default', 'PERMISSIVE')), tmp);
   const watcher: ConfigWatcher = await watchConfigDir({
     dir,
     logger: createLogger({ level: 'info', destination: logStream }),
     debounceMs: 50,
+    pathCheckMs: opts.pathCheckMs,
     onChange: (snapshot, diff) => {
       changes.push({ snapshot, diff });
       waiter?.();
@@ -46,9 +55,9 @@ async function setup(t: { teardown: (fn: () => Promise<void>) => void }) {
   });
   t.teardown(async () => {
     await watcher.stop();
-    await rm(dir, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
   });
-  return { dir, watcher, changes, nthChange, logLines };
+  return { dir, tmp, watcher, changes, nthChange, logLines };
 }
 
 t.test('initial load, then a new file yields a new snapshot with a diff naming it', async (t) => {
@@ -121,4 +130,63 @@ t.test('stop() ends watching: later writes publish nothing', async (t) => {
   await new Promise((r) => setTimeout(r, 300));
   t.equal(changes.length, 0);
   t.equal(watcher.current.version, 1);
+});
+
+t.test('a Kubernetes volume update (the ..data symlink switched to a new timestamped dir) is seen', async (t) => {
+  const { tmp, watcher, nthChange } = await setup(t, {
+    prepare: async (dir) => {
+      await mkdir(join(dir, '..2026_11_22_v1'));
+      await writeFile(join(dir, '..2026_11_22_v1', 'shop.yaml'), pa('shop', 'default', 'PERMISSIVE'));
+      await symlink('..2026_11_22_v1', join(dir, '..data'));
+      await symlink(join('..data', 'shop.yaml'), join(dir, 'shop.yaml'));
+      return dir;
+    },
+  });
+  t.equal(watcher.current.peerAuthentications[0]?.mode, 'PERMISSIVE', 'read through the symlinks');
+  // What the kubelet does: a new dir, a temp symlink to it, renamed over ..data.
+  await mkdir(join(tmp, '..2026_11_22_v2'));
+  await writeFile(join(tmp, '..2026_11_22_v2', 'shop.yaml'), pa('shop', 'default', 'STRICT'));
+  await symlink('..2026_11_22_v2', join(tmp, '..data_tmp'));
+  await rename(join(tmp, '..data_tmp'), join(tmp, '..data'));
+  const c = await nthChange(1);
+  t.equal(c.snapshot.peerAuthentications[0]?.mode, 'STRICT');
+});
+
+t.test('a config dir deleted keeps the config in force; made again, it is watched and loaded', async (t) => {
+  const { dir, watcher, nthChange, changes, logLines } = await setup(t, { pathCheckMs: 100 });
+  await rm(dir, { recursive: true, force: true });
+  const deadline = Date.now() + 5000;
+  while (!logLines.some((l) => l.msg === 'config dir is gone; keeping the config in force until it is back') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.ok(logLines.some((l) => l.msg === 'config dir is gone; keeping the config in force until it is back'), 'the loss is logged');
+  t.equal(watcher.current.peerAuthentications[0]?.mode, 'PERMISSIVE', 'still in force');
+  t.equal(changes.length, 0, 'nothing published while it was gone');
+  await mkdir(dir);
+  await writeFile(join(dir, 'shop.yaml'), pa('shop', 'default', 'STRICT'));
+  const c = await nthChange(1);
+  t.equal(c.snapshot.peerAuthentications[0]?.mode, 'STRICT', 'the new dir is loaded');
+  await writeFile(join(dir, 'shop.yaml'), pa('shop', 'default', 'DISABLE'));
+  const c2 = await nthChange(2);
+  t.equal(c2.snapshot.peerAuthentications[0]?.mode, 'DISABLE', 'and watched: a later write is seen');
+});
+
+t.test('a config path that is a symlink switched to another dir is followed', async (t) => {
+  const { tmp, watcher, nthChange } = await setup(t, {
+    pathCheckMs: 100,
+    prepare: async (base) => {
+      await mkdir(join(base, 'v1'));
+      await writeFile(join(base, 'v1', 'shop.yaml'), pa('shop', 'default', 'PERMISSIVE'));
+      await symlink('v1', join(base, 'current'));
+      return join(base, 'current');
+    },
+  });
+  t.equal(watcher.current.peerAuthentications[0]?.mode, 'PERMISSIVE');
+  await mkdir(join(tmp, 'v2'));
+  await writeFile(join(tmp, 'v2', 'shop.yaml'), pa('shop', 'default', 'STRICT'));
+  await symlink('v2', join(tmp, 'current.tmp'));
+  await rename(join(tmp, 'current.tmp'), join(tmp, 'current'));
+  const c = await nthChange(1);
+  t.equal(c.snapshot.peerAuthentications[0]?.mode, 'STRICT', 'the new target is loaded');
+  await writeFile(join(tmp, 'v2', 'shop.yaml'), pa('shop', 'default', 'DISABLE'));
+  const c2 = await nthChange(2);
+  t.equal(c2.snapshot.peerAuthentications[0]?.mode, 'DISABLE', 'and watched');
 });
