@@ -1,6 +1,6 @@
 #!/bin/sh
 # Entrypoint of a demo sidecar (envoyproxy/envoy image): run Envoy with the bootstrap the
-# `bootstrap` service wrote for this workload, plus the Prometheus stats listener.
+# `bootstrap` service wrote for this workload (it has Istio's Prometheus stats listener on 15090).
 #
 #   run-sidecar.sh <namespace>.<workload>      e.g. payments.api-1
 #
@@ -16,6 +16,5 @@ fi
 # --disable-hot-restart: one Envoy per network namespace, restarted by compose, never hot.
 exec /docker-entrypoint.sh envoy \
   --config-path "$bootstrap" \
-  --config-yaml "$(cat /demo/envoy/prometheus-stats.yaml)" \
   --disable-hot-restart \
   --log-level "${ENVOY_LOG_LEVEL:-warn}"

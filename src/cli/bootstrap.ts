@@ -2,12 +2,17 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { systemClock } from '../common/clock.js';
 import { generateBootstrap } from '../xds/bootstrap/generate-bootstrap.js';
+import { PROMETHEUS_STATS_PORT } from '../xds/bootstrap/build-bootstrap.js';
 import { absolute, dataDirOption } from './options.js';
 
 function portArg(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number 1-65535');
   return n;
+}
+
+function portOrZero(value: string): number {
+  return value === '0' ? 0 : portArg(value);
 }
 
 /**
@@ -26,13 +31,14 @@ export function registerBootstrap(program: Command): void {
     .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address as the sidecar reaches it").default('127.0.0.1:15012'))
     .option('--als-address <host:port>', 'where access logs go (default: the mesh config access log address, else --xds-address)')
     .addOption(new Option('--admin-port <port>', 'Envoy admin port on 127.0.0.1').default(15000).argParser(portArg))
+    .addOption(new Option('--stats-port <port>', "Istio's prometheus_stats listener on 0.0.0.0: only /stats/prometheus, forwarded to admin (0: none)").default(PROMETHEUS_STATS_PORT).argParser(portOrZero))
     .option('--root-cert <file>', "meshd's trust bundle PEM, e.g. from its /trust-bundle endpoint (default: the CA's bundle)")
     .addOption(new Option('--ca-dir <dir>', "plug-in CA in Istio's cacerts layout: trust its root-cert.pem").env('MESHD_CA_DIR'))
     .addOption(dataDirOption())
     .option('-o, --output <file>', 'write to this file (mode 0600, atomically) instead of stdout')
     .action(async (opts: {
       configDir: string; namespace: string; workload: string; tokenFile?: string; xdsAddress: string;
-      alsAddress?: string; adminPort: number; rootCert?: string; caDir?: string; dataDir: string; output?: string;
+      alsAddress?: string; adminPort: number; statsPort: number; rootCert?: string; caDir?: string; dataDir: string; output?: string;
     }) => {
       const generated = await generateBootstrap({
         configDir: absolute(opts.configDir),
@@ -41,6 +47,7 @@ export function registerBootstrap(program: Command): void {
         dataDir: absolute(opts.dataDir),
         xdsAddress: opts.xdsAddress,
         adminPort: opts.adminPort,
+        statsPort: opts.statsPort,
         ...(opts.alsAddress !== undefined ? { alsAddress: opts.alsAddress } : {}),
         ...(opts.tokenFile !== undefined ? { tokenFile: absolute(opts.tokenFile) } : {}),
         ...(opts.rootCert !== undefined ? { rootCertFile: absolute(opts.rootCert) } : {}),

@@ -20,7 +20,10 @@ import { DEFAULT_DNS_DOMAIN, sidecarNode } from './node-identity.js';
  *   presents the workload's SVID: secret `default`, fetched over a separate SDS stream on
  *   `xds-grpc` (with the token), the supported way for a static cluster (its SDS cluster is
  *   defined before it; SDS-over-ADS is what #19618 breaks);
- * - admin on loopback only (its /config_dump shows this file, token included).
+ * - admin on loopback only (its /config_dump shows this file, token included);
+ * - `prometheus_stats`, as istio-agent's bootstrap has it: a listener on 0.0.0.0:15090 that
+ *   forwards exactly /stats/prometheus to admin, so Prometheus scrapes the sidecar without
+ *   reaching the rest of admin (config_dump, quitquitquit). `statsPort` 0 leaves it out.
  */
 export interface BootstrapInput {
   workload: WorkloadEntry;
@@ -36,8 +39,14 @@ export interface BootstrapInput {
   /** Bearer token sent as `authorization` on every ADS stream; absent: no credential is sent. */
   token?: string;
   adminPort: number;
+  /** Port of the Prometheus stats listener on 0.0.0.0 (Istio: 15090); 0 or absent: none. */
+  statsPort?: number;
   dnsDomain?: string;
 }
+
+/** Istio's port for a sidecar's Prometheus stats (the prometheus.io/port annotation it sets). */
+export const PROMETHEUS_STATS_PORT = 15090;
+export const PROMETHEUS_STATS_NAME = 'prometheus_stats';
 
 export const XDS_CLUSTER_NAME = 'xds-grpc';
 export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -67,9 +76,11 @@ export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
       lds_config: overAds,
     },
     static_resources: {
+      ...(input.statsPort ? { listeners: [prometheusStatsListener(input.statsPort)] } : {}),
       clusters: [
         meshdCluster(XDS_CLUSTER_NAME, input.xds, input),
         meshdCluster(ALS_CLUSTER_NAME, input.als ?? input.xds, input, workloadSvidOverSds(adsService)),
+        ...(input.statsPort ? [adminCluster(PROMETHEUS_STATS_NAME, input.adminPort)] : []),
       ],
     },
     admin: {
@@ -81,6 +92,46 @@ export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
         { name: 'global config', static_layer: { 'overload.global_downstream_max_connections': 2147483647 } },
         { name: 'admin', admin_layer: {} },
       ],
+    },
+  };
+}
+
+/** 0.0.0.0:<port>, one route: the exact path /stats/prometheus to admin; anything else gets 404. */
+function prometheusStatsListener(port: number): Record<string, unknown> {
+  return {
+    name: PROMETHEUS_STATS_NAME,
+    address: { socket_address: { address: '0.0.0.0', port_value: port } },
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+          stat_prefix: PROMETHEUS_STATS_NAME,
+          codec_type: 'AUTO',
+          route_config: {
+            name: PROMETHEUS_STATS_NAME,
+            virtual_hosts: [{
+              name: PROMETHEUS_STATS_NAME,
+              domains: ['*'],
+              routes: [{ match: { path: '/stats/prometheus' }, route: { cluster: PROMETHEUS_STATS_NAME } }],
+            }],
+          },
+          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+        },
+      }],
+    }],
+  };
+}
+
+/** Envoy's own admin interface on loopback, as an upstream. */
+function adminCluster(name: string, adminPort: number): Record<string, unknown> {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '0.25s',
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } } }] }],
     },
   };
 }

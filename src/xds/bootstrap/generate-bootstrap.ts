@@ -5,7 +5,7 @@ import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
 import { decodeStrict, formatStrictErrors } from '../strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
-import { BOOTSTRAP_TYPE, buildBootstrap } from './build-bootstrap.js';
+import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT } from './build-bootstrap.js';
 import { parseEndpointAddress } from './endpoint-address.js';
 import { readTrustBundlePem } from './trust-bundle-source.js';
 
@@ -23,6 +23,8 @@ export interface GenerateBootstrapOptions {
   /** Default: meshConfig accessLogService address, else xdsAddress. */
   alsAddress?: string;
   adminPort: number;
+  /** Prometheus stats listener port (default 15090, as Istio); 0: none. */
+  statsPort?: number;
   tokenFile?: string;
   rootCertFile?: string;
   /** A plug-in CA (Istio cacerts layout): its root-cert.pem is the bundle. */
@@ -80,6 +82,7 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
     rootsPem,
     controlPlaneSpiffeId: controlPlaneSpiffeId(snapshot.mesh.trustDomain),
     adminPort: opts.adminPort,
+    statsPort: opts.statsPort ?? PROMETHEUS_STATS_PORT,
     ...(token !== undefined ? { token } : {}),
   });
   const check = decodeStrict(BOOTSTRAP_TYPE, bootstrap);

@@ -70,7 +70,7 @@ t.test('the bootstrap for a workload of examples/config decodes strictly and tie
   t.same(doc.dynamic_resources.cds_config, doc.dynamic_resources.lds_config);
 
   const clusters = doc.static_resources.clusters;
-  t.same(clusters.map((c: { name: string }) => c.name), ['xds-grpc', 'meshd-als']);
+  t.same(clusters.map((c: { name: string }) => c.name), ['xds-grpc', 'meshd-als', 'prometheus_stats']);
   const [xds] = clusters;
   t.equal(xds.type, 'STATIC', 'an IP address needs no DNS');
   t.same(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: '127.0.0.1', port_value: 15012 });
@@ -88,6 +88,24 @@ t.test('the bootstrap for a workload of examples/config decodes strictly and tie
     },
   }], 'meshd-als presents the workload SVID, fetched over SDS on xds-grpc with the token');
   t.same(doc.admin.address.socket_address, { address: '127.0.0.1', port_value: 15000 });
+});
+
+t.test("Istio's prometheus_stats listener: 0.0.0.0:15090, only /stats/prometheus, to admin; --stats-port 0 leaves it out", async (t) => {
+  const doc = parse((await generateBootstrap(base({ adminPort: 15001 }), clock.now())).yaml);
+  const [listener] = doc.static_resources.listeners;
+  t.same(listener.address, { socket_address: { address: '0.0.0.0', port_value: 15090 } });
+  const hcm = listener.filter_chains[0].filters[0].typed_config;
+  t.same(hcm.route_config.virtual_hosts.flatMap((v: { routes: unknown[] }) => v.routes), [{ match: { path: '/stats/prometheus' }, route: { cluster: 'prometheus_stats' } }],
+    'one exact path: config_dump (it shows the token) and quitquitquit stay unreachable');
+  const cluster = doc.static_resources.clusters.find((c: { name: string }) => c.name === 'prometheus_stats');
+  t.same(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address, { address: '127.0.0.1', port_value: 15001 }, 'the admin port given');
+
+  const other = parse((await generateBootstrap(base({ statsPort: 19090 }), clock.now())).yaml);
+  t.equal(other.static_resources.listeners[0].address.socket_address.port_value, 19090);
+  const none = parse((await generateBootstrap(base({ statsPort: 0 }), clock.now())).yaml);
+  t.equal(none.static_resources.listeners, undefined, 'no listener');
+  t.same(none.static_resources.clusters.map((c: { name: string }) => c.name), ['xds-grpc', 'meshd-als'], 'and no stats cluster');
+  t.same(decodeStrict(BOOTSTRAP_TYPE, none).valid, true);
 });
 
 t.test('every WorkloadEntry of examples/config gets a strictly valid bootstrap', async (t) => {
