@@ -1,13 +1,14 @@
 import { isIP } from 'node:net';
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
 import { modeForPort, type EffectiveMode } from '../../policy/peer-authentication.js';
-import { httpAccessLogs, noFilterChainAccessLogs, tcpAccessLogs, tcpProxyLogOptions } from './access-log.js';
+import { httpAccessLogs, noFilterChainAccessLogs } from './access-log.js';
 import type { Cluster, Listener, TypedExtension } from './envoy-shapes.js';
 import { ExtensionName, ExtensionType } from './extension-types.js';
 import { upstreamProtocolOptions, routerFilter } from './http-options.js';
 import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
 import type { InboundPort, MeshIndex } from './mesh-index.js';
 import { inboundClusterName, listenerName } from './names.js';
+import { tcpProxyFilter } from './tcp-proxy.js';
 import { workloadLabels } from './workload-labels.js';
 
 /**
@@ -91,27 +92,13 @@ function inboundHcm(address: string, port: InboundPort): TypedExtension {
   };
 }
 
-function inboundTcpProxy(port: InboundPort): TypedExtension {
-  const cluster = inboundClusterName(port.workloadPort);
-  return {
-    name: ExtensionName.TcpProxy,
-    typed_config: {
-      '@type': ExtensionType.TcpProxy,
-      stat_prefix: cluster,
-      cluster,
-      access_log: tcpAccessLogs('inbound'),
-      access_log_options: tcpProxyLogOptions(),
-    },
-  };
-}
-
 function tlsInspector(): TypedExtension {
   // Istio reads only the first 512 bytes for the ClientHello's SNI/ALPN (Envoy grows it if needed).
   return { name: ExtensionName.TlsInspector, typed_config: { '@type': ExtensionType.TlsInspector, initial_read_buffer_size: { value: 512 } } };
 }
 
 export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode): Listener {
-  const terminal = port.http ? inboundHcm(address, port) : inboundTcpProxy(port);
+  const terminal = port.http ? inboundHcm(address, port) : tcpProxyFilter(inboundClusterName(port.workloadPort), 'inbound');
   const chains = inboundFilterChains({
     mesh,
     workloadPort: port.workloadPort,

@@ -1,10 +1,11 @@
-import { httpAccessLogs, tcpAccessLogs, tcpProxyLogOptions } from './access-log.js';
+import { httpAccessLogs } from './access-log.js';
 import type { Listener, RouteConfiguration, TypedExtension, VirtualHost } from './envoy-shapes.js';
 import { ExtensionName, ExtensionType } from './extension-types.js';
 import { routerFilter } from './http-options.js';
-import type { MeshIndex, ServiceTarget } from './mesh-index.js';
+import type { MeshIndex } from './mesh-index.js';
 import { listenerName, outboundClusterName } from './names.js';
 import type { OutboundBinding } from './outbound-bind.js';
+import { tcpProxyFilter } from './tcp-proxy.js';
 
 /**
  * Outbound listeners (one per binding, see outbound-bind.ts) and their routes. HTTP listeners
@@ -26,20 +27,6 @@ function outboundHcm(b: OutboundBinding): TypedExtension {
   };
 }
 
-function outboundTcpProxy(target: ServiceTarget): TypedExtension {
-  const cluster = outboundClusterName(target.port.number, target.host);
-  return {
-    name: ExtensionName.TcpProxy,
-    typed_config: {
-      '@type': ExtensionType.TcpProxy,
-      stat_prefix: cluster,
-      cluster,
-      access_log: tcpAccessLogs('outbound'),
-      access_log_options: tcpProxyLogOptions(),
-    },
-  };
-}
-
 export function outboundListener(index: MeshIndex, b: OutboundBinding): Listener {
   const first = b.targets[0]!;
   const key = b.http ? `out-l:${b.bind}:${b.port}:http` : `out-l:${b.bind}:${b.port}:${outboundClusterName(first.port.number, first.host)}`;
@@ -47,7 +34,7 @@ export function outboundListener(index: MeshIndex, b: OutboundBinding): Listener
     name: listenerName(b.bind, b.port),
     address: { socket_address: { address: b.bind, port_value: b.port } },
     traffic_direction: 'OUTBOUND',
-    filter_chains: [{ name: listenerName(b.bind, b.port), filters: [b.http ? outboundHcm(b) : outboundTcpProxy(first)] }],
+    filter_chains: [{ name: listenerName(b.bind, b.port), filters: [b.http ? outboundHcm(b) : tcpProxyFilter(outboundClusterName(first.port.number, first.host), 'outbound')] }],
   }));
 }
 
