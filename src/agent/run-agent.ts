@@ -1,34 +1,23 @@
-import type { Logger } from '../common/logger.js';
-import type { Clock } from '../common/clock.js';
 import type { LeafKeyType } from '../ca/types.js';
 import type { RotationPolicy } from '../sds/svid-rotation.js';
-import { MeshdAgent, type AgentCertificate } from './agent.js';
-import type { BackoffPolicy } from './backoff.js';
+import { MeshdAgent, type AgentCertificate, type AgentOptions } from './agent.js';
 import { XdsProxy } from './xds-proxy.js';
 
 /**
  * `meshd agent` without the CLI: the certificate keeper plus its local servers (the xDS proxy for
  * proxyless gRPC; the SDS server for a local Envoy when asked for).
  */
-export interface StartAgentOptions {
-  namespace: string;
-  serviceAccount: string;
-  trustDomain: string;
-  tokenFile: string;
-  outDir: string;
-  meshdAddress: string;
-  caRootFile?: string;
+export interface StartAgentOptions extends Omit<AgentOptions, 'meshdSpiffeId' | 'keyType' | 'ttlMs' | 'rotation' | 'onRenewed'> {
+  /** Default ec-p256. */
   keyType?: LeafKeyType;
+  /** Default 24h (istio-agent's). */
   ttlMs?: number;
+  /** Default istio-agent's: half the lifetime ± 1 %. */
   rotation?: RotationPolicy;
-  backoff?: BackoffPolicy;
   /** Unix socket of the local xDS proxy; undefined = none. */
   xdsSocket?: string;
   /** Unix socket of the local SDS server; undefined = none. */
   sdsSocket?: string;
-  logger: Logger;
-  clock: Clock;
-  random?: () => number;
 }
 
 export interface RunningAgent {
