@@ -11,7 +11,7 @@ import { NonceIssuer } from './nonce.js';
 import { uniqueByName } from './resource.js';
 import { encodeDeltaResponse, encodeSotwResponse } from './wire.js';
 import type { CoreMetrics } from './metrics.js';
-import type { PushJob } from './push-queue.js';
+import { mergeJob, type PushJob } from './push-queue.js';
 import type { ConnectionStatus, TypeStatus } from './connection-status.js';
 
 /** How the core writes to, and ends, one gRPC stream. The adapters implement it. */
@@ -126,12 +126,8 @@ export class Connection implements CoreStream {
 
   private defer(job: PushJob): void {
     this.ctx.metrics.pushesDeferred.inc();
-    const held = this.deferred;
-    if (held) {
-      if (held.types && job.types) for (const t of job.types) held.types.add(t);
-      else held.types = undefined;
-      for (const r of job.reasons) held.reasons.add(r);
-      held.queuedAt = Math.min(held.queuedAt, job.queuedAt);
+    if (this.deferred) {
+      mergeJob(this.deferred, job);
       return;
     }
     this.deferred = { types: job.types && new Set(job.types), reasons: new Set(job.reasons), queuedAt: job.queuedAt };

@@ -102,7 +102,7 @@ export class DiscoveryCore {
       onEnd: (c) => this.forget(c),
       requeue: (c, job) => {
         if (this.closed || !this.streams.has(c.id)) return;
-        for (const reason of job.reasons) void this.queue.enqueue(c, job.types, reason, job.queuedAt);
+        void this.queue.enqueueJob(c, job);
       },
     });
     this.streams.set(id, connection);

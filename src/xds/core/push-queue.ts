@@ -13,6 +13,14 @@ export interface PushJob {
   queuedAt: number;
 }
 
+/** Folds `from` into `into`: the union of types (undefined = all), every reason, the earliest queue time. */
+export function mergeJob(into: PushJob, from: PushJob): void {
+  if (into.types && from.types) for (const t of from.types) into.types.add(t);
+  else into.types = undefined;
+  for (const r of from.reasons) into.reasons.add(r);
+  into.queuedAt = Math.min(into.queuedAt, from.queuedAt);
+}
+
 interface QueuedJob extends PushJob {
   waiters: Array<() => void>;
 }
@@ -34,16 +42,18 @@ export class PushQueue<K> {
 
   /** Resolves when the job this push joined has run (never rejects). */
   enqueue(key: K, types: ReadonlySet<string> | undefined, reason: string, queuedAt: number): Promise<void> {
+    return this.enqueueJob(key, { types: types && new Set(types), reasons: new Set([reason]), queuedAt });
+  }
+
+  /** enqueue() for a job already built (one held back and merged elsewhere); the queue owns it now. */
+  enqueueJob(key: K, job: PushJob): Promise<void> {
     return new Promise<void>((resolve) => {
       const queued = this.jobs.get(key);
       if (queued) {
-        if (queued.types && types) for (const t of types) queued.types.add(t);
-        else queued.types = undefined;
-        queued.reasons.add(reason);
-        queued.queuedAt = Math.min(queued.queuedAt, queuedAt);
+        mergeJob(queued, job);
         queued.waiters.push(resolve);
       } else {
-        this.jobs.set(key, { types: types ? new Set(types) : undefined, reasons: new Set([reason]), queuedAt, waiters: [resolve] });
+        this.jobs.set(key, { ...job, waiters: [resolve] });
         this.startWorkers();
       }
     });
