@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { envoyRoot } from './protos.js';
+import { envoyRoot, lookupType } from './protos.js';
 import { normalizeProtoJson } from './proto-json.js';
 import { checkPgv } from './pgv-rules.js';
 import { scanWire } from './wire-scan.js';
@@ -94,7 +94,7 @@ export function decodeStrictBytes(typeUrlOrName: string, bytes: Uint8Array): Str
  * `message` in the result is the payload; `bytes` the Any as given.
  */
 export function decodeStrictAny(anyBytes: Uint8Array): StrictDecodeResult {
-  const anyType = envoyRoot().lookupType('google.protobuf.Any');
+  const anyType = lookupType('google.protobuf.Any');
   let any: { type_url: string; value: Uint8Array };
   try {
     any = anyType.decode(anyBytes) as unknown as { type_url: string; value: Uint8Array };

@@ -16,19 +16,10 @@ import type { DeltaRequest, ErrorDetail, NodeInfo, SotwRequest } from './request
 
 const decodeOptions: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: false, arrays: true, objects: true, oneofs: true };
 
-let types: { sotw: protobuf.Type; delta: protobuf.Type } | undefined;
-function requestTypes(): { sotw: protobuf.Type; delta: protobuf.Type } {
-  types ??= {
-    sotw: lookupType('envoy.service.discovery.v3.DiscoveryRequest'),
-    delta: lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest'),
-  };
-  return types;
-}
-
 type Plain = Record<string, unknown>;
 
 export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
-  const t = requestTypes().sotw;
+  const t = lookupType('envoy.service.discovery.v3.DiscoveryRequest');
   const o = t.toObject(t.decode(bytes), decodeOptions) as Plain;
   return {
     kind: 'sotw',
@@ -42,7 +33,7 @@ export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
 }
 
 export function decodeDeltaRequest(bytes: Uint8Array): DeltaRequest {
-  const t = requestTypes().delta;
+  const t = lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
   const o = t.toObject(t.decode(bytes), decodeOptions) as Plain;
   return {
     kind: 'delta',
