@@ -463,15 +463,8 @@ export class AccessLogIngester {
     this.httpCount++;
     // Periodic and start-of-stream entries are not requests; only the final one counts.
     if (f.accessLogType !== AccessLogType.NotSet && f.accessLogType !== AccessLogType.DownstreamEnd) return;
-    const direction = this.direction(stream, f.upstreamCluster);
-    if (direction === undefined) {
-      this.countDropped('unknown_direction', 1);
-      return;
-    }
-    if (stream.listenerLevel) {
-      this.refused(stream, direction, f);
-      return;
-    }
+    const direction = this.requestDirection(stream, f);
+    if (direction === undefined) return;
     this.sides(stream, direction, f, true);
     const parts = this.parts;
     parts.protocol = requestProtocol(f.contentType, f.grpcStatus);
@@ -489,15 +482,8 @@ export class AccessLogIngester {
     const type = f.accessLogType;
     if (type !== AccessLogType.NotSet && type !== AccessLogType.TcpUpstreamConnected
       && type !== AccessLogType.TcpPeriodic && type !== AccessLogType.TcpConnectionEnd) return;
-    const direction = this.direction(stream, f.upstreamCluster);
-    if (direction === undefined) {
-      this.countDropped('unknown_direction', 1);
-      return;
-    }
-    if (stream.listenerLevel) {
-      this.refused(stream, direction, f);
-      return;
-    }
+    const direction = this.requestDirection(stream, f);
+    if (direction === undefined) return;
     const sent = f.sentBytes > 0 ? f.sentBytes : f.downstreamWireBytesSent;
     const received = f.receivedBytes > 0 ? f.receivedBytes : f.downstreamWireBytesReceived;
     let opened = 0;
@@ -528,6 +514,23 @@ export class AccessLogIngester {
     }
     this.sides(stream, direction, f, false);
     this.metrics.recordTcp(this.tcpKey(), makeTcpLabels, this.parts, opened, closed, sentDelta, receivedDelta);
+  }
+
+  /**
+   * The direction of an HTTP or TCP entry that counts as traffic; undefined when it was
+   * dropped (no direction known) or already recorded as a listener-level refusal.
+   */
+  private requestDirection(stream: AccessLogStream, f: EntryFacts): TrafficDirection | undefined {
+    const direction = this.direction(stream, f.upstreamCluster);
+    if (direction === undefined) {
+      this.countDropped('unknown_direction', 1);
+      return undefined;
+    }
+    if (stream.listenerLevel) {
+      this.refused(stream, direction, f);
+      return undefined;
+    }
+    return direction;
   }
 
   /**
