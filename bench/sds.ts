@@ -55,9 +55,6 @@ const HOURS = 3_600_000;
 const LOAD = new URL('./lib/sds-load.ts', import.meta.url);
 
 const children = new Children();
-const start = (name: string, module: URL, nodeArgs: string[] = []): Child => children.start(name, module, nodeArgs);
-const HOST = MESHD_HOST;
-const BARE = BARE_SERVER;
 
 interface Phase {
   open: SdsOpenResult;
@@ -69,7 +66,7 @@ interface Phase {
 
 /** Connects `proxies` streams over `connections` connections to a started server; measures RSS around it. */
 async function connectFleet(server: Child, address: string, ca: string | undefined, proxies: number, connections: number, tokens: string[], nodePrefix: string): Promise<{ phase: Phase; load: Child }> {
-  const load = start('sds-load', LOAD);
+  const load = children.start('sds-load', LOAD);
   await server.call('gc');
   await sleep(300);
   const rssBefore = rssBytes(server.pid);
@@ -108,7 +105,7 @@ interface ScenarioResult {
 
 async function scenario(label: string, proxies: number, connections: number, storm: boolean, warmFresh = false): Promise<ScenarioResult> {
   console.log(`\n[${label}] ${proxies} proxies over ${connections} HTTP/2 connection(s)${flags.tls ? ' (TLS)' : ' (plaintext port)'}`);
-  const host = start('meshd', HOST, serverArgs(flags['cpu-prof']));
+  const host = children.start('meshd', MESHD_HOST, serverArgs(flags['cpu-prof']));
   const started = await host.call<HostStarted>('start', {});
   const tokens = await host.call<string[]>('tokens', { identities: identities(IDENTITIES), ttlMs: 48 * HOURS });
   const address = `127.0.0.1:${flags.tls ? started.ports.secureGrpc : started.ports.grpc}`;
@@ -160,7 +157,7 @@ async function scenario(label: string, proxies: number, connections: number, sto
   let ceiling: Phase | undefined;
   let warmCeiling: SdsOpenResult | undefined;
   if (!flags['no-ceiling'] && meshd.open.sampleResponse) {
-    const bare = start('bare-server', BARE, serverArgs(flags['cpu-prof']));
+    const bare = children.start('bare-server', BARE_SERVER, serverArgs(flags['cpu-prof']));
     const { port } = await bare.call<{ port: number }>('start', { mode: 'sds', response: meshd.open.sampleResponse, tls });
     const run = await connectFleet(bare, `127.0.0.1:${port}`, ca, proxies, connections, tokens, `bench-${label}`);
     ceiling = run.phase;

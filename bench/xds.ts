@@ -25,7 +25,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Child } from './lib/ipc.js';
 import { BARE_SERVER, Children, MESHD_HOST, runBench, serverArgs, sleep } from './lib/orchestrator.js';
 import { cpuSeconds, machineNote, rssBytes } from './lib/proc-stats.js';
 import { mb, ms, printTable, summarize, type Row } from './lib/stats.js';
@@ -64,9 +63,6 @@ const CHANGES = Math.max(1, Number(flags.changes));
 const LOAD = new URL('./lib/ads-load.ts', import.meta.url);
 
 const children = new Children();
-const start = (name: string, module: URL, nodeArgs: string[] = []): Child => children.start(name, module, nodeArgs);
-const HOST = MESHD_HOST;
-const BARE = BARE_SERVER;
 const loadArgs = ['--max-old-space-size=4096'];
 
 interface Convergence {
@@ -118,7 +114,7 @@ async function main(): Promise<void> {
       `${N} proxies (${REPLICAS} per workload) over ${C} HTTP/2 connections${flags.tls ? ' (TLS)' : ' (plaintext port)'}, connecting ${Number(flags.batch) > 0 ? `in waves of ${flags.batch}` : 'all at once'}; SDS over ADS ${flags['no-sds'] ? 'off' : 'on'}`);
 
     // ---- meshd ----
-    const host = start('meshd', HOST, serverArgs(flags['cpu-prof']));
+    const host = children.start('meshd', MESHD_HOST, serverArgs(flags['cpu-prof']));
     const started = await host.call<HostStarted>('start', { configDir: mesh.dir });
     const accounts = [...new Map(mesh.workloads.map((w) => [`${w.namespace}/${w.serviceAccount}`, w])).values()];
     const minted = await host.call<string[]>('tokens', { identities: accounts.map((w) => ({ namespace: w.namespace, serviceAccount: w.serviceAccount })), ttlMs: 48 * 3_600_000 });
@@ -129,7 +125,7 @@ async function main(): Promise<void> {
     await host.call('gc');
     const rssIdle = rssBytes(host.pid);
     const cpuStart = cpuSeconds(host.pid);
-    const load = start('ads-load', LOAD, loadArgs);
+    const load = children.start('ads-load', LOAD, loadArgs);
     await load.call('connect', { address, ca, connections: C });
     const open = await load.call<AdsOpenResult>('open', {
       workloads: mesh.workloads, proxiesPerWorkload: REPLICAS, tokens, mode: 'envoy', sds: !flags['no-sds'], captureNamespace: CHANGED, batch: Number(flags.batch), timeoutMs: TIMEOUT,
@@ -177,9 +173,9 @@ async function main(): Promise<void> {
     if (!flags['no-ceiling'] && after.size > 0) {
       await writeFile(policyFile, peerAuthenticationYaml(CHANGED, 'PERMISSIVE'));
       await sleep(300);
-      const bare = start('bare-server', BARE, serverArgs(flags['cpu-prof']));
+      const bare = children.start('bare-server', BARE_SERVER, serverArgs(flags['cpu-prof']));
       const { port } = await bare.call<{ port: number }>('start', { mode: 'ads', before, after, watchFile: policyFile, debounceMs: 100, tls });
-      const load2 = start('ads-load', LOAD, loadArgs);
+      const load2 = children.start('ads-load', LOAD, loadArgs);
       await load2.call('connect', { address: `127.0.0.1:${port}`, ca, connections: C });
       const open2 = await load2.call<AdsOpenResult>('open', {
         workloads: mesh.workloads, proxiesPerWorkload: REPLICAS, tokens, mode: 'lds-only', sds: false, expectInitial: [...before.keys()], batch: Number(flags.batch), timeoutMs: TIMEOUT,

@@ -29,11 +29,11 @@ export function tlsCertificateSecret(name: string, chainPem: string, keyPem: str
 export function tlsCertificateSecretAny(name: string, chainPem: string, keyPem: string): Buffer {
   const typeUrl = TypeUrl.Secret;
   const [nameLen, chainLen, keyLen, urlLen] = [name, chainPem, keyPem, typeUrl].map((x) => Buffer.byteLength(x, 'utf8')) as [number, number, number, number];
-  const chainSource = field(2, chainLen);
-  const keySource = field(2, keyLen);
-  const tls = field(1, chainSource) + field(2, keySource);
-  const secret = field(1, nameLen) + field(2, tls);
-  const out = Buffer.allocUnsafe(field(1, urlLen) + field(2, secret));
+  const chainSource = fieldSize(chainLen);
+  const keySource = fieldSize(keyLen);
+  const tls = fieldSize(chainSource) + fieldSize(keySource);
+  const secret = fieldSize(nameLen) + fieldSize(tls);
+  const out = Buffer.allocUnsafe(fieldSize(urlLen) + fieldSize(secret));
   let at = 0;
   const head = (tag: number, len: number): void => {
     out[at++] = (tag << 3) | 2; // length-delimited
@@ -58,8 +58,8 @@ export function tlsCertificateSecretAny(name: string, chainPem: string, keyPem: 
   return out;
 }
 
-/** Bytes of a length-delimited field with `len` bytes of content: tag, varint length, content. */
-function field(_tag: number, len: number): number {
+/** Bytes of a length-delimited field (tag number below 16) with `len` bytes of content: tag, varint length, content. */
+function fieldSize(len: number): number {
   let size = 1;
   for (let v = len; v >= 0x80; v >>>= 7) size += 1;
   return 1 + size + len;

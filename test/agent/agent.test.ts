@@ -51,6 +51,19 @@ async function prepare(meshd: TestMeshd, dir: string, tokenTtlMs?: number): Prom
   await writeFile(join(dir, 'token'), await meshd.token('shop', 'web', tokenTtlMs), { mode: 0o600 });
 }
 
+/** meshd, a work dir with its root and a token, and an agent that has written its first set. */
+async function readyAgent(t: Tap): Promise<{ meshd: TestMeshd; dir: string; agent: MeshdAgent }> {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  const agent = new MeshdAgent(options(meshd, dir));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.ready();
+  return { meshd, dir, agent };
+}
+
 const leafOf = async (dir: string): Promise<X509Certificate> => new X509Certificate(await readFile(join(dir, 'out', CERT_CHAIN_FILE)));
 
 t.test('issues the workload SVID into the directory: own key, caller identity, root bundle, 0600 key', async (t) => {
@@ -104,14 +117,7 @@ t.test('renews at the configured fraction with a fresh key each time, and re-rea
 });
 
 t.test('a token file that turns bad fails renewals with the reason, keeps the files, and recovers when fixed', async (t) => {
-  const meshd = await startTestMeshd();
-  t.teardown(() => meshd.close());
-  const dir = await workdir(t);
-  await prepare(meshd, dir);
-  const agent = new MeshdAgent(options(meshd, dir));
-  t.teardown(() => agent.stop());
-  await agent.start();
-  await agent.ready();
+  const { meshd, dir, agent } = await readyAgent(t);
   const version = await readlink(join(dir, 'out', DATA_LINK));
   await writeFile(join(dir, 'token'), 'garbage');
   await agent.renewNow();
@@ -197,14 +203,7 @@ t.test('trust in meshd: a wrong --ca-root is refused before anything is sent, an
 });
 
 t.test('a new root in meshd\'s bundle reaches root-cert.pem with the next certificate', async (t) => {
-  const meshd = await startTestMeshd();
-  t.teardown(() => meshd.close());
-  const dir = await workdir(t);
-  await prepare(meshd, dir);
-  const agent = new MeshdAgent(options(meshd, dir));
-  t.teardown(() => agent.stop());
-  await agent.start();
-  await agent.ready();
+  const { meshd, dir, agent } = await readyAgent(t);
   const countRoots = async (): Promise<number> => ((await readFile(join(dir, 'out', ROOT_CERT_FILE), 'utf8')).match(/BEGIN CERTIFICATE/g) ?? []).length;
   t.equal(await countRoots(), 1);
   await meshd.ca.prepareNextRoot();
