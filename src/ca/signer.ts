@@ -1,4 +1,4 @@
-import { createHash, sign, type KeyObject } from 'node:crypto';
+import { hash, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { signatureAlgorithmFor, keyIdentifier, type KeyType, type SignatureAlgorithm } from './keys.js';
 import { toPem } from './pem.js';
@@ -22,7 +22,8 @@ export interface Signer {
   readonly chainPem: string;
   /** notAfter of the whole signing chain (the earliest in it): leaves are capped here. */
   readonly chainNotAfter: number;
-  signCertificate(template: CertificateTemplate): Promise<Buffer>;
+  /** The DER certificate; a key in this process returns it at once, an external CA a promise. */
+  signCertificate(template: CertificateTemplate): Buffer | Promise<Buffer>;
 }
 
 export interface SigningCertificate extends IssuerInfo {
@@ -33,7 +34,7 @@ export interface SigningCertificate extends IssuerInfo {
 }
 
 export function fingerprint256(der: Uint8Array): string {
-  return createHash('sha256').update(der).digest('hex');
+  return hash('sha256', der, 'hex');
 }
 
 /** The facts a template and a TLS chain need, read from a CA certificate. */
@@ -61,15 +62,19 @@ const signAsync = promisify(sign);
  * thread hand-offs (measured in bench/ca.ts runs). RSA 3072/4096 roots (1-5 ms a signature)
  * sign on the pool, so the event loop is never held longer than one RSA 2048 signature.
  */
-export async function signTbs(tbs: Buffer, key: KeyObject, keyType: KeyType, algorithm: SignatureAlgorithm): Promise<Buffer> {
+export function signTbs(tbs: Buffer, key: KeyObject, keyType: KeyType, algorithm: SignatureAlgorithm): Buffer | Promise<Buffer> {
   if (keyType === 'ec-p256' || keyType === 'ec-p384' || keyType === 'rsa-2048') return sign(algorithm.hash, tbs, key);
   return signAsync(algorithm.hash, tbs, key);
 }
 
-export async function signTemplate(template: CertificateTemplate, key: KeyObject, keyType: KeyType): Promise<Buffer> {
+/** The signed certificate: at once when the key signs inline (see signTbs), else a promise. */
+export function signTemplate(template: CertificateTemplate, key: KeyObject, keyType: KeyType): Buffer | Promise<Buffer> {
   const algorithm = signatureAlgorithmFor(keyType);
   const tbs = encodeTbsCertificate(template, algorithm.der);
-  return encodeCertificate(tbs, algorithm.der, await signTbs(tbs, key, keyType, algorithm));
+  const signature = signTbs(tbs, key, keyType, algorithm);
+  return Buffer.isBuffer(signature)
+    ? encodeCertificate(tbs, algorithm.der, signature)
+    : signature.then((sig) => encodeCertificate(tbs, algorithm.der, sig));
 }
 
 /** A CA whose private key is in this process: the built-in root or a plug-in intermediate. */
@@ -86,7 +91,7 @@ export class LocalKeySigner implements Signer {
     this.chainNotAfter = Math.min(certificate.notAfter, chainNotAfter ?? Infinity);
   }
 
-  signCertificate(template: CertificateTemplate): Promise<Buffer> {
+  signCertificate(template: CertificateTemplate): Buffer | Promise<Buffer> {
     return signTemplate(template, this.privateKey, this.keyType);
   }
 }
