@@ -96,8 +96,19 @@ export function checkPathSegment(segment: string, input: string = segment): void
   }
 }
 
+/**
+ * The whole grammar of a valid ID in one expression (trust domain, then segments of the
+ * path alphabet), for the common case: every issuance and every validation parses one. Dot
+ * segments and the length limits are checked after it; anything it rejects takes the
+ * rule-by-rule walk below, which names what is wrong. ASCII only, so length is bytes.
+ */
+const VALID_ID = /^spiffe:\/\/([a-z0-9._-]+)((?:\/[a-zA-Z0-9._-]+)*)$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
 /** Parses and validates; throws SpiffeIdError naming the broken rule. */
 export function parseSpiffeId(input: string): SpiffeId {
+  const m = input.length <= MAX_SPIFFE_ID_BYTES ? VALID_ID.exec(input) : null;
+  if (m && m[1]!.length <= MAX_TRUST_DOMAIN_BYTES && !DOT_SEGMENT.test(m[2]!)) return { trustDomain: m[1]!, path: m[2]!, id: input };
   if (input === '') fail('empty', input, 'the ID is empty');
   if (Buffer.byteLength(input) > MAX_SPIFFE_ID_BYTES) {
     fail('too-long', input, `the ID is ${Buffer.byteLength(input)} bytes, above the ${MAX_SPIFFE_ID_BYTES}-byte limit`);
