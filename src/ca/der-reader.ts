@@ -91,16 +91,25 @@ export function sequenceOf(e: Element | undefined, what: string, min: number, ma
 export const content = (e: Element): Buffer => e.buf.subarray(e.contentStart, e.end);
 export const raw = (e: Element): Buffer => e.buf.subarray(e.start, e.end);
 
-const oidNames = new Map<string, string>();
+/** Dotted OIDs by the hash of their content octets; each entry keeps its octets to confirm a hit. */
+const oidNames = new Map<number, { octets: Buffer; dotted: string }>();
 
-/** OBJECT IDENTIFIER content to dotted form (X.690 §8.19); a certificate repeats a dozen OIDs, so cached. */
+/** FNV-1a over the content octets: a certificate repeats a dozen OIDs, looked up without a string. */
+function octetHash(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** OBJECT IDENTIFIER content to dotted form (X.690 §8.19), cached. */
 export function oidOf(e: Element | undefined, what: string): string {
   const el = expect(e, 0x06, what);
-  const key = el.buf.toString('latin1', el.contentStart, el.end);
-  const known = oidNames.get(key);
-  if (known !== undefined) return known;
-  const dotted = decodeOid(content(el), what);
-  if (oidNames.size < 1024) oidNames.set(key, dotted);
+  const h = octetHash(el.buf, el.contentStart, el.end);
+  const known = oidNames.get(h);
+  if (known !== undefined && known.octets.length === el.end - el.contentStart && el.buf.compare(known.octets, 0, known.octets.length, el.contentStart, el.end) === 0) return known.dotted;
+  const octets = content(el);
+  const dotted = decodeOid(octets, what);
+  if (oidNames.size < 1024) oidNames.set(h, { octets: Buffer.from(octets), dotted });
   return dotted;
 }
 
@@ -130,23 +139,27 @@ export function bitsOf(e: Element | undefined, what: string, named = false): { u
   return { unused, bytes: c.subarray(1) };
 }
 
-const digits = (s: string, from: number, n: number): number => Number(s.slice(from, from + n));
+/** `n` ASCII digits at `at` as a number; NaN when any is not a digit. */
+function digits(buf: Buffer, at: number, n: number): number {
+  let v = 0;
+  for (let i = at; i < at + n; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) return Number.NaN;
+    v = v * 10 + d;
+  }
+  return v;
+}
 
-/** UTCTime / GeneralizedTime in RFC 5280's restricted forms (§4.1.2.5.1, §4.1.2.5.2). */
+/** UTCTime / GeneralizedTime in RFC 5280's restricted forms (§4.1.2.5.1, §4.1.2.5.2): digits, then Z. */
 export function timeOf(e: Element | undefined, what: string): number {
   if (!e) throw new DerError(`${what}: missing`);
-  const s = content(e).toString('latin1');
-  let year: number;
-  let rest: number;
-  if (e.tag === 0x17 && /^\d{12}Z$/.test(s)) {
-    const yy = digits(s, 0, 2);
-    year = yy >= 50 ? 1900 + yy : 2000 + yy;
-    rest = 2;
-  } else if (e.tag === 0x18 && /^\d{14}Z$/.test(s)) {
-    year = digits(s, 0, 4);
-    rest = 4;
-  } else {
-    throw new DerError(`${what}: "${s}" is not an RFC 5280 time`);
-  }
-  return Date.UTC(year, digits(s, rest, 2) - 1, digits(s, rest + 2, 2), digits(s, rest + 4, 2), digits(s, rest + 6, 2), digits(s, rest + 8, 2));
+  const { buf, contentStart: at, end } = e;
+  const yearDigits = e.tag === 0x17 ? 2 : e.tag === 0x18 ? 4 : 0;
+  const n = yearDigits + 10;
+  const fields = yearDigits === 0 || end - at !== n + 1 || buf[end - 1] !== 0x5a ? Number.NaN : digits(buf, at, n);
+  if (Number.isNaN(fields)) throw new DerError(`${what}: "${content(e).toString('latin1')}" is not an RFC 5280 time`);
+  const yy = digits(buf, at, yearDigits);
+  const year = yearDigits === 4 ? yy : yy >= 50 ? 1900 + yy : 2000 + yy;
+  const r = at + yearDigits;
+  return Date.UTC(year, digits(buf, r, 2) - 1, digits(buf, r + 2, 2), digits(buf, r + 4, 2), digits(buf, r + 6, 2), digits(buf, r + 8, 2));
 }

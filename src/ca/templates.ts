@@ -53,15 +53,26 @@ function extension(oidText: string, critical: boolean, value: Buffer): Extension
   return { oid: oidText, critical, value };
 }
 
-// Fixed extensions, encoded once.
-const CA_BASIC_CONSTRAINTS = extension(OID.basicConstraints, true, sequence(TRUE));
+/**
+ * Encodings of the extensions every leaf of a signer shares, made once. Only these are
+ * cached: a per-certificate extension (SKI, SAN) is encoded once anyway, and an entry per
+ * SVID in a WeakMap is an ephemeron the garbage collector has to trace at fleet scale.
+ */
+const encodedCache = new WeakMap<Extension, Buffer>();
+
+function shared(e: Extension): Extension {
+  encodedCache.set(e, encodeExtensionValue(e));
+  return e;
+}
+
+const CA_BASIC_CONSTRAINTS = shared(extension(OID.basicConstraints, true, sequence(TRUE)));
 /** cA=false is the DEFAULT, so DER omits it: an empty SEQUENCE (X.690 §11.5). */
-const LEAF_BASIC_CONSTRAINTS = extension(OID.basicConstraints, true, sequence());
-const CA_KEY_USAGE = extension(OID.keyUsage, true, namedBits([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign]));
-const EC_LEAF_KEY_USAGE = extension(OID.keyUsage, true, namedBits([KeyUsageBit.digitalSignature]));
+const LEAF_BASIC_CONSTRAINTS = shared(extension(OID.basicConstraints, true, sequence()));
+const CA_KEY_USAGE = shared(extension(OID.keyUsage, true, namedBits([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign])));
+const EC_LEAF_KEY_USAGE = shared(extension(OID.keyUsage, true, namedBits([KeyUsageBit.digitalSignature])));
 /** RSA key exchange (TLS 1.2 RSA kx) needs keyEncipherment; Istio sets both for every leaf. */
-const RSA_LEAF_KEY_USAGE = extension(OID.keyUsage, true, namedBits([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment]));
-const SVID_EXT_KEY_USAGE = extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth)));
+const RSA_LEAF_KEY_USAGE = shared(extension(OID.keyUsage, true, namedBits([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment])));
+const SVID_EXT_KEY_USAGE = shared(extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))));
 
 function subjectKeyId(spki: Buffer): { ext: Extension; id: Buffer } {
   const id = keyIdentifier(spki);
@@ -74,7 +85,7 @@ const akiCache = new WeakMap<Buffer, Extension>();
 function authorityKeyId(issuerKeyId: Buffer): Extension {
   let ext = akiCache.get(issuerKeyId);
   if (!ext) {
-    ext = extension(OID.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, issuerKeyId)));
+    ext = shared(extension(OID.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, issuerKeyId))));
     akiCache.set(issuerKeyId, ext);
   }
   return ext;
@@ -173,15 +184,13 @@ export function encodeExtensions(extensions: Extension[]): Buffer {
   return explicit(3, sequence(...extensions.map(encodeExtension)));
 }
 
-const encodedCache = new WeakMap<Extension, Buffer>();
-
 export function encodeExtension(e: Extension): Buffer {
-  const cached = encodedCache.get(e);
-  if (cached) return cached;
+  return encodedCache.get(e) ?? encodeExtensionValue(e);
+}
+
+function encodeExtensionValue(e: Extension): Buffer {
   // critical DEFAULT FALSE: DER writes the BOOLEAN only when TRUE.
-  const encoded = e.critical
+  return e.critical
     ? sequence(oid(e.oid), TRUE, octetString(e.value))
     : sequence(oid(e.oid), octetString(e.value));
-  encodedCache.set(e, encoded);
-  return encoded;
 }
