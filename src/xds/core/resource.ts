@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { encodeAny } from '../protos.js';
 import type { Resource } from './types.js';
 
@@ -9,7 +9,7 @@ import type { Resource } from './types.js';
  * version on every stream, every replica and across restarts.
  */
 export function contentVersion(body: Uint8Array): string {
-  return createHash('sha256').update(body).digest('hex').slice(0, 16);
+  return hash('sha256', body, 'hex').slice(0, 16);
 }
 
 /** Encodes `value` (snake_case fields, as Envoy's docs spell them) once, as an Any of `typeUrl`. */
@@ -68,14 +68,14 @@ export class ResourceInterner {
 export function viewVersion(view: ReadonlyMap<string, { readonly version: string } | string>): string {
   if (view.size === 0) return 'empty';
   const names = [...view.keys()].sort();
-  // One string, one native update: per-pair update() calls cost more than the hashing itself
-  // on a listener set of hundreds of names pushed to thousands of streams.
+  // One string, one native one-shot hash: per-pair update() calls cost more than the hashing
+  // itself on a listener set of hundreds of names pushed to thousands of streams.
   let text = '';
   for (const name of names) {
     const entry = view.get(name)!;
     text += `${name}\u0000${typeof entry === 'string' ? entry : entry.version}\n`;
   }
-  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return hash('sha256', text, 'hex').slice(0, 16);
 }
 
 /**
