@@ -94,7 +94,9 @@ export class SvidCache {
         const dueAt = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation(), this.random());
         if (this.entries.get(proxyId) === placeholder) this.entries.set(proxyId, { spiffeId, svid, dueAt });
         this.nextCheckAt = Math.min(this.nextCheckAt, dueAt);
-        this.deps.logger.debug({ proxy: proxyId, spiffeId, serial: svid.serialHex, notAfter: svid.notAfter.toISOString() }, 'issued SVID');
+        if (this.deps.logger.isLevelEnabled('debug')) {
+          this.deps.logger.debug({ proxy: proxyId, spiffeId, serial: svid.serialHex, notAfter: svid.notAfter.toISOString() }, 'issued SVID');
+        }
         return svid;
       },
       (err: unknown) => {
