@@ -102,7 +102,7 @@ export class DiscoveryCore {
       onEnd: (c) => this.forget(c),
       requeue: (c, job) => {
         if (this.closed || !this.streams.has(c.id)) return;
-        void this.queue.enqueueJob(c, job);
+        this.queue.enqueueJob(c, job);
       },
     });
     this.streams.set(id, connection);
@@ -129,8 +129,14 @@ export class DiscoveryCore {
       ? () => true
       : typeof selected === 'function' ? selected : (p: ProxyInfo) => selected.has(p.id);
     const queuedAt = this.clock.now();
-    const waits: Promise<void>[] = [];
+    const reasons: ReadonlySet<string> = new Set([request.reason]);
     const typeSets = new Map<readonly string[], Set<string>>(); // one Set per distinct answer, not per proxy
+    // One completion for the whole push rather than a promise per stream: a rotation storm
+    // queues 10,000 streams in one synchronous pass. Starts at 1 so no early `done` can finish it.
+    let pending = 1;
+    let release!: () => void;
+    const completed = new Promise<void>((resolve) => (release = resolve));
+    const done = (): void => { if (--pending === 0) release(); };
     for (const connection of this.streams.values()) {
       if (fixedTypes !== undefined && !connection.subscribesAny(fixedTypes)) continue;
       let types = fixedTypes;
@@ -146,10 +152,12 @@ export class DiscoveryCore {
         this.logger.error({ err, reason: request.reason }, 'push proxy selector threw; skipping that proxy');
         continue;
       }
-      waits.push(this.queue.enqueue(connection, types, request.reason, queuedAt));
+      pending += 1;
+      this.queue.enqueueJob(connection, { types, reasons, queuedAt }, done);
     }
-    this.logger.debug({ reason: request.reason, types: fixedTypes && [...fixedTypes].map(shortTypeName), streams: waits.length }, 'push queued');
-    return Promise.all(waits).then(() => undefined);
+    this.logger.debug({ reason: request.reason, types: fixedTypes && [...fixedTypes].map(shortTypeName), streams: pending - 1 }, 'push queued');
+    done();
+    return completed;
   }
 
   /** Resolves when no push is queued or running. */

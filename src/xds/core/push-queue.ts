@@ -6,23 +6,33 @@
  * jobs, so a change that touches 10,000 proxies does not starve the sockets.
  */
 export interface PushJob {
-  /** undefined = every type the connection subscribes to. */
-  types: Set<string> | undefined;
-  reasons: Set<string>;
+  /** undefined = every type the connection subscribes to. Shared between jobs: never mutated. */
+  types: ReadonlySet<string> | undefined;
+  reasons: ReadonlySet<string>;
   /** Clock time of the earliest push merged into this job. */
   queuedAt: number;
 }
 
-/** Folds `from` into `into`: the union of types (undefined = all), every reason, the earliest queue time. */
+/**
+ * Folds `from` into `into`: the union of types (undefined = all), every reason, the earliest
+ * queue time. Never mutates a Set: one push shares its sets among every job it queues.
+ */
 export function mergeJob(into: PushJob, from: PushJob): void {
-  if (into.types && from.types) for (const t of from.types) into.types.add(t);
-  else into.types = undefined;
-  for (const r of from.reasons) into.reasons.add(r);
+  if (!into.types || !from.types) into.types = undefined;
+  else if (!isSubset(from.types, into.types)) into.types = new Set([...into.types, ...from.types]);
+  if (!isSubset(from.reasons, into.reasons)) into.reasons = new Set([...into.reasons, ...from.reasons]);
   into.queuedAt = Math.min(into.queuedAt, from.queuedAt);
 }
 
+function isSubset(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a === b) return true;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
 interface QueuedJob extends PushJob {
-  waiters: Array<() => void>;
+  /** Called once the job has run or was cancelled: one per push merged into it. */
+  done: Array<() => void>;
 }
 
 /** CPU a turn of the event loop gives to pushes before I/O gets its turn. */
@@ -42,21 +52,23 @@ export class PushQueue<K> {
 
   /** Resolves when the job this push joined has run (never rejects). */
   enqueue(key: K, types: ReadonlySet<string> | undefined, reason: string, queuedAt: number): Promise<void> {
-    return this.enqueueJob(key, { types: types && new Set(types), reasons: new Set([reason]), queuedAt });
+    return new Promise<void>((resolve) => this.enqueueJob(key, { types: types && new Set(types), reasons: new Set([reason]), queuedAt }, resolve));
   }
 
-  /** enqueue() for a job already built (one held back and merged elsewhere); the queue owns it now. */
-  enqueueJob(key: K, job: PushJob): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const queued = this.jobs.get(key);
-      if (queued) {
-        mergeJob(queued, job);
-        queued.waiters.push(resolve);
-      } else {
-        this.jobs.set(key, { ...job, waiters: [resolve] });
-        this.startWorkers();
-      }
-    });
+  /**
+   * Queues `job` (merged into the key's queued one, if any); `done` is called once it has run
+   * or was cancelled. No promise per job: a push to 10,000 streams queues them in one go, on
+   * the event loop, and its sets may be shared by all of them (mergeJob never mutates them).
+   */
+  enqueueJob(key: K, job: PushJob, done?: () => void): void {
+    const queued = this.jobs.get(key);
+    if (queued) {
+      mergeJob(queued, job);
+      if (done) queued.done.push(done);
+    } else {
+      this.jobs.set(key, { types: job.types, reasons: job.reasons, queuedAt: job.queuedAt, done: done ? [done] : [] });
+      this.startWorkers();
+    }
   }
 
   /** Drops a queued job (the connection closed); its waiters are released. */
@@ -64,7 +76,7 @@ export class PushQueue<K> {
     const job = this.jobs.get(key);
     if (!job) return;
     this.jobs.delete(key);
-    for (const w of job.waiters) w();
+    for (const d of job.done) d();
     this.checkIdle();
   }
 
@@ -119,7 +131,7 @@ export class PushQueue<K> {
         } catch {
           // run() reports its own failures; a worker must survive them.
         }
-        for (const w of job.waiters) w();
+        for (const d of job.done) d();
         // Let I/O (incoming ACKs, other sockets) through once this turn has run its share of jobs.
         await this.turn();
       }

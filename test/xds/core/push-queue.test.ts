@@ -18,6 +18,28 @@ t.test('pushes queued for the same connection coalesce into one job', async (t) 
   t.equal(job.queuedAt, 5, 'earliest queue time kept (convergence is measured from it)');
 });
 
+t.test('jobs of one push share its sets; merging another push into one job leaves the others alone', async (t) => {
+  const runs = new Map<string, PushJob>();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new PushQueue<string>(1, async (key, job) => { runs.set(key, job); if (key === 'blocker') await gate; });
+  q.enqueueJob('blocker', { types: undefined, reasons: new Set(['x']), queuedAt: 0 });
+  const types = new Set(['secret']);
+  const reasons = new Set(['rotation']);
+  let done = 0;
+  for (const key of ['a', 'b']) q.enqueueJob(key, { types, reasons, queuedAt: 10 }, () => { done += 1; });
+  q.enqueueJob('a', { types: new Set(['lds']), reasons: new Set(['config']), queuedAt: 20 }, () => { done += 1; });
+  release();
+  await q.idle();
+  t.equal(done, 3, 'every push merged into a job is told when it ran');
+  t.same([...runs.get('a')!.types!].sort(), ['lds', 'secret'], 'a got both pushes');
+  t.same([...runs.get('a')!.reasons].sort(), ['config', 'rotation']);
+  t.same([...runs.get('b')!.types!], ['secret'], 'b still has only its own push');
+  t.same([...runs.get('b')!.reasons], ['rotation']);
+  t.same([...types], ['secret'], 'the shared sets were not mutated');
+  t.same([...reasons], ['rotation']);
+});
+
 t.test('concurrency is bounded', async (t) => {
   let running = 0; let peak = 0;
   const q = new PushQueue<number>(3, async () => {
