@@ -192,6 +192,10 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
     return this.issuer.issue(opts);
   }
 
+  issueBatch(requests: ReadonlyArray<IssueOptions & { keyType?: LeafKeyType }>): Promise<Array<IssuedKeyPair | Error>> {
+    return this.issuer.issueBatch(requests);
+  }
+
   signCsr(opts: IssueOptions & { csrPem: string }): Promise<IssuedCertificate> {
     return this.issuer.signCsr(opts);
   }

@@ -187,3 +187,57 @@ t.test('a signer that mints off-profile certificates is caught by the validator;
     t.equal(metricValue(text, 'citadel_server_success_cert_issuance_count'), 0);
   }
 });
+
+t.test('issueBatch: one result per request, in order; a bad request fails alone; every leaf is its own', async (t) => {
+  const dir = tempDir(t);
+  const ca = await testCa();
+  const ids = Array.from({ length: 40 }, (_, i) => `spiffe://cluster.local/ns/batch/sa/sa-${i}`);
+  const requests: Array<{ spiffeId: string; keyType?: 'ec-p256' | 'rsa-2048' }> = [
+    ...ids.slice(0, 20).map((spiffeId) => ({ spiffeId })),
+    { spiffeId: 'spiffe://other.domain/ns/a/sa/b' },
+    { spiffeId: ids[20]!, keyType: 'rsa-2048' as const },
+    ...ids.slice(21).map((spiffeId) => ({ spiffeId })),
+  ];
+  const results = await ca.issuer.issueBatch(requests);
+  t.equal(results.length, requests.length);
+  const foreign = results[20];
+  t.ok(foreign instanceof CaError && foreign.code === 'CSR_ERROR', 'the foreign ID alone is refused');
+  t.match((foreign as Error).message, /not in this CA's trust domain/);
+  const issued = results.filter((r) => !(r instanceof Error));
+  t.equal(issued.length, 40, 'every other request got an SVID');
+  results.forEach((r, i) => {
+    if (i === 20 || r instanceof Error) return;
+    t.equal(r.spiffeId, requests[i]!.spiffeId, `result ${i} answers request ${i}`);
+    t.equal(r.keyType, requests[i]!.keyType ?? 'ec-p256');
+  });
+  t.equal(new Set(issued.map((r) => (r as { keyPem: string }).keyPem)).size, 40, 'forty key pairs');
+  t.equal(new Set(issued.map((r) => (r as { serialHex: string }).serialHex)).size, 40, 'forty serials');
+  for (const r of [issued[0]!, issued[20]!, issued[39]!]) {
+    if (r instanceof Error) continue;
+    checkLeafProfile(t, dir, r.certPem, ca.root.certPem, { rsa: r.keyType === 'rsa-2048', spiffeId: r.spiffeId });
+    t.ok(x509(r.certPem).checkPrivateKey(createPrivateKey(r.keyPem)), 'its key matches its certificate');
+  }
+  const text = await ca.registry.metrics();
+  t.equal(metricValue(text, 'citadel_server_csr_count'), 41, 'each request counted');
+  t.equal(metricValue(text, 'citadel_server_success_cert_issuance_count'), 40);
+});
+
+t.test('issueBatch: a batch signer\'s off-profile certificate fails only its own request', async (t) => {
+  let n = 0;
+  const ca = await testCa({
+    signer: (inner) => ({
+      certificate: inner.certificate,
+      chainPem: inner.chainPem,
+      chainNotAfter: inner.chainNotAfter,
+      signCertificate: (tpl) => inner.signCertificate(tpl),
+      // The third template of each batch loses its SAN's criticality.
+      signCertificates: (tpls) => inner.signCertificates!(tpls.map((tpl) => (n++ % 10 === 2
+        ? { ...tpl, extensions: tpl.extensions.map((e) => (e.oid === OID.subjectAltName ? { ...e, critical: false } : e)) }
+        : tpl))),
+    }),
+  });
+  const results = await ca.issuer.issueBatch(Array.from({ length: 10 }, (_, i) => ({ spiffeId: `${ID}-${i}` })));
+  t.same(results.map((r) => r instanceof Error), [false, false, true, false, false, false, false, false, false, false]);
+  t.match((results[2] as Error).message, /subject is empty but subjectAltName is not critical/);
+  t.equal((results[2] as CaError).code, 'CERT_GEN_ERROR');
+});
