@@ -69,14 +69,23 @@ export function signTbs(tbs: Buffer, key: KeyObject, keyType: KeyType, algorithm
   return signAsync(algorithm.hash, tbs, key);
 }
 
-/** The signed certificate: at once when the key signs inline (see signTbs), else a promise. */
-export function signTemplate(template: CertificateTemplate, key: KeyObject, keyType: KeyType): Buffer | Promise<Buffer> {
+/**
+ * The signed certificates, in order: every TBS encoded first, then the signatures back to back
+ * (OpenSSL's curve tables stay in the CPU cache; see SvidIssuer.issueBatch). At once when the
+ * key signs inline (see signTbs), else a promise.
+ */
+export function signTemplates(templates: readonly CertificateTemplate[], key: KeyObject, keyType: KeyType): Buffer[] | Promise<Buffer[]> {
   const algorithm = signatureAlgorithmFor(keyType);
-  const tbs = encodeTbsCertificate(template, algorithm.der);
-  const signature = signTbs(tbs, key, keyType, algorithm);
-  return Buffer.isBuffer(signature)
-    ? encodeCertificate(tbs, algorithm.der, signature)
-    : signature.then((sig) => encodeCertificate(tbs, algorithm.der, sig));
+  const tbs = templates.map((t) => encodeTbsCertificate(t, algorithm.der));
+  const signatures = tbs.map((t) => signTbs(t, key, keyType, algorithm));
+  const certificates = (sigs: Buffer[]): Buffer[] => tbs.map((t, i) => encodeCertificate(t, algorithm.der, sigs[i]!));
+  return signatures.every((s): s is Buffer => Buffer.isBuffer(s)) ? certificates(signatures) : Promise.all(signatures).then(certificates);
+}
+
+/** signTemplates for one template. */
+export function signTemplate(template: CertificateTemplate, key: KeyObject, keyType: KeyType): Buffer | Promise<Buffer> {
+  const signed = signTemplates([template], key, keyType);
+  return Array.isArray(signed) ? signed[0]! : signed.then((certs) => certs[0]!);
 }
 
 /** A CA whose private key is in this process: the built-in root or a plug-in intermediate. */
@@ -97,15 +106,7 @@ export class LocalKeySigner implements Signer {
     return signTemplate(template, this.privateKey, this.keyType);
   }
 
-  /**
-   * Every TBS first, then the signatures back to back, then the certificates: signing in a
-   * row keeps OpenSSL's curve tables in the CPU cache (see SvidIssuer.issueBatch).
-   */
   signCertificates(templates: readonly CertificateTemplate[]): Buffer[] | Promise<Buffer[]> {
-    const algorithm = signatureAlgorithmFor(this.keyType);
-    const tbs = templates.map((t) => encodeTbsCertificate(t, algorithm.der));
-    const signatures = tbs.map((t) => signTbs(t, this.privateKey, this.keyType, algorithm));
-    const certificates = (sigs: Buffer[]): Buffer[] => tbs.map((t, i) => encodeCertificate(t, algorithm.der, sigs[i]!));
-    return signatures.every((s): s is Buffer => Buffer.isBuffer(s)) ? certificates(signatures) : Promise.all(signatures).then(certificates);
+    return signTemplates(templates, this.privateKey, this.keyType);
   }
 }
