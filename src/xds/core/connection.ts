@@ -130,7 +130,7 @@ export class Connection implements CoreStream {
       mergeJob(this.deferred, job);
       return;
     }
-    this.deferred = { types: job.types && new Set(job.types), reasons: new Set(job.reasons), queuedAt: job.queuedAt };
+    this.deferred = { types: job.types, reasons: job.reasons, queuedAt: job.queuedAt }; // mergeJob replaces sets, never mutates them
     this.log.debug({ reasons: [...job.reasons] }, 'client is not reading; holding pushes until the stream drains');
     this.options.sink.onDrain(() => {
       const resumed = this.deferred;
