@@ -16,9 +16,9 @@ interface Entry {
   svid: IssuedKeyPair;
   dueAt: number;
   /** Due was already reported once; a proxy that is away is not re-reported every tick. */
-  dueReported?: boolean;
+  dueReported: boolean;
   /** One issuance at a time per proxy: concurrent streams of a proxy share it. */
-  pending?: Promise<IssuedKeyPair>;
+  pending: Promise<IssuedKeyPair> | undefined;
 }
 
 export interface SvidCacheDeps {
@@ -95,14 +95,15 @@ export class SvidCache {
   private issue(proxyId: string, spiffeId: string): Promise<IssuedKeyPair> {
     const pending = this.issuing.submit({ spiffeId, ttlMs: this.deps.ttlMs(), keyType: this.deps.keyType ?? 'ec-p256' });
     const previous = this.entries.get(proxyId);
+    // Literals, not a spread of `previous`: V8 gives every spread clone a hidden class of its own (see issuer.ts withKey).
     const placeholder: Entry = previous && previous.spiffeId === spiffeId
-      ? { ...previous, pending }
-      : { spiffeId, svid: undefined as unknown as IssuedKeyPair, dueAt: 0, pending };
+      ? { spiffeId, svid: previous.svid, dueAt: previous.dueAt, dueReported: previous.dueReported, pending }
+      : { spiffeId, svid: undefined as unknown as IssuedKeyPair, dueAt: 0, dueReported: false, pending };
     this.entries.set(proxyId, placeholder);
     return pending.then(
       (svid) => {
         const dueAt = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation(), this.random());
-        if (this.entries.get(proxyId) === placeholder) this.entries.set(proxyId, { spiffeId, svid, dueAt });
+        if (this.entries.get(proxyId) === placeholder) this.entries.set(proxyId, { spiffeId, svid, dueAt, dueReported: false, pending: undefined });
         this.nextCheckAt = Math.min(this.nextCheckAt, dueAt);
         if (this.deps.logger.isLevelEnabled('debug')) {
           this.deps.logger.debug({ proxy: proxyId, spiffeId, serial: svid.serialHex, notAfter: svid.notAfter.toISOString() }, 'issued SVID');
