@@ -24,8 +24,12 @@ export class SecretGenerator implements Generator {
   /** Bundle secrets are the same for every proxy: encoded once per bundle sequence. */
   private bundleCache = new Map<string, Resource>();
   private bundleSequence = -1;
-  /** Per SVID object (held by the SVID cache): dropped with it when it rotates or expires. */
-  private readonly certificateCache = new WeakMap<IssuedKeyPair, Map<string, Resource>>();
+  /**
+   * Per SVID object (held by the SVID cache): dropped with it when it rotates or expires. Nearly
+   * every proxy asks for its certificate by one name (`default`), so one name's resource is held
+   * as is and a Map is made only for a second name: 10,000 proxies hold 10,000 fewer Maps.
+   */
+  private readonly certificateCache = new WeakMap<IssuedKeyPair, Resource | Map<string, Resource>>();
 
   constructor(private readonly deps: SecretGeneratorDeps) {}
 
@@ -56,10 +60,13 @@ export class SecretGenerator implements Generator {
 
   /** A proxy's own secret, encoded once per SVID and name: a reconnect or a re-request reuses the bytes. */
   private certificateResource(name: string, svid: IssuedKeyPair): Resource {
-    let byName = this.certificateCache.get(svid);
-    if (!byName) this.certificateCache.set(svid, (byName = new Map()));
-    let resource = byName.get(name);
-    if (!resource) byName.set(name, (resource = resourceFromAny(name, tlsCertificateSecretAny(name, svid.chainPem, svid.keyPem))));
+    const cached = this.certificateCache.get(svid);
+    const hit = cached instanceof Map ? cached.get(name) : cached?.name === name ? cached : undefined;
+    if (hit) return hit;
+    const resource = resourceFromAny(name, tlsCertificateSecretAny(name, svid.chainPem, svid.keyPem));
+    if (!cached) this.certificateCache.set(svid, resource);
+    else if (cached instanceof Map) cached.set(name, resource);
+    else this.certificateCache.set(svid, new Map([[cached.name, cached], [name, resource]]));
     return resource;
   }
 
