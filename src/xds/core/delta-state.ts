@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail } from './requests.js';
 import { applyDeltaChanges, covers, subscribedOnce, WILDCARD, type SubscriptionChange } from './subscription.js';
-import { viewVersion } from './resource.js';
+import { shortDigest, viewVersion } from './resource.js';
 import { TypeState, type SentSummary } from './type-state.js';
 
 /** One delta response as sent, kept until the client answers it. */
@@ -125,7 +124,7 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
     for (const resource of wanted) {
       // D.4: delta sends only what changed. NACK policy: never a version this stream rejected.
       if (this.held.get(resource.name) === resource.version) continue;
-      if (this.rejectedResources.get(resource.name) === resource.version) { this.suppressed += 1; continue; }
+      if (this.rejectedVersion(resource.name, resource.version)) { this.suppressed += 1; continue; }
       resources.push(resource);
     }
     const removed: string[] = [];
@@ -193,10 +192,8 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
 }
 
 function contentKey(resources: readonly Resource[], removed: readonly string[]): string {
-  const hash = createHash('sha256');
-  for (const r of [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    hash.update(`+${r.name}\u0000${r.version}\n`);
-  }
-  for (const name of [...removed].sort()) hash.update(`-${name}\n`);
-  return hash.digest('hex').slice(0, 16);
+  let text = '';
+  for (const r of [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) text += `+${r.name}\u0000${r.version}\n`;
+  for (const name of [...removed].sort()) text += `-${name}\n`;
+  return shortDigest(text);
 }
