@@ -6,8 +6,8 @@ import { viewVersion } from './resource.js';
 
 /** One response as sent, kept until the client answers it. */
 export interface SotwSent extends SentSummary {
-  /** The client's view if it accepts this response. */
-  readonly view: ReadonlyMap<string, Resource>;
+  /** The client's view if it accepts this response (the state's own map: see SotwTypeState.acked). */
+  readonly view: Map<string, Resource>;
 }
 
 export type SotwOutcome =
@@ -42,10 +42,14 @@ const versionOfAnswer = new WeakMap<readonly Resource[], string>();
 export class SotwTypeState extends TypeState<SotwSent> {
   /** The client's view: what it holds if it accepted what we sent. */
   private held = new Map<string, Resource>();
-  /** The view at the last ACK: what the client holds after a NACK. */
+  /**
+   * The view at the last ACK: what the client holds after a NACK. It is the acknowledged
+   * response's own view, not a copy: a view is replaced, never changed, except that names
+   * leaving the subscription are deleted from `held` and `acked` alike.
+   */
   private acked = new Map<string, Resource>();
-  /** Newly requested names: sent even when unchanged (D.3). */
-  private readonly forced = new Set<string>();
+  /** Newly requested names: sent even when unchanged (D.3). Made when needed, dropped once sent. */
+  private forced: Set<string> | undefined;
 
   constructor(typeUrl: string, readonly fullState: boolean) {
     super(typeUrl);
@@ -73,13 +77,13 @@ export class SotwTypeState extends TypeState<SotwSent> {
         latest.outcome = 'nacked';
         nacked = { sent: latest, detail: request.errorDetail };
         // The client kept what it had accepted before; never send this content again.
-        this.held = new Map(this.acked);
+        this.held = this.acked;
         // Full-state types: the whole set is the unit; other types: each resource is.
         this.rememberRejected(latest.version, latest.names.map((name) => [name, latest.view.get(name)!.version] as const));
       } else {
         latest.outcome = 'acked';
         acked = latest;
-        this.acked = new Map(latest.view);
+        this.acked = latest.view;
       }
     }
 
@@ -89,11 +93,11 @@ export class SotwTypeState extends TypeState<SotwSent> {
       // An unsubscribed name is forgotten, so a later re-subscribe sends it again (C.4).
       this.held.delete(name);
       this.acked.delete(name);
-      this.forced.delete(name);
+      this.forced?.delete(name);
     }
     if (change.wildcardRemoved) this.pruneToSubscription();
     // D.3: when the set of names changes, resend every newly requested resource, even unchanged.
-    for (const name of change.added) this.forced.add(name);
+    for (const name of change.added) (this.forced ??= new Set()).add(name);
     if (first) this.mustAnswer = true;
     // An ACK never triggers a send (D.2 "send only when the resources actually changed");
     // a NACK neither: the next real change is sent as usual by a push.
@@ -108,7 +112,7 @@ export class SotwTypeState extends TypeState<SotwSent> {
    */
   force(names: Iterable<string>): number {
     let n = 0;
-    for (const name of names) if (covers(this.subscription, name) && this.held.has(name)) { this.forced.add(name); n += 1; }
+    for (const name of names) if (covers(this.subscription, name) && this.held.has(name)) { (this.forced ??= new Set()).add(name); n += 1; }
     return n;
   }
 
@@ -120,7 +124,9 @@ export class SotwTypeState extends TypeState<SotwSent> {
     const wanted = subscribedOnce(this.subscription, desired);
     const seen = new Set(wanted.map((r) => r.name));
     this.pruneToSubscription();
-    const differs = (r: Resource) => this.held.get(r.name)?.version !== r.version || this.forced.has(r.name);
+    const forced = this.forced;
+    this.forced = undefined; // whatever happens below, this plan answers them
+    const differs = (r: Resource) => this.held.get(r.name)?.version !== r.version || (forced !== undefined && forced.has(r.name));
 
     let resources: Resource[];
     let updated: string[];
@@ -129,9 +135,9 @@ export class SotwTypeState extends TypeState<SotwSent> {
       // D.4: LDS and CDS carry the full set in every response; a missing name means deleted.
       // A newly requested name is answered even if it does not exist: its absence from a
       // full-state response tells the client at once (no 15 s does-not-exist timer).
-      let changed = this.forced.size > 0 || wanted.some(differs);
+      let changed = (forced !== undefined && forced.size > 0) || wanted.some(differs);
       if (!changed) for (const name of this.held.keys()) if (!seen.has(name)) { changed = true; break; }
-      if (!changed && !this.mustAnswer) { this.forced.clear(); return undefined; }
+      if (!changed && !this.mustAnswer) return undefined;
       resources = wanted;
       updated = wanted.filter((r) => this.held.get(r.name)?.version !== r.version).map((r) => r.name);
       view = new Map(wanted.map((r) => [r.name, r]));
@@ -144,16 +150,15 @@ export class SotwTypeState extends TypeState<SotwSent> {
       // of a partly rejected response, so they need not be repeated either.)
       resources = wanted.filter((r) => {
         if (!differs(r)) return false;
-        if (this.rejectedResources.get(r.name) !== r.version) return true;
+        if (!this.rejectedVersion(r.name, r.version)) return true;
         this.suppressed += 1;
         return false;
       });
-      if (resources.length === 0) { this.forced.clear(); return undefined; }
+      if (resources.length === 0) return undefined;
       updated = resources.filter((r) => this.held.get(r.name)?.version !== r.version).map((r) => r.name);
       view = new Map(this.held);
       for (const r of resources) view.set(r.name, r);
     }
-    this.forced.clear();
     let version: string;
     if (this.fullState && resources.length === desired.length && resources.every((r, i) => r === desired[i])) {
       version = versionOfAnswer.get(desired) ?? viewVersion(view);

@@ -43,10 +43,12 @@ export abstract class TypeState<Sent extends SentSummary> {
 
   /** The first request of a type is always answered (D.2), even with an empty set. */
   protected mustAnswer = false;
+  // The NACK memory is made on the first NACK: most streams never send one, and 10,000 streams
+  // holding empty containers is memory the garbage collector copies and traces for nothing.
   /** name → the version of it the client rejected: never sent to this stream again. */
-  protected readonly rejectedResources = new Map<string, string>();
+  private rejectedResources: Map<string, string> | undefined;
   /** Whole responses the client rejected (SotW versions, delta content keys), newest last. */
-  private readonly rejected: string[] = [];
+  private rejected: string[] | undefined;
 
   constructor(readonly typeUrl: string) {}
 
@@ -70,13 +72,20 @@ export abstract class TypeState<Sent extends SentSummary> {
 
   /** D.2 NACK policy: remembers a rejected response and the resource versions in it. */
   protected rememberRejected(key: string, resources: Iterable<readonly [string, string | undefined]>): void {
-    this.rejected.push(key);
-    if (this.rejected.length > REJECTED_MEMORY) this.rejected.shift();
-    for (const [name, version] of resources) if (version !== undefined) this.rejectedResources.set(name, version);
+    const rejected = (this.rejected ??= []);
+    rejected.push(key);
+    if (rejected.length > REJECTED_MEMORY) rejected.shift();
+    const byName = (this.rejectedResources ??= new Map());
+    for (const [name, version] of resources) if (version !== undefined) byName.set(name, version);
+  }
+
+  /** True when the client rejected this version of this resource (never sent to it again). */
+  protected rejectedVersion(name: string, version: string): boolean {
+    return this.rejectedResources !== undefined && this.rejectedResources.get(name) === version;
   }
 
   /** True when a response with this key was rejected (and so is not sent again unless asked). */
   protected wasRejected(key: string): boolean {
-    return this.rejected.includes(key);
+    return this.rejected !== undefined && this.rejected.includes(key);
   }
 }
