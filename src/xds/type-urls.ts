@@ -9,6 +9,16 @@ export const TypeUrl = {
 
 export type KnownTypeUrl = (typeof TypeUrl)[keyof typeof TypeUrl];
 
+const KNOWN: ReadonlyMap<string, string> = new Map(Object.values(TypeUrl).map((u) => [u, u]));
+
+/**
+ * The one shared copy of a known type URL (anything else as it came). A decoded request
+ * carries a fresh string, and each stream keeps its type URLs for as long as it lives.
+ */
+export function internTypeUrl(typeUrl: string): string {
+  return KNOWN.get(typeUrl) ?? typeUrl;
+}
+
 /** ADS push order: clusters warm on endpoints, listeners warm on secrets and routes. */
 export const PUSH_ORDER: readonly string[] = [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Secret, TypeUrl.Listener, TypeUrl.Route];
 

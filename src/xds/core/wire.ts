@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { lookupType } from '../protos.js';
+import { internTypeUrl } from '../type-urls.js';
 import type { Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail, NodeInfo, SotwRequest } from './requests.js';
 
@@ -23,7 +24,7 @@ export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
   const o = t.toObject(t.decode(bytes), decodeOptions) as Plain;
   return {
     kind: 'sotw',
-    typeUrl: str(o.type_url),
+    typeUrl: internTypeUrl(str(o.type_url)),
     versionInfo: str(o.version_info),
     resourceNames: (o.resource_names as string[] | undefined) ?? [],
     responseNonce: str(o.response_nonce),
@@ -37,7 +38,7 @@ export function decodeDeltaRequest(bytes: Uint8Array): DeltaRequest {
   const o = t.toObject(t.decode(bytes), decodeOptions) as Plain;
   return {
     kind: 'delta',
-    typeUrl: str(o.type_url),
+    typeUrl: internTypeUrl(str(o.type_url)),
     subscribe: (o.resource_names_subscribe as string[] | undefined) ?? [],
     unsubscribe: (o.resource_names_unsubscribe as string[] | undefined) ?? [],
     initialResourceVersions: (o.initial_resource_versions as Record<string, string> | undefined) ?? {},
