@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { lazyChild, type Logger } from '../../common/logger.js';
+import type { Logger } from '../../common/logger.js';
 import type { Clock } from '../../common/clock.js';
 import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../type-urls.js';
 import { GeneratorError, type Generator, type ProxyInfo } from './types.js';
@@ -77,18 +77,18 @@ export class Connection implements CoreStream {
   private chain: Promise<void> = Promise.resolve();
   private open = true;
   private current: string | undefined;
-  private readonly logger: () => Logger;
+  /** This stream's child logger, made when something is first logged about it (see lazyChild). */
+  private logger: Logger | undefined;
   /** Pushes held back while the client is not reading, merged into one (see push). */
   private deferred: PushJob | undefined;
 
   constructor(readonly id: string, readonly options: OpenStreamOptions, private readonly ctx: ConnectionContext) {
     this.nonces = new NonceIssuer(id);
     this.connectedAt = ctx.clock.now();
-    this.logger = lazyChild(ctx.logger, () => ({ proxy: options.proxy.id, connection: id }));
   }
 
   private get log(): Logger {
-    return this.logger();
+    return (this.logger ??= this.ctx.logger.child({ proxy: this.options.proxy.id, connection: this.id }));
   }
 
   get proxy(): ProxyInfo {

@@ -11,7 +11,7 @@ import { uniqueByName, viewVersion } from './resource.js';
 import { encodeSotwResponse } from './wire.js';
 import { CoreMetrics } from './metrics.js';
 import { PushQueue } from './push-queue.js';
-import { Connection, type CoreStream, type OpenStreamOptions } from './connection.js';
+import { Connection, type ConnectionContext, type CoreStream, type OpenStreamOptions } from './connection.js';
 import type { ConnectionStatus } from './connection-status.js';
 
 export interface DiscoveryCoreOptions {
@@ -49,6 +49,7 @@ export class DiscoveryCore {
   private readonly maxResourceNames: number;
   private readonly controlPlaneId: string | undefined;
   private readonly tag: string;
+  private readonly connectionContext: ConnectionContext;
   private sequence = 0;
   private closed = false;
 
@@ -61,6 +62,21 @@ export class DiscoveryCore {
     this.metrics = new CoreMetrics(options.registry, options.version ?? 'meshd');
     this.queue = new PushQueue<Connection>(options.pushConcurrency ?? 64, (connection, job) => connection.push(job));
     for (const generator of options.generators ?? []) this.register(generator);
+    // One context shared by every connection, not closures made per stream.
+    this.connectionContext = {
+      generator: (typeUrl) => this.generators.get(typeUrl),
+      served: () => this.served,
+      maxResourceNames: this.maxResourceNames,
+      metrics: this.metrics,
+      logger: this.logger,
+      clock: this.clock,
+      controlPlane: this.controlPlaneId,
+      onEnd: (c) => this.forget(c),
+      requeue: (c, job) => {
+        if (this.closed || !this.streams.has(c.id)) return;
+        this.queue.enqueueJob(c, job);
+      },
+    };
   }
 
   /** Plugs in the generator for one type URL (one per type). */
@@ -91,20 +107,7 @@ export class DiscoveryCore {
     if (this.closed) throw new GeneratorError(status.UNAVAILABLE, 'meshd is shutting down; reconnect to another instance');
     this.sequence += 1;
     const id = `${this.tag}.${this.sequence.toString(36)}`;
-    const connection = new Connection(id, options, {
-      generator: (typeUrl) => this.generators.get(typeUrl),
-      served: () => this.served,
-      maxResourceNames: this.maxResourceNames,
-      metrics: this.metrics,
-      logger: this.logger,
-      clock: this.clock,
-      controlPlane: this.controlPlaneId,
-      onEnd: (c) => this.forget(c),
-      requeue: (c, job) => {
-        if (this.closed || !this.streams.has(c.id)) return;
-        this.queue.enqueueJob(c, job);
-      },
-    });
+    const connection = new Connection(id, options, this.connectionContext);
     this.streams.set(id, connection);
     this.metrics.connected.inc({ version: this.metrics.version });
     this.logger.info({
