@@ -1,7 +1,7 @@
 import type { Server, ServerDuplexStream, ServerUnaryCall, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import type { SotwRequest, XdsRequest } from '../core/requests.js';
 import { xdsServiceDefinitions, type MalformedRequest } from './definitions.js';
-import { serveFetch, serveStream, type DiscoveryServiceDeps } from './stream-handler.js';
+import { serveFetch, serveStream, type DiscoveryServiceDeps, type StreamSpec } from './stream-handler.js';
 
 export type { DiscoveryServiceDeps } from './stream-handler.js';
 
@@ -12,15 +12,16 @@ export type { DiscoveryServiceDeps } from './stream-handler.js';
  */
 export function addDiscoveryServices(server: Server, deps: DiscoveryServiceDeps): void {
   for (const { spec, definition } of xdsServiceDefinitions()) {
+    // One spec per method, shared by its calls (each stream keeps a reference for its life).
+    const sotw: StreamSpec = { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl };
+    const delta: StreamSpec = { mode: 'delta', service: spec.short, streamTypeUrl: spec.typeUrl };
     const implementation: UntypedServiceImplementation = {
-      [spec.stream]: (call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>) =>
-        serveStream(call, { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl }, deps),
-      [spec.delta]: (call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>) =>
-        serveStream(call, { mode: 'delta', service: spec.short, streamTypeUrl: spec.typeUrl }, deps),
+      [spec.stream]: (call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>) => serveStream(call, sotw, deps),
+      [spec.delta]: (call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>) => serveStream(call, delta, deps),
     };
     if (spec.fetch) {
       implementation[spec.fetch] = (call: ServerUnaryCall<SotwRequest | MalformedRequest, Buffer>, callback: sendUnaryData<Buffer>) =>
-        serveFetch(call, callback, { mode: 'sotw', service: spec.short, streamTypeUrl: spec.typeUrl }, deps);
+        serveFetch(call, callback, sotw, deps);
     }
     server.addService(definition, implementation);
   }

@@ -34,85 +34,143 @@ interface Status { code: status; details: string }
  * admit the proxy, then hand every request to the core, which owns the protocol.
  */
 export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps): void {
-  const peer = safePeer(call);
-  const log = lazyChild(deps.logger, () => ({ component: 'xds-service', service: spec.service, mode: spec.mode, peer }));
-  let coreStream: CoreStream | undefined;
-  let ended = false;
-  const early: XdsRequest[] = [];
-  let firstRequest!: (request: XdsRequest | undefined) => void;
-  const first = new Promise<XdsRequest | undefined>((resolve) => (firstRequest = resolve));
+  new XdsStreamSession(call, spec, deps).start();
+}
 
-  const endCall = (s: Status): void => {
-    if (ended) return;
-    ended = true;
-    firstRequest(undefined);
+/** Our own status 'error's and write-after-destroy land here; grpc-js handles the status. */
+const ignoreCallError = (): void => undefined;
+
+/**
+ * One stream, from open to end, as one object that is also the core's sink. A fleet holds
+ * one per proxy for as long as it is connected, so its state is fields rather than closures
+ * over closures, and what only admission needs (the identity, the requests that came
+ * before it) is dropped once the core owns the stream.
+ */
+class XdsStreamSession implements StreamSink {
+  private readonly peer: string;
+  private coreStream: CoreStream | undefined;
+  private ended = false;
+  /** Requests received before admission, in order; undefined once the core owns the stream. */
+  private early: XdsRequest[] | undefined = [];
+  /** Set once authentication succeeded, until admission starts. */
+  private identity: Identity | undefined;
+  private admitting = false;
+  private logger: Logger | undefined;
+
+  constructor(
+    private readonly call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>,
+    private readonly spec: StreamSpec,
+    private readonly deps: DiscoveryServiceDeps,
+  ) {
+    this.peer = safePeer(call);
+  }
+
+  /** A child logger made only when something is logged about this stream (see lazyChild). */
+  private log(): Logger {
+    return (this.logger ??= this.deps.logger.child({ component: 'xds-service', service: this.spec.service, mode: this.spec.mode, peer: this.peer }));
+  }
+
+  start(): void {
+    const { call } = this;
+    const gone = (): void => this.transportGone();
+    call.on('data', (request: XdsRequest | MalformedRequest) => this.receive(request));
+    // Envoy never half-closes an xDS stream; if a client does, the conversation is over.
+    call.on('end', () => {
+      this.coreStream?.closed();
+      this.endCall({ code: status.OK, details: 'OK' });
+    });
+    call.on('cancelled', gone);
+    call.on('close', gone);
+    call.on('error', ignoreCallError);
+    const log = (): Logger => this.log();
+    authenticate(call.metadata, call.getAuthContext() as AuthContext | null, this.peer, this.spec.service, this.deps, log).then(
+      (identity) => {
+        if (this.ended) return;
+        this.identity = identity;
+        if (this.early!.length > 0) this.admit();
+      },
+      (err: unknown) => this.endCall(statusOf(err, log)),
+    );
+  }
+
+  private receive(request: XdsRequest | MalformedRequest): void {
+    if (this.ended) return;
+    if (request.kind === 'malformed') {
+      this.log().warn({ message: request.message }, 'malformed xDS request');
+      this.endCall({ code: status.INVALID_ARGUMENT, details: request.message });
+      this.coreStream?.closed();
+      return;
+    }
+    if (this.coreStream) { this.coreStream.receive(request); return; }
+    const early = this.early!;
+    early.push(request);
+    if (early.length > MAX_EARLY_REQUESTS) {
+      this.endCall({ code: status.RESOURCE_EXHAUSTED, details: `more than ${MAX_EARLY_REQUESTS} requests before the stream was admitted` });
+      return;
+    }
+    if (early.length === 1 && this.identity) this.admit();
+  }
+
+  /** Authenticated, and the first request is here: check it, admit the proxy, hand the stream to the core. */
+  private admit(): void {
+    if (this.admitting) return;
+    this.admitting = true;
+    const identity = this.identity!;
+    this.identity = undefined;
+    void (async () => {
+      const first = this.early![0]!;
+      // Check the first request before admission: a bad type URL costs nothing.
+      this.deps.core.checkRequest(first, this.spec.streamTypeUrl);
+      const proxy = proxyOf(first.node, identity);
+      if (this.deps.admit) await this.deps.admit(proxy);
+      if (this.ended) return;
+      const { spec } = this;
+      this.coreStream = this.deps.core.openStream({ proxy, peer: this.peer, mode: spec.mode, service: spec.service, streamTypeUrl: spec.streamTypeUrl, sink: this });
+      const early = this.early!;
+      this.early = undefined;
+      for (const r of early) this.coreStream.receive(r);
+    })().catch((err: unknown) => this.endCall(statusOf(err, () => this.log())));
+  }
+
+  private endCall(s: Status): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.early = undefined;
+    const { call } = this;
     if (call.cancelled || call.destroyed) return;
     if (s.code === status.OK) call.end();
     // grpc-js turns an 'error' carrying a code into the call's status, after queued writes.
     else call.emit('error', Object.assign(new Error(s.details), s));
-  };
-  const sink: StreamSink = {
-    write(bytes) {
-      if (ended || call.cancelled || call.destroyed || call.writableEnded) return false;
-      call.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return true;
-    },
-    end(code, details) {
-      endCall({ code, details });
-    },
-    // grpc-js's call is an object-mode Writable (16 messages): needDrain once that many
-    // responses wait behind HTTP/2 flow control.
-    writable() {
-      return !call.writableNeedDrain;
-    },
-    onDrain(listener) {
-      call.once('drain', listener);
-    },
-  };
-  const transportGone = (): void => {
-    ended = true;
-    firstRequest(undefined);
-    coreStream?.closed();
-  };
+  }
 
-  call.on('data', (request: XdsRequest | MalformedRequest): void => {
-    if (ended) return;
-    if (request.kind === 'malformed') {
-      log().warn({ message: request.message }, 'malformed xDS request');
-      endCall({ code: status.INVALID_ARGUMENT, details: request.message });
-      coreStream?.closed();
-      return;
-    }
-    if (coreStream) { coreStream.receive(request); return; }
-    if (early.length === 0) firstRequest(request);
-    early.push(request);
-    if (early.length > MAX_EARLY_REQUESTS) {
-      endCall({ code: status.RESOURCE_EXHAUSTED, details: `more than ${MAX_EARLY_REQUESTS} requests before the stream was admitted` });
-    }
-  });
-  // Envoy never half-closes an xDS stream; if a client does, the conversation is over.
-  call.on('end', () => {
-    coreStream?.closed();
-    endCall({ code: status.OK, details: 'OK' });
-  });
-  call.on('cancelled', transportGone);
-  call.on('close', transportGone);
-  call.on('error', () => {
-    // Our own status 'error's and write-after-destroy land here; grpc-js handles the status.
-  });
+  private transportGone(): void {
+    this.ended = true;
+    this.early = undefined;
+    this.coreStream?.closed();
+  }
 
-  void (async () => {
-    const identity = await authenticate(call.metadata, call.getAuthContext() as AuthContext | null, peer, spec.service, deps, log);
-    const request = await first;
-    if (ended || !request) return;
-    // Check the first request before admission: a bad type URL costs nothing.
-    deps.core.checkRequest(request, spec.streamTypeUrl);
-    const proxy = proxyOf(request.node, identity);
-    if (deps.admit) await deps.admit(proxy);
-    if (ended) return;
-    coreStream = deps.core.openStream({ proxy, peer, mode: spec.mode, service: spec.service, streamTypeUrl: spec.streamTypeUrl, sink });
-    for (const r of early.splice(0)) coreStream.receive(r);
-  })().catch((err: unknown) => endCall(statusOf(err, log)));
+  // StreamSink: how the core writes to and ends this stream.
+
+  write(bytes: Uint8Array): boolean {
+    const { call } = this;
+    if (this.ended || call.cancelled || call.destroyed || call.writableEnded) return false;
+    call.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return true;
+  }
+
+  end(code: status, details: string): void {
+    this.endCall({ code, details });
+  }
+
+  // grpc-js's call is an object-mode Writable (16 messages): needDrain once that many
+  // responses wait behind HTTP/2 flow control.
+  writable(): boolean {
+    return !this.call.writableNeedDrain;
+  }
+
+  onDrain(listener: () => void): void {
+    this.call.once('drain', listener);
+  }
 }
 
 /** Fetch*: authenticate, admit, answer with the current resources; no nonce, no state. */
