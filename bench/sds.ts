@@ -1,5 +1,5 @@
 /**
- * npm run bench:sds [-- --proxies 10000 --connections 100 --separate 1000 --identities 200 --trials 3 --tls --no-storm --no-reconnect --no-ceiling --cpu-prof]
+ * npm run bench:sds [-- --proxies 10000 --connections 100 --separate 1000 --identities 200 --trials 3 --tls --no-storm --no-reconnect --no-ceiling --cpu-prof --heap-snapshot FILE]
  *
  * meshd's SDS under a fleet (issue 3, "Performance"). The server runs in its own process
  * (bench/lib/meshd-host.ts: startMeshd, as `meshd serve` wires it, silent logs, loopback
@@ -43,6 +43,8 @@ const { values: flags } = parseArgs({
     'no-reconnect': { type: 'boolean', default: false },
     'no-ceiling': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
+    /** Where to write the server's V8 heap snapshot once A's first fleet holds its secrets. */
+    'heap-snapshot': { type: 'string' },
     trials: { type: 'string', default: '3' },
     timeout: { type: 'string', default: '120000' },
   },
@@ -147,6 +149,7 @@ async function meshdTrial(proxies: number, connections: number, nodePrefix: stri
   const ca = flags.tls ? started.rootsPem : undefined;
   const { phase: meshd, load } = await connectFleet(host, address, ca, proxies, connections, tokens, nodePrefix);
   describe('meshd  ', meshd);
+  if (extras && flags['heap-snapshot']) console.log(`  heap snapshot: ${await host.call<string>('heapSnapshot', { path: flags['heap-snapshot'] })}`);
   const trial: MeshdTrial = { meshd, tokens, ca };
   const allHeld = meshd.open.held === proxies;
 
