@@ -7,45 +7,128 @@ import type { DeltaRequest, ErrorDetail, NodeInfo, SotwRequest } from './request
 /**
  * The wire format of the discovery messages.
  *
- * Requests are decoded with Envoy's own protos. Responses are written field by field with
- * a protobufjs Writer so that each resource's pre-encoded google.protobuf.Any is copied in
- * as it is: a resource is serialised once, by its generator, and the same bytes go to
- * every stream (go-control-plane's RawResponse does the same). Field numbers are those of
- * envoy/service/discovery/v3/discovery.proto; test/xds/core/wire.test.ts decodes our
- * output with the real message types to pin them.
+ * Requests are read field by field, strictly: protobufjs's reader silently cuts a string
+ * that overruns the message short (a truncated request decoded to a truncated resource
+ * name) and accepts field number 0. Here truncated or invalid bytes throw, and the adapter
+ * ends the call with INVALID_ARGUMENT. As proto3 parsers do, unknown fields, and known
+ * fields with an unexpected wire type, are skipped, and a repeated singular field keeps its
+ * last value. The node and error_detail sub-messages (the first request of a stream, a
+ * NACK) decode with Envoy's own types.
+ *
+ * Responses are written field by field with a protobufjs Writer so that each resource's
+ * pre-encoded google.protobuf.Any is copied in as it is: a resource is serialised once, by its
+ * generator, and the same bytes go to every stream (go-control-plane's RawResponse does the
+ * same). Field numbers are those of envoy/service/discovery/v3/discovery.proto;
+ * test/xds/core/wire.test.ts holds both directions to Envoy's message types.
  */
 
 const decodeOptions: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: false, arrays: true, objects: true, oneofs: true };
 
 type Plain = Record<string, unknown>;
 
+/** Field tags: (field number << 3) | wire type 2 (length-delimited), as they appear on the wire. */
+const enum SotwTag { VersionInfo = 0x0a, Node = 0x12, ResourceNames = 0x1a, TypeUrl = 0x22, ResponseNonce = 0x2a, ErrorDetail = 0x32 }
+const enum DeltaTag { Node = 0x0a, TypeUrl = 0x12, Subscribe = 0x1a, Unsubscribe = 0x22, InitialVersions = 0x2a, ResponseNonce = 0x32, ErrorDetail = 0x3a }
+
+/** envoy.service.discovery.v3.DiscoveryRequest */
 export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
-  const t = lookupType('envoy.service.discovery.v3.DiscoveryRequest');
-  const o = t.toObject(t.decode(bytes), decodeOptions) as Plain;
-  return {
-    kind: 'sotw',
-    typeUrl: internTypeUrl(str(o.type_url)),
-    versionInfo: str(o.version_info),
-    resourceNames: (o.resource_names as string[] | undefined) ?? [],
-    responseNonce: str(o.response_nonce),
-    errorDetail: errorDetail(o.error_detail),
-    node: nodeInfo(o.node),
-  };
+  const r = reader(bytes);
+  let versionInfo = '';
+  let typeUrl = '';
+  let responseNonce = '';
+  const resourceNames: string[] = [];
+  let errorDetail: ErrorDetail | undefined;
+  let node: NodeInfo | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    switch (tag) {
+      case SotwTag.VersionInfo: versionInfo = text(r); break;
+      case SotwTag.Node: node = nodeInfo(subMessage(r, 'envoy.config.core.v3.Node')); break;
+      case SotwTag.ResourceNames: resourceNames.push(text(r)); break;
+      case SotwTag.TypeUrl: typeUrl = internTypeUrl(text(r)); break;
+      case SotwTag.ResponseNonce: responseNonce = text(r); break;
+      case SotwTag.ErrorDetail: errorDetail = errorDetailOf(subMessage(r, 'google.rpc.Status')); break;
+      default: skipField(r, tag);
+    }
+  }
+  return { kind: 'sotw', typeUrl, versionInfo, resourceNames, responseNonce, errorDetail, node };
 }
 
+/** envoy.service.discovery.v3.DeltaDiscoveryRequest */
 export function decodeDeltaRequest(bytes: Uint8Array): DeltaRequest {
-  const t = lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
-  const o = t.toObject(t.decode(bytes), decodeOptions) as Plain;
-  return {
-    kind: 'delta',
-    typeUrl: internTypeUrl(str(o.type_url)),
-    subscribe: (o.resource_names_subscribe as string[] | undefined) ?? [],
-    unsubscribe: (o.resource_names_unsubscribe as string[] | undefined) ?? [],
-    initialResourceVersions: (o.initial_resource_versions as Record<string, string> | undefined) ?? {},
-    responseNonce: str(o.response_nonce),
-    errorDetail: errorDetail(o.error_detail),
-    node: nodeInfo(o.node),
-  };
+  const r = reader(bytes);
+  let typeUrl = '';
+  let responseNonce = '';
+  const subscribe: string[] = [];
+  const unsubscribe: string[] = [];
+  const initialResourceVersions: Record<string, string> = {};
+  let errorDetail: ErrorDetail | undefined;
+  let node: NodeInfo | undefined;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    switch (tag) {
+      case DeltaTag.Node: node = nodeInfo(subMessage(r, 'envoy.config.core.v3.Node')); break;
+      case DeltaTag.TypeUrl: typeUrl = internTypeUrl(text(r)); break;
+      case DeltaTag.Subscribe: subscribe.push(text(r)); break;
+      case DeltaTag.Unsubscribe: unsubscribe.push(text(r)); break;
+      case DeltaTag.InitialVersions: {
+        const [key, value] = mapEntry(r);
+        initialResourceVersions[key] = value;
+        break;
+      }
+      case DeltaTag.ResponseNonce: responseNonce = text(r); break;
+      case DeltaTag.ErrorDetail: errorDetail = errorDetailOf(subMessage(r, 'google.rpc.Status')); break;
+      default: skipField(r, tag);
+    }
+  }
+  return { kind: 'delta', typeUrl, subscribe, unsubscribe, initialResourceVersions, responseNonce, errorDetail, node };
+}
+
+function reader(bytes: Uint8Array): protobuf.Reader {
+  return protobuf.Reader.create(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/** A length-delimited string. protobufjs's own reader cuts a string that overruns the message short; this throws. */
+function text(r: protobuf.Reader): string {
+  const length = r.uint32();
+  const start = r.pos;
+  const end = start + length;
+  if (end > r.len) throw new RangeError(`a string of ${length} bytes at offset ${start} overruns the message (${r.len} bytes)`);
+  r.pos = end;
+  return (r.buf as Buffer).toString('utf8', start, end);
+}
+
+/** A length-delimited sub-message at the reader's position, decoded with Envoy's type. */
+function subMessage(r: protobuf.Reader, typeName: string): Plain {
+  const length = r.uint32();
+  const end = r.pos + length;
+  if (end > r.len) throw new RangeError(`${typeName} of ${length} bytes at offset ${r.pos} overruns the message (${r.len} bytes)`);
+  const type = lookupType(typeName);
+  const message = type.decode(r, length);
+  if (r.pos !== end) throw new RangeError(`a field of ${typeName} overruns its ${length} bytes`);
+  return type.toObject(message, decodeOptions) as Plain;
+}
+
+/** One map<string, string> entry: { 1 key; 2 value }, either may be absent (then ''). */
+function mapEntry(r: protobuf.Reader): [string, string] {
+  const end = r.uint32() + r.pos;
+  if (end > r.len) throw new RangeError(`map entry overruns the message (${end} > ${r.len})`);
+  let key = '';
+  let value = '';
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 0x0a) key = text(r);
+    else if (tag === 0x12) value = text(r);
+    else skipField(r, tag);
+  }
+  if (r.pos !== end) throw new RangeError('map entry overruns its length');
+  return [key, value];
+}
+
+/** Skips a field this decoder does not read (unknown, or a known one with another wire type). */
+function skipField(r: protobuf.Reader, tag: number): void {
+  if (tag >>> 3 === 0) throw new Error(`invalid field number 0 at offset ${r.pos}`);
+  r.skipType(tag & 7);
 }
 
 export interface SotwResponseFields {
@@ -99,15 +182,11 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function errorDetail(v: unknown): ErrorDetail | undefined {
-  if (v === undefined || v === null) return undefined;
-  const o = v as Plain;
+function errorDetailOf(o: Plain): ErrorDetail {
   return { code: typeof o.code === 'number' ? o.code : 0, message: str(o.message) };
 }
 
-function nodeInfo(v: unknown): NodeInfo | undefined {
-  if (v === undefined || v === null) return undefined;
-  const o = v as Plain;
+function nodeInfo(o: Plain): NodeInfo {
   let version = str(o.user_agent_version);
   const build = o.user_agent_build_version as Plain | undefined;
   if (!version && build?.version) {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { lookupType, encodeAny, decodeMessage } from '../../../src/xds/protos.js';
-import { encodeDeltaResponse, encodeSotwResponse } from '../../../src/xds/core/wire.js';
+import { decodeDeltaRequest, decodeSotwRequest, encodeDeltaResponse, encodeSotwResponse } from '../../../src/xds/core/wire.js';
 import { createResource, ResourceInterner, viewVersion, contentVersion } from '../../../src/xds/core/resource.js';
 import { NonceIssuer } from '../../../src/xds/core/nonce.js';
 import { TypeUrl } from '../../../src/xds/type-urls.js';
@@ -56,4 +56,69 @@ t.test('nonces: fresh per response, recognised only on the stream that issued th
   t.notOk(a.issued('s1-zz'), 'not yet issued');
   t.notOk(a.issued(''), 'empty');
   t.notOk(a.issued('garbage'));
+});
+
+/** A request as Envoy's own message type encodes it. */
+function envoyEncoded(typeName: string, value: Record<string, unknown>): Buffer {
+  const type = lookupType(typeName);
+  const err = type.verify(value);
+  if (err) throw new Error(err);
+  return Buffer.from(type.encode(type.fromObject(value)).finish());
+}
+
+const NODE = {
+  id: 'sidecar~10.0.0.7~cart-1.shop~shop.svc.cluster.local', cluster: 'cart.shop', user_agent_name: 'envoy',
+  user_agent_build_version: { version: { major_number: 1, minor_number: 39, patch: 1 } },
+  // google.protobuf.Struct is protobufjs's own copy, with camelCase field names.
+  metadata: { fields: { NAMESPACE: { stringValue: 'shop' }, LABELS: { structValue: { fields: { app: { stringValue: 'cart' } } } }, WEIGHT: { numberValue: 3 } } },
+};
+
+t.test('DiscoveryRequest: every field read as Envoy\'s own type writes it', async (t) => {
+  const first = decodeSotwRequest(envoyEncoded('envoy.service.discovery.v3.DiscoveryRequest', {
+    type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'], node: NODE,
+  }));
+  t.same(first, {
+    kind: 'sotw', typeUrl: TypeUrl.Secret, versionInfo: '', resourceNames: ['default', 'ROOTCA'], responseNonce: '', errorDetail: undefined,
+    node: { id: NODE.id, cluster: 'cart.shop', userAgent: 'envoy/1.39.1', metadata: { NAMESPACE: 'shop', LABELS: { app: 'cart' }, WEIGHT: 3 } },
+  });
+  const nack = decodeSotwRequest(envoyEncoded('envoy.service.discovery.v3.DiscoveryRequest', {
+    version_info: 'abc', type_url: TypeUrl.Secret, resource_names: ['default'], response_nonce: 'n-7', error_detail: { code: 3, message: 'bad secret' },
+  }));
+  t.same(nack, { kind: 'sotw', typeUrl: TypeUrl.Secret, versionInfo: 'abc', resourceNames: ['default'], responseNonce: 'n-7', errorDetail: { code: 3, message: 'bad secret' }, node: undefined });
+  t.same(decodeSotwRequest(Buffer.alloc(0)), { kind: 'sotw', typeUrl: '', versionInfo: '', resourceNames: [], responseNonce: '', errorDetail: undefined, node: undefined },
+    'an empty message is every field at its default');
+});
+
+t.test('DeltaDiscoveryRequest: every field read as Envoy\'s own type writes it', async (t) => {
+  const got = decodeDeltaRequest(envoyEncoded('envoy.service.discovery.v3.DeltaDiscoveryRequest', {
+    node: NODE, type_url: TypeUrl.Cluster, resource_names_subscribe: ['a', '*'], resource_names_unsubscribe: ['b'],
+    initial_resource_versions: { a: 'v1', c: 'v2' }, response_nonce: 'n-1', error_detail: { code: 13, message: 'no' },
+  }));
+  t.same(got, {
+    kind: 'delta', typeUrl: TypeUrl.Cluster, subscribe: ['a', '*'], unsubscribe: ['b'], initialResourceVersions: { a: 'v1', c: 'v2' },
+    responseNonce: 'n-1', errorDetail: { code: 13, message: 'no' },
+    node: { id: NODE.id, cluster: 'cart.shop', userAgent: 'envoy/1.39.1', metadata: { NAMESPACE: 'shop', LABELS: { app: 'cart' }, WEIGHT: 3 } },
+  });
+});
+
+t.test('request decoding follows proto3: unknown fields and unexpected wire types are skipped, the last value wins', async (t) => {
+  const base = envoyEncoded('envoy.service.discovery.v3.DiscoveryRequest', { type_url: TypeUrl.Secret, resource_names: ['default'] });
+  const extra = Buffer.concat([
+    base,
+    Buffer.from([0xf8, 0x06, 0x2a]), // field 111, varint 42: unknown
+    Buffer.from([0x08, 0x05]), // field 1 (version_info) as a varint: not a string, skipped
+    Buffer.from([0x3a, 0x02, 0x0a, 0x00]), // field 7 (resource_locators): read by nobody here
+    Buffer.from([0x22, 0x03, ...Buffer.from('xyz')]), // type_url again: the last one wins
+  ]);
+  t.same(decodeSotwRequest(extra), { kind: 'sotw', typeUrl: 'xyz', versionInfo: '', resourceNames: ['default'], responseNonce: '', errorDetail: undefined, node: undefined });
+});
+
+t.test('malformed requests throw instead of decoding to something', async (t) => {
+  const base = envoyEncoded('envoy.service.discovery.v3.DiscoveryRequest', { type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
+  t.throws(() => decodeSotwRequest(base.subarray(0, base.length - 3)), 'a string cut short');
+  t.throws(() => decodeSotwRequest(Buffer.from([0x1a, 0x80])), 'a length varint cut short');
+  t.throws(() => decodeSotwRequest(Buffer.from([0x00, 0x01])), 'field number 0');
+  t.throws(() => decodeSotwRequest(Buffer.from([0x0f])), 'wire type 7');
+  t.throws(() => decodeSotwRequest(Buffer.from([0x12, 0x05, 0x0a, 0x01])), 'a node that overruns the message');
+  t.throws(() => decodeDeltaRequest(Buffer.from([0x2a, 0x04, 0x0a, 0x05, 0x61, 0x62])), 'a map entry whose key overruns it');
 });
