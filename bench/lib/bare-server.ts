@@ -16,6 +16,7 @@ import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinit
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { emit, serveIpc } from './ipc.js';
+import { GRPC_SERVER_OPTIONS } from '../../src/server/grpc-server-options.js';
 
 const pass = (b: Buffer): Buffer => b;
 function bidi(path: string): ServiceDefinition[string] {
@@ -46,7 +47,7 @@ const byWorkload = new Map<string, Set<ServerDuplexStream<Buffer, Buffer>>>();
 
 serveIpc({
   async start(p: BareStartParams): Promise<{ port: number }> {
-    server = new Server({ 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_connection_age_ms': 30 * 60_000 });
+    server = new Server(GRPC_SERVER_OPTIONS);
     if (p.mode === 'sds') {
       const response = p.response!;
       server.addService(SDS, {

@@ -22,6 +22,7 @@ import { grpcBindAddress, isLoopback, parseHostPort } from './addresses.js';
 import { MeshState } from './mesh-state.js';
 import { envoyRoot } from '../xds/protos.js';
 import { AccessLogIngester, addAccessLogService, meshWorkloadResolver } from '../telemetry/index.js';
+import { GRPC_SERVER_OPTIONS } from './grpc-server-options.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
 const TELEMETRY_CLUSTER = 'Kubernetes';
@@ -144,9 +145,8 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const ingest = new AccessLogIngester({ registry, logger: logger.child({ component: 'telemetry' }), resolver: meshWorkloadResolver(mesh.snapshot, TELEMETRY_CLUSTER), defaultCluster: TELEMETRY_CLUSTER, clock });
   mesh.onSnapshot((snapshot) => ingest.setResolver(meshWorkloadResolver(snapshot, TELEMETRY_CLUSTER)));
 
-  const grpcOptions = { 'grpc.max_concurrent_streams': 100_000, 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.max_connection_age_ms': 30 * 60_000 };
-  const secureServer = new Server(grpcOptions);
-  const plainServer = new Server(grpcOptions);
+  const secureServer = new Server(GRPC_SERVER_OPTIONS);
+  const plainServer = new Server(GRPC_SERVER_OPTIONS);
   for (const server of [secureServer, plainServer]) {
     addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger });
     addCsrService(server, { ca, authenticator, logger });
