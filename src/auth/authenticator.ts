@@ -3,7 +3,7 @@ import type { Counter } from 'prom-client';
 import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import { AuthenticationError, type Authenticator, type CallCredentials, type Identity } from './identity.js';
-import type { TokenAuthority } from './token-authority.js';
+import type { TokenAuthority, TokenSubject } from './token-authority.js';
 import { verifyClientSvid } from './client-certificate.js';
 import { parseWorkloadId } from './workload-id.js';
 
@@ -23,6 +23,12 @@ export interface MeshAuthenticatorDeps {
  * `authorization` metadata. Every failure is logged without the credential and counted.
  */
 export class MeshAuthenticator implements Authenticator {
+  /**
+   * One frozen Identity per verified token subject (the token authority caches the subject
+   * while the token is valid): the streams of a service account's proxies share it.
+   */
+  private readonly tokenIdentities = new WeakMap<TokenSubject, Identity>();
+
   constructor(private readonly deps: MeshAuthenticatorDeps) {}
 
   async authenticate(creds: CallCredentials): Promise<Identity> {
@@ -53,12 +59,17 @@ export class MeshAuthenticator implements Authenticator {
     const m = /^Bearer\s+(\S+)$/i.exec(value.trim());
     if (!m) throw new AuthenticationError('authorization metadata is not of the form "Bearer <token>"', 'invalid');
     const subject = await this.deps.tokens.verify(m[1]!);
-    return {
-      spiffeId: `spiffe://${this.deps.trustDomain}/ns/${subject.namespace}/sa/${subject.serviceAccount}`,
-      trustDomain: this.deps.trustDomain,
-      namespace: subject.namespace,
-      serviceAccount: subject.serviceAccount,
-      via: 'token',
-    };
+    let identity = this.tokenIdentities.get(subject);
+    if (!identity) {
+      identity = Object.freeze({
+        spiffeId: `spiffe://${this.deps.trustDomain}/ns/${subject.namespace}/sa/${subject.serviceAccount}`,
+        trustDomain: this.deps.trustDomain,
+        namespace: subject.namespace,
+        serviceAccount: subject.serviceAccount,
+        via: 'token' as const,
+      });
+      this.tokenIdentities.set(subject, identity);
+    }
+    return identity;
   }
 }
