@@ -36,9 +36,10 @@ export interface SvidCacheDeps {
 }
 
 /**
- * SVIDs asked for in one event-loop turn are issued with one ca.issueBatch() call, up to this
- * many: a fleet connecting (or rotating) at once gets its keys and signatures made back to
- * back, ~25% less CPU per SVID than one by one; a lone request waits one loop turn.
+ * SVIDs asked for close together are issued with one ca.issueBatch() call, up to this many
+ * (TurnBatcher: a full batch at once, the rest at the end of the loop turn): a fleet
+ * connecting (or rotating) at once gets its keys and signatures made back to back, ~25% less
+ * CPU per SVID than one by one, and one message per batch to a mint worker.
  */
 const ISSUE_BATCH = 32;
 

@@ -23,3 +23,39 @@ t.test('an Error result fails its caller only; a thrown batch fails them all', a
   const answers = await Promise.allSettled([short.submit(1), short.submit(2)]);
   t.same(answers.map((s) => s.status), ['fulfilled', 'rejected'], 'an input the batch did not answer is rejected, not left hanging');
 });
+
+const checkPhase = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+t.test('a full batch runs at once; a partial one waits for the check phase', async (t) => {
+  const batches: number[][] = [];
+  const b = new TurnBatcher<number, number>(async (xs) => { batches.push(xs); return xs; }, 4);
+  void b.submit(1);
+  void b.submit(2);
+  await Promise.resolve();
+  t.same(batches, [], 'two of four: nothing runs before the check phase');
+  await checkPhase();
+  t.same(batches, [[1, 2]]);
+
+  // Requests trickling in through promise chains (as streams' first requests do inside one long
+  // poll phase): each full batch runs as soon as it fills, not when the poll phase ends.
+  const feed = async (x: number): Promise<void> => {
+    for (let hop = 0; hop < x; hop++) await Promise.resolve();
+    void b.submit(x);
+  };
+  await Promise.all(Array.from({ length: 9 }, (_, i) => feed(10 + i)));
+  t.same(batches.slice(1), [[10, 11, 12, 13], [14, 15, 16, 17]], 'two full batches ran inside the microtask checkpoint');
+  await checkPhase();
+  t.same(batches.slice(3), [[18]], 'the remainder at the check phase');
+});
+
+t.test('a burst queued in one go runs one batch at once and the rest one per turn', async (t) => {
+  const batches: number[][] = [];
+  const b = new TurnBatcher<number, number>(async (xs) => { batches.push(xs); return xs; }, 4);
+  const all = Array.from({ length: 10 }, (_, i) => b.submit(i));
+  await Promise.resolve();
+  t.same(batches, [[0, 1, 2, 3]]);
+  await checkPhase();
+  t.same(batches.length, 2, 'one more batch per turn of the loop, with I/O between');
+  t.same(await Promise.all(all), Array.from({ length: 10 }, (_, i) => i));
+  t.same(batches, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+});
