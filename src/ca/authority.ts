@@ -23,6 +23,7 @@ import { decodePemOf } from './pem.js';
 import { signingCertificate } from './signer.js';
 import { RootStore, type LoadedRoot } from './store.js';
 import { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS } from './ttl-policy.js';
+import { MintPool } from './mint-pool.js';
 
 export interface CertificateAuthorityOptions {
   /** meshd's state directory; the built-in CA lives in <dataDir>/ca/. */
@@ -52,6 +53,11 @@ export interface CertificateAuthorityOptions {
   logger?: Logger;
   registry: Registry;
   random?: RandomSource;
+  /**
+   * Worker threads that mint P-256 leaves when the signing key is in this process (default 0:
+   * on the event loop). `meshd serve` uses one per core beyond the first (mint-pool.ts).
+   */
+  mintWorkers?: number;
 }
 
 export interface RootStatus {
@@ -110,6 +116,7 @@ interface Settings {
   autoRotate: boolean;
   refreshIntervalMs: number;
   refreshHintSeconds: number;
+  mintWorkers: number;
 }
 
 function settings(o: CertificateAuthorityOptions): Settings {
@@ -125,6 +132,7 @@ function settings(o: CertificateAuthorityOptions): Settings {
     autoRotate: o.autoRotate ?? true,
     refreshIntervalMs: o.refreshIntervalMs ?? 10_000,
     refreshHintSeconds: o.refreshHintSeconds ?? DEFAULT_REFRESH_HINT_SECONDS,
+    mintWorkers: o.mintWorkers ?? 0,
   };
   if (!ROOT_KEY_TYPES.includes(s.rootKeyType)) throw new Error(`unsupported root key type "${s.rootKeyType}" (supported: ${ROOT_KEY_TYPES.join(', ')})`);
   if (!(s.defaultLeafTtlMs > 0 && s.defaultLeafTtlMs <= s.maxLeafTtlMs)) {
@@ -134,6 +142,7 @@ function settings(o: CertificateAuthorityOptions): Settings {
   if (!(s.rotationOverlapMs >= 0)) throw new Error('rotation overlap must not be negative');
   if (!(s.rotationThreshold > 0 && s.rotationThreshold < 1)) throw new Error('rotation threshold must be between 0 and 1');
   if (!(s.refreshIntervalMs > 0)) throw new Error('refresh interval must be positive');
+  if (!(Number.isInteger(s.mintWorkers) && s.mintWorkers >= 0 && s.mintWorkers <= 64)) throw new Error(`mint workers must be a whole number from 0 to 64 (got ${s.mintWorkers})`);
   return s;
 }
 
@@ -143,11 +152,16 @@ export async function openCertificateAuthority(options: CertificateAuthorityOpti
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger();
   const metrics = new CaMetrics(options.registry, clock);
-  const deps = { s, clock, logger, metrics, random: options.random };
-  const ca = options.caDir
-    ? await PluginAuthority.open(options.caDir, options.dataDir, deps)
-    : await BuiltInAuthority.open(options.dataDir, deps);
-  return ca;
+  const mintPool = s.mintWorkers > 0 ? new MintPool(s.mintWorkers, logger.child({ component: 'ca-mint' })) : undefined;
+  const deps = { s, clock, logger, metrics, random: options.random, mintPool };
+  try {
+    return options.caDir
+      ? await PluginAuthority.open(options.caDir, options.dataDir, deps)
+      : await BuiltInAuthority.open(options.dataDir, deps);
+  } catch (e) {
+    await mintPool?.close();
+    throw e;
+  }
 }
 
 interface Deps {
@@ -156,6 +170,7 @@ interface Deps {
   logger: Logger;
   metrics: CaMetrics;
   random: RandomSource | undefined;
+  mintPool: MintPool | undefined;
 }
 
 /** What both kinds share: issuing, the bundle and its subscribers, the timer. */
@@ -181,6 +196,7 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
       logger: deps.logger,
       metrics: deps.metrics,
       random: deps.random,
+      mintPool: deps.mintPool,
       current: () => {
         this.syncTime();
         return this.signing;
@@ -226,6 +242,8 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    // Leaves asked for after this are minted inline.
+    void this.deps.mintPool?.close();
   }
 
   /** One maintenance pass; errors are logged, the CA keeps serving what it has. */

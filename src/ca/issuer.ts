@@ -6,13 +6,13 @@ import { CaError, errorMessage } from './errors.js';
 import { CsrError, parseCsr } from './csr.js';
 import { generateKey, generateP256, LEAF_KEY_TYPES } from './keys.js';
 import type { CaMetrics } from './metrics.js';
-import { toPem } from './pem.js';
 import { randomSerial, serialHex, systemRandom, type RandomSource } from './serial.js';
-import type { Signer } from './signer.js';
+import { LocalKeySigner, type Signer } from './signer.js';
 import { parseSpiffeId, SpiffeIdError } from './spiffe-id.js';
-import { leafTemplate, type CertificateTemplate, type IssuerInfo } from './templates.js';
+import type { IssuerInfo } from './templates.js';
+import { mintLeaves, type LeafOutcome } from './leaf-mint.js';
+import type { MintPool } from './mint-pool.js';
 import { resolveTtl, type TtlPolicy } from './ttl-policy.js';
-import { validateLeafSvid } from './svid-validator.js';
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -30,6 +30,8 @@ export interface IssuerDeps extends TtlPolicy {
   random?: RandomSource;
   /** undefined (or a throw) means the CA cannot sign yet. */
   current(): SigningState | undefined;
+  /** Worker threads for P-256 leaves signed by a key in this process (mint-pool.ts); without one, inline. */
+  mintPool?: MintPool;
 }
 
 /** A request whose identity, DNS names and TTL passed the checks. */
@@ -37,16 +39,6 @@ interface CheckedRequest {
   spiffeId: string;
   ttlMs: number;
   dnsNames: string[];
-}
-
-/** One certificate between template and validation. */
-interface Minting {
-  request: CheckedRequest;
-  template: CertificateTemplate;
-  keyType: LeafKeyType;
-  state: SigningState;
-  issuer: IssuerInfo;
-  now: number;
 }
 
 /**
@@ -111,12 +103,8 @@ export class SvidIssuer {
     });
     if (p256.length > 0) {
       try {
-        const keys = p256.map(() => generateP256());
-        const certs = await this.mintAll(p256.map(({ request }, i) => ({ request, spki: keys[i]!.spki })), 'ec-p256');
-        p256.forEach(({ at }, i) => {
-          const c = certs[i]!;
-          results[at] = c instanceof Error ? c : withKey(c, keys[i]!.privateKeyPem, 'ec-p256');
-        });
+        const leaves = await this.mintP256(p256.map(({ request }) => request));
+        p256.forEach(({ at }, i) => { results[at] = leaves[i]!; });
       } catch (e) {
         for (const { at } of p256) results[at] = asError(e);
       }
@@ -215,72 +203,81 @@ export class SvidIssuer {
   }
 
   /**
-   * Templates, signatures, read-back validation and PEM, each phase over the whole batch. The
-   * signer and the time are read after key generation, so a rotation in between is honoured
-   * and validity starts when the certificates are made. A signer that signs batches gets one
-   * call; otherwise each template is signed on its own. One item's failure is its own.
+   * P-256 key pairs and their SVIDs: on a mint worker when the signing key is in this process
+   * and a worker is online, else inline (keys back to back, then mintAll). A worker that
+   * fails a batch as a whole (it died, or was replaced) costs a retry inline, not the batch.
+   */
+  private async mintP256(requests: CheckedRequest[]): Promise<Array<IssuedKeyPair | Error>> {
+    const pool = this.deps.mintPool;
+    const state = this.signingState();
+    if (pool?.ready && state.signer instanceof LocalKeySigner) {
+      const signer = state.signer;
+      const issuer = issuerInfo(signer);
+      const now = this.deps.clock.now();
+      const jobs = requests.map((r) => ({ spiffeId: r.spiffeId, dnsNames: r.dnsNames, ttlMs: r.ttlMs, serial: randomSerial(this.random) }));
+      try {
+        const minted = await pool.mint(signer, () => ({ key: signer.privateKey, keyType: signer.keyType, issuer, trustDomain: this.deps.trustDomain }), now, jobs);
+        return minted.map(({ outcome, keyPem }, i) => {
+          const cert = this.finished(outcome, requests[i]!, jobs[i]!.serial, state);
+          return cert instanceof Error ? cert : withKey(cert, keyPem, 'ec-p256');
+        });
+      } catch (e) {
+        this.deps.logger.warn({ err: errorMessage(e), leaves: requests.length }, 'mint worker failed a batch; minting it inline');
+      }
+    }
+    const keys = requests.map(() => generateP256());
+    const certs = await this.mintAll(requests.map((request, i) => ({ request, spki: keys[i]!.spki })), 'ec-p256');
+    return certs.map((c, i) => (c instanceof Error ? c : withKey(c, keys[i]!.privateKeyPem, 'ec-p256')));
+  }
+
+  /**
+   * Templates, signatures, read-back validation and PEM (leaf-mint.ts), each phase over the
+   * whole batch. The signer and the time are read after key generation, so a rotation in
+   * between is honoured and validity starts when the certificates are made. A signer that
+   * signs batches gets one call; otherwise each template is signed on its own. One item's
+   * failure is its own.
    */
   private async mintAll(items: Array<{ request: CheckedRequest; spki: Buffer }>, keyType: LeafKeyType): Promise<Array<IssuedCertificate | Error>> {
     const state = this.signingState();
-    const now = this.deps.clock.now();
     const { signer } = state;
-    const { certificate, chainNotAfter } = signer;
-    const issuer: IssuerInfo = { subject: certificate.subject, subjectKeyId: certificate.subjectKeyId, notBefore: certificate.notBefore, notAfter: chainNotAfter };
-    const templates = items.map(({ request, spki }) => leafTemplate({
-      spiffeId: request.spiffeId,
-      dnsNames: request.dnsNames,
-      spki,
-      keyType,
-      serial: randomSerial(this.random),
-      now,
-      ttlMs: request.ttlMs,
-      issuer,
-    }));
-    const signed: Array<Buffer | Error> = signer.signCertificates
-      ? await signer.signCertificates(templates)
-      : await Promise.all(templates.map((t) => Promise.resolve().then(() => signer.signCertificate(t)).catch(asError)));
-    return items.map(({ request }, i) => {
-      const der = signed[i];
-      if (!Buffer.isBuffer(der)) return der ?? new Error('the signer returned fewer certificates than templates');
-      try {
-        return this.finish(der, { request, template: templates[i]!, keyType, state, issuer, now });
-      } catch (e) {
-        return asError(e);
-      }
-    });
+    const jobs = items.map(({ request, spki }) => ({ spiffeId: request.spiffeId, dnsNames: request.dnsNames, ttlMs: request.ttlMs, serial: randomSerial(this.random), spki }));
+    const outcomes = await mintLeaves(jobs, { trustDomain: this.deps.trustDomain, issuer: issuerInfo(signer), now: this.deps.clock.now(), keyType }, (templates) => (
+      signer.signCertificates
+        ? signer.signCertificates(templates)
+        : Promise.all(templates.map((t) => Promise.resolve().then(() => signer.signCertificate(t)).catch(asError)))
+    ));
+    return outcomes.map((outcome, i) => this.finished(outcome, items[i]!.request, jobs[i]!.serial, state));
   }
 
-  private finish(der: Buffer, { request, template, keyType, state, issuer, now }: Minting): IssuedCertificate {
+  /** A minted leaf as the CA hands it out, or its failure (a validator rejection is logged and counted). */
+  private finished(outcome: LeafOutcome, request: CheckedRequest, serial: Buffer, state: SigningState): IssuedCertificate | Error {
     const { signer } = state;
-    const check = validateLeafSvid(der, {
-      spiffeId: request.spiffeId,
-      trustDomain: this.deps.trustDomain,
-      dnsNames: request.dnsNames,
-      spki: template.spki,
-      rsa: keyType === 'rsa-2048',
-      issuer,
-      now,
-    });
-    if (!check.valid) {
+    if (!outcome.ok) {
+      if (!outcome.invalid) return new Error(outcome.error);
       this.deps.metrics.validatorRejections.inc();
-      this.deps.logger.error({ spiffeId: request.spiffeId, errors: check.errors, issuer: signer.certificate.fingerprint256 },
+      this.deps.logger.error({ spiffeId: request.spiffeId, errors: outcome.invalid, issuer: signer.certificate.fingerprint256 },
         'minted certificate failed X509-SVID validation; nothing handed out');
-      throw new CaError('CERT_GEN_ERROR', `minted certificate failed X509-SVID validation: ${check.errors.join('; ')}`);
+      return new CaError('CERT_GEN_ERROR', outcome.error);
     }
-    const certPem = toPem('CERTIFICATE', der);
-    const serial = serialHex(template.serial);
+    const serialText = serialHex(serial);
     if (this.deps.logger.isLevelEnabled('debug')) {
-      this.deps.logger.debug({ spiffeId: request.spiffeId, serial, notAfter: new Date(template.notAfter).toISOString() }, 'issued X.509-SVID');
+      this.deps.logger.debug({ spiffeId: request.spiffeId, serial: serialText, notAfter: new Date(outcome.notAfter).toISOString() }, 'issued X.509-SVID');
     }
     return {
       spiffeId: request.spiffeId,
-      certPem,
-      chainPem: certPem + signer.chainPem,
+      certPem: outcome.certPem,
+      chainPem: outcome.certPem + signer.chainPem,
       rootsPem: state.rootsPem,
-      serialHex: serial,
-      notBefore: new Date(template.notBefore),
-      notAfter: new Date(template.notAfter),
+      serialHex: serialText,
+      notBefore: new Date(outcome.notBefore),
+      notAfter: new Date(outcome.notAfter),
       issuerFingerprint: signer.certificate.fingerprint256,
     };
   }
+}
+
+/** What a leaf's template needs of its signer: a leaf never outlives the signer's chain. */
+function issuerInfo(signer: Signer): IssuerInfo {
+  const { certificate, chainNotAfter } = signer;
+  return { subject: certificate.subject, subjectKeyId: certificate.subjectKeyId, notBefore: certificate.notBefore, notAfter: chainNotAfter };
 }

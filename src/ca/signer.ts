@@ -94,7 +94,8 @@ export class LocalKeySigner implements Signer {
 
   constructor(
     readonly certificate: SigningCertificate,
-    private readonly privateKey: KeyObject,
+    /** Also handed to mint workers (mint-pool.ts): Node passes a KeyObject to a thread as the same key, not as exported bytes. */
+    readonly privateKey: KeyObject,
     readonly keyType: KeyType,
     readonly chainPem = '',
     chainNotAfter?: number,

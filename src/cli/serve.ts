@@ -1,8 +1,9 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../common/duration.js';
 import { createLogger } from '../common/logger.js';
 import { systemClock } from '../common/clock.js';
 import { startMeshd } from '../server/meshd.js';
+import { defaultMintWorkers } from '../ca/mint-pool.js';
 import { absolute, dataDirOption, logLevelOption, trustDomainOption } from './options.js';
 
 /**
@@ -26,6 +27,8 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--workload-cert-ttl <duration>', 'SVID lifetime; given explicitly it overrides the mesh config (Istio DEFAULT_WORKLOAD_CERT_TTL)').default('24h'))
     .addOption(new Option('--max-workload-cert-ttl <duration>', 'longest SVID lifetime a caller may ask for; longer requests are rejected (Istio MAX_WORKLOAD_CERT_TTL)').default('2160h'))
     .addOption(new Option('--rotation-fraction <f>', 'fraction of an SVID lifetime after which it is re-issued and pushed; given explicitly it overrides the mesh config').default('0.8'))
+    .addOption(new Option('--ca-workers <n>', 'threads that mint workload SVIDs when the CA key is in this process (0: on the event loop; default one per core beyond the first, at most 4)')
+      .env('MESHD_CA_WORKERS').default(defaultMintWorkers()).argParser(workerCount))
     .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default('10s'))
     .addOption(logLevelOption())
     .action(async (opts: ServeFlags, cmd: Command) => {
@@ -47,6 +50,7 @@ export function registerServe(program: Command): void {
         workloadCertTtlMs: explicit('workloadCertTtl') ? parseDuration(opts.workloadCertTtl) : undefined,
         maxWorkloadCertTtlMs: parseDuration(opts.maxWorkloadCertTtl),
         rotationFraction: explicit('rotationFraction') ? Number(opts.rotationFraction) : undefined,
+        caWorkers: opts.caWorkers,
         logger,
         clock: systemClock,
       });
@@ -82,6 +86,13 @@ interface ServeFlags {
   workloadCertTtl: string;
   maxWorkloadCertTtl: string;
   rotationFraction: string;
+  caWorkers: number;
   shutdownGrace: string;
   logLevel: string;
+}
+
+function workerCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 64) throw new InvalidArgumentError('a whole number from 0 to 64');
+  return n;
 }

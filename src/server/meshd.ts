@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/index.js';
+import { defaultMintWorkers } from '../ca/mint-pool.js';
 import type { RootKeyType } from '../ca/types.js';
 import { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
@@ -49,6 +50,8 @@ export interface MeshdOptions {
   clock: Clock;
   /** Tests: how often SVID due times are checked (default 1 s). */
   svidTickMs?: number;
+  /** Threads that mint workload SVIDs (default: one per core beyond the first, at most 4; 0: on the event loop). */
+  caWorkers?: number;
 }
 
 export interface RunningMeshd {
@@ -98,6 +101,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     clock,
     logger: logger.child({ component: 'ca' }),
     registry,
+    mintWorkers: options.caWorkers ?? defaultMintWorkers(),
   });
   const tokens = await TokenAuthority.open(options.dataDir, clock);
   const authenticator = new MeshAuthenticator({

@@ -15,6 +15,7 @@ import { OID } from '../../src/ca/oids.js';
 import { toPem } from '../../src/ca/pem.js';
 import { mintRoot, type MintedRoot } from '../../src/ca/root-mint.js';
 import { LocalKeySigner, signingCertificate, type Signer } from '../../src/ca/signer.js';
+import type { MintPool } from '../../src/ca/mint-pool.js';
 
 export interface Tap {
   teardown(fn: () => void | Promise<void>): void;
@@ -65,7 +66,7 @@ export interface TestCa {
   metrics: CaMetrics;
 }
 
-export async function testCa(opts: { keyType?: KeyType; trustDomain?: string; clock?: Clock; rootTtlMs?: number; signer?: (s: Signer) => Signer } = {}): Promise<TestCa> {
+export async function testCa(opts: { keyType?: KeyType; trustDomain?: string; clock?: Clock; rootTtlMs?: number; signer?: (s: Signer) => Signer; mintPool?: MintPool } = {}): Promise<TestCa> {
   const clock = opts.clock ?? systemClock;
   const trustDomain = opts.trustDomain ?? 'cluster.local';
   const root = await mintRoot({ trustDomain, keyType: opts.keyType ?? 'ec-p256', ttlMs: opts.rootTtlMs ?? 365 * 86_400_000, now: clock.now() });
@@ -76,6 +77,7 @@ export async function testCa(opts: { keyType?: KeyType; trustDomain?: string; cl
   const issuer = new SvidIssuer({
     trustDomain, clock, logger: silentLogger(), metrics, defaultTtlMs: 86_400_000, maxTtlMs: 90 * 86_400_000,
     current: () => ({ signer, rootsPem: root.certPem }),
+    mintPool: opts.mintPool,
   });
   return { root, signer, issuer, registry, metrics };
 }
