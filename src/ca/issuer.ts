@@ -77,11 +77,12 @@ export class SvidIssuer {
 
   /**
    * Several key pairs and SVIDs in one pass, one result per request (the SVID or its CaError).
-   * P-256 keys are made back to back, then mintAll signs and validates in phases: minted one
-   * by one between other work, each key generation and signature finds OpenSSL's curve tables
-   * evicted from the CPU cache and costs about twice its tight-loop time (in-process, 32 leaves:
-   * 107 µs each one by one, 79 µs in phases). The SDS path batches the requests of one
-   * event-loop turn into one call (svid-cache.ts).
+   * P-256 leaves go to a mint worker when there is one (mintP256); otherwise their keys are made
+   * back to back, then mintAll signs and validates in phases: minted one by one between other
+   * work, each key generation and signature finds OpenSSL's curve tables evicted from the CPU
+   * cache and costs about twice its tight-loop time (in-process, 32 leaves: 107 µs each one by
+   * one, 79 µs in phases). The SDS path batches requests made close together into one call
+   * (svid-cache.ts, TurnBatcher).
    */
   async issueBatch(requests: ReadonlyArray<IssueOptions & { keyType?: LeafKeyType }>): Promise<Array<IssuedKeyPair | CaError>> {
     const started = performance.now();
