@@ -83,7 +83,7 @@ export class MintPool {
   /** Workers lost since one last answered a batch: a worker that cannot start is not restarted forever. */
   private failuresInARow = 0;
   private readonly workerUrl: URL;
-  /** Batches and leaves the workers answered (the debug view and tests read them). */
+  /** Batches and leaves the workers answered (tests read them to know the workers did the work). */
   readonly minted = { batches: 0, leaves: 0 };
 
   /** `workerUrl` is for tests (a worker that misbehaves); meshd always runs mint-worker. */
@@ -145,8 +145,9 @@ export class MintPool {
         this.minted.batches += 1;
         this.minted.leaves += reply.results.length;
         waiter.resolve(reply.results);
+      } else {
+        waiter.reject(new Error(`mint worker: ${reply.error}`));
       }
-      else waiter.reject(new Error(`mint worker: ${reply.error}`));
     });
     const lost = (why: string): void => {
       const i = this.workers.indexOf(w);
