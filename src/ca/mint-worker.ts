@@ -6,6 +6,7 @@ import { signTemplates } from './signer.js';
 import type { KeyType } from './keys.js';
 import type { IssuerInfo } from './templates.js';
 import type { MintRequest, MintReply, MintWorkerMessage } from './mint-pool.js';
+import { asBuffer } from '../common/bytes.js';
 
 /**
  * A mint worker thread (see mint-pool.ts): for each batch, P-256 key pairs, then
@@ -25,6 +26,7 @@ const KEEP_CONTEXTS = 4;
 port.on('message', (msg: MintWorkerMessage) => {
   if (msg.kind === 'context') {
     const { issuer } = msg;
+    // Structured clone delivers Buffers as plain Uint8Arrays; the DER writer wants Buffers.
     contexts.set(msg.id, {
       key: msg.key, keyType: msg.keyType, trustDomain: msg.trustDomain,
       issuer: { ...issuer, subject: asBuffer(issuer.subject), subjectKeyId: asBuffer(issuer.subjectKeyId) },
@@ -49,9 +51,4 @@ async function mint(req: MintRequest): Promise<MintReply> {
   } catch (e) {
     return { seq: req.seq, error: e instanceof Error ? e.message : String(e) };
   }
-}
-
-/** Structured clone delivers a Buffer as a plain Uint8Array; the DER writer wants Buffers. */
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }

@@ -1,5 +1,7 @@
 /** PEM (RFC 7468) in and out, with errors that say what was wrong and where. */
 
+import { asBuffer } from '../common/bytes.js';
+
 export interface PemBlock {
   label: string;
   der: Buffer;
@@ -13,7 +15,7 @@ export class PemError extends Error {
 }
 
 export function toPem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const b64 = asBuffer(der).toString('base64');
   let body = '';
   for (let i = 0; i < b64.length; i += 64) body += b64.slice(i, i + 64) + '\n';
   return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;

@@ -3,6 +3,7 @@ import { KeyUsageBit, OID } from './oids.js';
 import {
   bitsOf, childrenOf, content, DerError, expect, oidOf, raw, readDer, sequenceOf, timeOf,
 } from './der-reader.js';
+import { asBuffer } from '../common/bytes.js';
 
 /**
  * Reading certificates back (RFC 5280 §4.1) with our strict DER reader: the validator
@@ -43,8 +44,6 @@ export interface ParsedCertificate {
   spki: Buffer;
   extensions: ParsedExtension[];
 }
-
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 export function parseCertificate(der: Uint8Array, what = 'certificate'): ParsedCertificate {
   try {

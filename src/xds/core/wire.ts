@@ -3,6 +3,7 @@ import { lookupType } from '../protos.js';
 import { internTypeUrl } from '../type-urls.js';
 import type { Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail, NodeInfo, SotwRequest } from './requests.js';
+import { asBuffer } from '../../common/bytes.js';
 
 /**
  * The wire format of the discovery messages.
@@ -85,7 +86,7 @@ export function decodeDeltaRequest(bytes: Uint8Array): DeltaRequest {
 }
 
 function reader(bytes: Uint8Array): protobuf.Reader {
-  return protobuf.Reader.create(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return protobuf.Reader.create(asBuffer(bytes));
 }
 
 /** A length-delimited string. protobufjs's own reader cuts a string that overruns the message short; this throws. */

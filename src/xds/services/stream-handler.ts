@@ -7,6 +7,7 @@ import type { CoreStream, StreamSink } from '../core/connection.js';
 import type { NodeInfo, SotwRequest, XdsRequest } from '../core/requests.js';
 import { clip } from '../core/requests.js';
 import type { MalformedRequest } from './definitions.js';
+import { asBuffer } from '../../common/bytes.js';
 
 export interface DiscoveryServiceDeps {
   core: DiscoveryCore;
@@ -154,7 +155,7 @@ class XdsStreamSession implements StreamSink {
   write(bytes: Uint8Array): boolean {
     const { call } = this;
     if (this.ended || call.cancelled || call.destroyed || call.writableEnded) return false;
-    call.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    call.write(asBuffer(bytes));
     return true;
   }
 
