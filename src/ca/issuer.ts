@@ -10,7 +10,7 @@ import { randomSerial, serialHex, systemRandom, type RandomSource } from './seri
 import { LocalKeySigner, type Signer } from './signer.js';
 import { parseSpiffeId, SpiffeIdError } from './spiffe-id.js';
 import type { IssuerInfo } from './templates.js';
-import { mintLeaves, type LeafOutcome } from './leaf-mint.js';
+import { mintLeaves, type LeafJob, type LeafOutcome } from './leaf-mint.js';
 import type { MintPool } from './mint-pool.js';
 import { resolveTtl, type TtlPolicy } from './ttl-policy.js';
 
@@ -210,12 +210,12 @@ export class SvidIssuer {
    */
   private async mintP256(requests: CheckedRequest[]): Promise<Array<IssuedKeyPair | Error>> {
     const pool = this.deps.mintPool;
-    const state = this.signingState();
-    if (pool?.ready && state.signer instanceof LocalKeySigner) {
+    const state = pool?.ready ? this.signingState() : undefined;
+    if (pool && state?.signer instanceof LocalKeySigner) {
       const signer = state.signer;
       const issuer = issuerInfo(signer);
       const now = this.deps.clock.now();
-      const jobs = requests.map((r) => ({ spiffeId: r.spiffeId, dnsNames: r.dnsNames, ttlMs: r.ttlMs, serial: randomSerial(this.random) }));
+      const jobs = requests.map((r) => this.leafJob(r));
       try {
         const minted = await pool.mint(signer, () => ({ key: signer.privateKey, keyType: signer.keyType, issuer, trustDomain: this.deps.trustDomain }), now, jobs);
         return minted.map(({ outcome, keyPem }, i) => {
@@ -241,13 +241,18 @@ export class SvidIssuer {
   private async mintAll(items: Array<{ request: CheckedRequest; spki: Buffer }>, keyType: LeafKeyType): Promise<Array<IssuedCertificate | Error>> {
     const state = this.signingState();
     const { signer } = state;
-    const jobs = items.map(({ request, spki }) => ({ spiffeId: request.spiffeId, dnsNames: request.dnsNames, ttlMs: request.ttlMs, serial: randomSerial(this.random), spki }));
+    const jobs = items.map(({ request, spki }) => ({ ...this.leafJob(request), spki }));
     const outcomes = await mintLeaves(jobs, { trustDomain: this.deps.trustDomain, issuer: issuerInfo(signer), now: this.deps.clock.now(), keyType }, (templates) => (
       signer.signCertificates
         ? signer.signCertificates(templates)
         : Promise.all(templates.map((t) => Promise.resolve().then(() => signer.signCertificate(t)).catch(asError)))
     ));
     return outcomes.map((outcome, i) => this.finished(outcome, items[i]!.request, jobs[i]!.serial, state));
+  }
+
+  /** What leaf-mint needs of a checked request, with a fresh serial (the key is added by whoever makes it). */
+  private leafJob(request: CheckedRequest): Omit<LeafJob, 'spki'> {
+    return { spiffeId: request.spiffeId, dnsNames: request.dnsNames, ttlMs: request.ttlMs, serial: randomSerial(this.random) };
   }
 
   /** A minted leaf as the CA hands it out, or its failure (a validator rejection is logged and counted). */
