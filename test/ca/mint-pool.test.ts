@@ -12,14 +12,18 @@ import { metricValue, opensslVerify, tempDir, testCa, x509 } from './helpers.js'
 
 const ID = (i: number): string => `spiffe://cluster.local/ns/shop/sa/sa-${i}`;
 
-/** A pool whose workers are up (a batch asked for before that is minted inline). */
-async function onlinePool(t: Test, options: { workerUrl?: URL } = {}): Promise<MintPool> {
-  const pool = new MintPool(1, silentLogger(), options);
-  t.teardown(() => pool.close());
+/** Waits until a worker of the pool is online (a batch asked for before that is minted inline). */
+async function untilReady(pool: MintPool): Promise<void> {
   for (let waited = 0; !pool.ready; waited += 10) {
     if (waited > 20_000) throw new Error('the mint worker did not come online in 20 s');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+async function onlinePool(t: Test, options: { workerUrl?: URL } = {}): Promise<MintPool> {
+  const pool = new MintPool(1, silentLogger(), options);
+  t.teardown(() => pool.close());
+  await untilReady(pool);
   return pool;
 }
 
@@ -66,7 +70,7 @@ t.test('a worker that dies with a batch costs a retry inline, not the batch; ano
   t.equal(results.filter((r) => r instanceof Error).length, 0, 'every leaf was issued inline');
   t.equal(pool.minted.leaves, 0, 'none came from the dead worker');
   t.equal(x509((results[0] as { certPem: string }).certPem).subjectAltName, `URI:${ID(0)}`);
-  for (let waited = 0; !pool.ready && waited < 20_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  await untilReady(pool);
   t.ok(pool.ready, 'a replacement worker came online');
 });
 
