@@ -4,6 +4,7 @@ import type { CertificateAuthority, IssuedCertificate } from '../ca/types.js';
 import { CaError, errorMessage } from '../ca/errors.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../auth/identity.js';
 import { csrServiceDefinition, type CertificateRequest, type CertificateResponse } from './definition.js';
+import { clip } from '../xds/core/limits.js';
 
 /**
  * Istio's certificate API (istio.md §5.3) over meshd's CA: istio.v1.auth.IstioCertificateService/
@@ -118,7 +119,7 @@ export function addCsrService(server: Server, deps: CsrServiceDeps): void {
 
 function safePeer(call: { getPeer(): string }): string {
   try {
-    return call.getPeer();
+    return clip(call.getPeer());
   } catch {
     return 'unknown';
   }

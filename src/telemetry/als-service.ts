@@ -7,6 +7,7 @@ import { countEntries, scanMessage, WireError, type ScannedMessage } from './als
 import type { AccessLogIngester, AccessLogStream } from './ingester.js';
 import { decodeIdentifier, IdentifierError } from './node-identity.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
+import { clip } from '../xds/core/limits.js';
 
 /**
  * envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs, a thin adapter over
@@ -85,7 +86,7 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
   let identified = 0;
 
   const handler = (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void => {
-    const peer = call.getPeer();
+    const peer = clip(call.getPeer());
     let done = false;
     let identityOf: Identity | undefined;
     let stream: AccessLogStream | undefined;
@@ -147,7 +148,7 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
         const s = ingest.openStream(identifier, identityOf!);
         streamsGauge.inc();
         identified++;
-        log.debug({ node: identifier.nodeId, logName: identifier.logName, spiffeId: identityOf!.spiffeId, peer }, 'access-log stream opened');
+        log.debug({ node: clip(identifier.nodeId), logName: clip(identifier.logName), spiffeId: identityOf!.spiffeId, peer }, 'access-log stream opened');
         return s;
       } catch (err) {
         if (!(err instanceof IdentifierError)) throw err;

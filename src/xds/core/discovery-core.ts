@@ -13,6 +13,7 @@ import { CoreMetrics } from './metrics.js';
 import { PushQueue } from './push-queue.js';
 import { Connection, type ConnectionContext, type CoreStream, type OpenStreamOptions } from './connection.js';
 import type { ConnectionStatus } from './connection-status.js';
+import { clip } from './limits.js';
 
 export interface DiscoveryCoreOptions {
   logger: Logger;
@@ -111,7 +112,7 @@ export class DiscoveryCore {
     this.streams.set(id, connection);
     this.metrics.connected.inc({ version: this.metrics.version });
     this.logger.info({
-      proxy: options.proxy.id, spiffeId: options.proxy.identity.spiffeId, peer: options.peer,
+      proxy: clip(options.proxy.id), spiffeId: options.proxy.identity.spiffeId, peer: clip(options.peer),
       service: options.service, mode: options.mode, connection: id,
     }, 'xDS stream opened');
     return connection;
@@ -204,6 +205,6 @@ export class DiscoveryCore {
     if (!this.streams.delete(connection.id)) return;
     this.queue.cancel(connection);
     this.metrics.connected.dec({ version: this.metrics.version });
-    this.logger.info({ proxy: connection.proxy.id, connection: connection.id }, 'xDS stream closed');
+    this.logger.info({ proxy: clip(connection.proxy.id), connection: connection.id }, 'xDS stream closed');
   }
 }

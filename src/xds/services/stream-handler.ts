@@ -5,7 +5,7 @@ import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.j
 import type { DiscoveryCore } from '../core/discovery-core.js';
 import type { CoreStream, StreamSink } from '../core/connection.js';
 import type { NodeInfo, SotwRequest, XdsRequest } from '../core/requests.js';
-import { clip } from '../core/requests.js';
+import { clip } from '../core/limits.js';
 import type { MalformedRequest } from './definitions.js';
 import { asBuffer } from '../../common/bytes.js';
 
@@ -228,9 +228,10 @@ function statusOf(err: unknown, log: () => Logger): Status {
   return { code: status.INTERNAL, details: `meshd failed to open the stream: ${clip(err instanceof Error ? err.message : String(err))}` };
 }
 
+/** The peer address as grpc-js reports it, cut like any text that reaches a log line or /debug. */
 function safePeer(call: { getPeer(): string }): string {
   try {
-    return call.getPeer();
+    return clip(call.getPeer());
   } catch {
     return 'unknown';
   }
