@@ -8,6 +8,8 @@ import type { AccessLogIngester, AccessLogStream } from './ingester.js';
 import { decodeIdentifier, IdentifierError } from './node-identity.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
 import { clip } from '../xds/core/limits.js';
+import { HandlerErrors } from '../common/handler-errors.js';
+import { addGuardedService } from '../common/guarded-service.js';
 
 /**
  * envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs, a thin adapter over
@@ -53,6 +55,8 @@ export interface AccessLogServiceDeps {
   ingest: AccessLogIngester;
   logger: Logger;
   registry: Registry;
+  /** Counts and logs unexpected errors (meshd_handler_errors_total); one is made on `registry` when none is given. */
+  errors?: HandlerErrors;
 }
 
 export interface AccessLogServiceHandle {
@@ -184,7 +188,8 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
     );
   };
 
-  server.addService(accessLogServiceDefinition, { StreamAccessLogs: handler as grpc.handleClientStreamingCall<Buffer, Buffer> });
+  const errors = deps.errors ?? new HandlerErrors({ logger, registry });
+  addGuardedService(server, accessLogServiceDefinition, { StreamAccessLogs: handler as grpc.handleClientStreamingCall<Buffer, Buffer> }, errors);
 
   return {
     get openStreams() {

@@ -14,6 +14,7 @@ import { encodeDeltaResponse, encodeSotwResponse } from './wire.js';
 import type { CoreMetrics } from './metrics.js';
 import { mergeJob, type PushJob } from './push-queue.js';
 import type { ConnectionStatus, TypeStatus } from './connection-status.js';
+import type { HandlerErrors } from '../../common/handler-errors.js';
 
 /** How the core writes to, and ends, one gRPC stream. The adapters implement it. */
 export interface StreamSink {
@@ -37,6 +38,8 @@ export interface OpenStreamOptions {
   mode: 'sotw' | 'delta';
   /** Which gRPC service the stream came in on: 'ads', 'sds', 'lds', 'cds', 'rds', 'eds'. */
   service: string;
+  /** The gRPC method path, naming the handler when an unexpected error ends the stream. */
+  method: string;
   /** The one type a per-type stream serves; undefined on ADS. */
   streamTypeUrl?: string;
   sink: StreamSink;
@@ -58,6 +61,8 @@ export interface ConnectionContext {
   maxResourceNames: number;
   metrics: CoreMetrics;
   logger: Logger;
+  /** Unexpected errors: counted in meshd_handler_errors_total and logged, boundedly. */
+  errors: HandlerErrors;
   clock: Clock;
   controlPlane: string | undefined;
   onEnd(connection: Connection): void;
@@ -323,9 +328,9 @@ export class Connection implements CoreStream {
       return;
     }
     this.ctx.metrics.internalErrors.inc();
-    this.log.error({ err, type }, 'internal error on xDS stream');
-    const message = err instanceof Error ? err.message : String(err);
-    this.end(status.INTERNAL, `meshd failed to serve ${this.current ?? 'the request'} for ${clip(this.options.proxy.id)}: ${clip(message)}`);
+    const { proxy, method } = this.options;
+    const what = this.ctx.errors.report('grpc', method, err, { proxy: clip(proxy.id), connection: this.id, type });
+    this.end(status.INTERNAL, `meshd failed to serve ${this.current ?? 'the request'} for ${clip(proxy.id)}: ${what}`);
   }
 
   private finish(): void {

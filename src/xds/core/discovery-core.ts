@@ -14,6 +14,7 @@ import { PushQueue } from './push-queue.js';
 import { Connection, type ConnectionContext, type CoreStream, type OpenStreamOptions } from './connection.js';
 import type { ConnectionStatus } from './connection-status.js';
 import { clip } from './limits.js';
+import { HandlerErrors } from '../../common/handler-errors.js';
 
 export interface DiscoveryCoreOptions {
   logger: Logger;
@@ -31,6 +32,8 @@ export interface DiscoveryCoreOptions {
   controlPlaneId?: string;
   /** Randomness for stream tags (nonces must not collide with another replica's). */
   randomBytes?: (size: number) => Buffer;
+  /** Where unexpected errors on streams are counted and logged (default: logged only). */
+  errors?: HandlerErrors;
 }
 
 /**
@@ -70,6 +73,7 @@ export class DiscoveryCore {
       maxResourceNames: this.maxResourceNames,
       metrics: this.metrics,
       logger: this.logger,
+      errors: options.errors ?? new HandlerErrors({ logger: this.logger, clock: this.clock }),
       clock: this.clock,
       controlPlane: this.controlPlaneId,
       onEnd: (c) => this.forget(c),
