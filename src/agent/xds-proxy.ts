@@ -7,6 +7,8 @@ import { dirname } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import { errorMessage } from '../ca/errors.js';
+import { addGuardedService } from '../common/guarded-service.js';
+import { HandlerErrors } from '../common/handler-errors.js';
 
 /**
  * The agent's local xDS proxy, as istio-agent runs one for proxyless gRPC (its bootstrap points
@@ -63,9 +65,10 @@ export class XdsProxy {
     if (existing?.isSocket()) await unlink(socketPath); // a stale socket of a previous run
     else if (existing) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
     const server = new Server();
-    const implementation: Record<string, (call: ServerDuplexStream<Buffer, Buffer>) => void> = {};
-    for (const m of METHODS) implementation[m] = (call) => void this.pipe(m, call);
-    server.addService(pipeDefinition(), implementation);
+    const implementation: Record<string, (call: ServerDuplexStream<Buffer, Buffer>) => Promise<void>> = {};
+    for (const m of METHODS) implementation[m] = (call) => this.pipe(m, call);
+    // Guarded like meshd's own services: an unexpected error ends that stream with INTERNAL, not the agent.
+    addGuardedService(server, pipeDefinition(), implementation, new HandlerErrors({ logger: this.opts.logger.child({ component: 'xds-proxy' }) }));
     await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socketPath}`, ServerCredentials.createInsecure(),
       (err) => (err ? reject(new Error(`cannot listen on unix:${socketPath}: ${err.message}`)) : resolve())));
     await chmod(socketPath, 0o600);

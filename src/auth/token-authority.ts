@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { Clock } from '../common/clock.js';
 import { AuthenticationError } from './identity.js';
+import { workloadNamesError } from './kubernetes-names.js';
 
 /**
  * Bearer tokens for proxies and agents, signed by meshd (ES256, via jose).
@@ -17,6 +18,8 @@ export const TOKEN_KEY_FILE = 'token-signing-key.pem';
 export const TOKEN_AUDIENCE = 'istio-ca';
 export const TOKEN_ISSUER = 'meshd';
 const SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
+/** Claims a token must carry (RFC 7519 §4.1); jose checks iss and aud values, exp and nbf against the clock. */
+const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'iat', 'exp'];
 
 export interface TokenSubject {
   namespace: string;
@@ -66,8 +69,11 @@ export class TokenAuthority {
     return new TokenAuthority(await importPKCS8(pem, 'ES256'), await importSPKI(pubPem, 'ES256'), clock);
   }
 
+  /** Signs a token for a namespace and service account, which must be valid Kubernetes names (kubernetes-names.ts). */
   async issue(subject: TokenSubject, ttlMs: number): Promise<IssuedToken> {
     if (!(ttlMs > 0)) throw new Error('token TTL must be positive');
+    const invalid = workloadNamesError(subject.namespace, subject.serviceAccount);
+    if (invalid) throw new Error(`cannot issue a token: ${invalid}`);
     const nowSec = Math.floor(this.clock.now() / 1000);
     const exp = nowSec + Math.ceil(ttlMs / 1000);
     const token = await new SignJWT({})
@@ -94,7 +100,10 @@ export class TokenAuthority {
    */
   private readonly verifying = new Map<string, Promise<TokenSubject>>();
 
-  /** Verifies signature, issuer, audience and lifetime; errors never contain the token. */
+  /**
+   * Verifies signature, issuer, audience and lifetime, and that the subject names a valid
+   * namespace and service account; errors never contain the token.
+   */
   verify(token: string): Promise<TokenSubject> {
     const now = this.clock.now();
     const hit = this.verified.get(token);
@@ -122,18 +131,24 @@ export class TokenAuthority {
       const { payload } = await jwtVerify(token, this.publicKey, {
         issuer: TOKEN_ISSUER,
         audience: TOKEN_AUDIENCE,
+        // Every token meshd issues has them all; one without an expiry would be valid forever.
+        requiredClaims: REQUIRED_CLAIMS,
         algorithms: ['ES256'],
         clockTolerance: 30,
         currentDate: new Date(this.clock.now()),
       });
       const m = SUBJECT.exec(payload.sub ?? '');
       if (!m) throw new AuthenticationError('token subject is not system:serviceaccount:<namespace>:<name>', 'invalid');
+      const invalid = workloadNamesError(m[1]!, m[2]!);
+      if (invalid) throw new AuthenticationError(`token subject names no valid workload identity: ${invalid}`, 'invalid');
       return { namespace: m[1]!, serviceAccount: m[2]! };
     } catch (err) {
       if (err instanceof AuthenticationError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new AuthenticationError('token has expired', 'expired');
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new AuthenticationError('token signature is not valid for this meshd', 'invalid');
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthenticationError(`token claim "${err.claim}" is not valid: ${err.reason}`, 'invalid');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        throw new AuthenticationError(err.reason === 'missing' ? `token has no "${err.claim}" claim` : `token claim "${err.claim}" is not valid: ${err.reason}`, 'invalid');
+      }
       throw new AuthenticationError('token is malformed', 'invalid');
     }
   }

@@ -54,6 +54,13 @@ export function registerServe(program: Command): void {
         logger,
         clock: systemClock,
       });
+      // Last resort, for the serving process only. A rejected promise nobody handles belongs to
+      // one request or one background task whose own error handling is missing; Node's default
+      // would end the process, and with it the CA and every proxy's stream. It is logged and
+      // counted (meshd_handler_errors_total{server="process"}) and meshd keeps serving. Uncaught
+      // exceptions keep Node's default (exit): one leaves a synchronous step half done, so the
+      // state it touched can no longer be trusted; the handlers guard against those themselves.
+      process.on('unhandledRejection', (reason) => void meshd.errors.report('process', 'unhandledRejection', reason));
       const grace = parseDuration(opts.shutdownGrace);
       let stopping = false;
       const stop = (signal: string): void => {

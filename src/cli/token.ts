@@ -3,6 +3,7 @@ import { TokenAuthority } from '../auth/token-authority.js';
 import { systemClock } from '../common/clock.js';
 import { parseDuration } from '../common/duration.js';
 import { absolute, dataDirOption } from './options.js';
+import { namespaceNameError, serviceAccountNameError } from '../auth/kubernetes-names.js';
 
 /** `meshd token issue`: a bearer token a sidecar or agent presents as `authorization: Bearer …`. */
 export function registerToken(program: Command): void {
@@ -15,9 +16,10 @@ export function registerToken(program: Command): void {
     .addOption(new Option('--ttl <duration>', 'token lifetime').default('720h'))
     .addOption(dataDirOption())
     .action(async (opts: { namespace: string; serviceAccount: string; ttl: string; dataDir: string }) => {
-      for (const [flag, value] of [['--namespace', opts.namespace], ['--service-account', opts.serviceAccount]] as const) {
-        if (!/^[A-Za-z0-9._-]+$/.test(value)) throw new Error(`${flag} "${value}" may contain only letters, digits, ".", "_" and "-" (a SPIFFE path segment)`);
-      }
+      const namespaceError = namespaceNameError(opts.namespace);
+      if (namespaceError) throw new Error(`--namespace: ${namespaceError}`);
+      const serviceAccountError = serviceAccountNameError(opts.serviceAccount);
+      if (serviceAccountError) throw new Error(`--service-account: ${serviceAccountError}`);
       const authority = await TokenAuthority.open(absolute(opts.dataDir), systemClock);
       const issued = await authority.issue({ namespace: opts.namespace, serviceAccount: opts.serviceAccount }, parseDuration(opts.ttl));
       process.stdout.write(issued.token + '\n');

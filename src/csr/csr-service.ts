@@ -3,7 +3,10 @@ import type { Logger } from '../common/logger.js';
 import type { CertificateAuthority, IssuedCertificate } from '../ca/types.js';
 import { CaError, errorMessage } from '../ca/errors.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../auth/identity.js';
-import { csrServiceDefinition, type CertificateRequest, type CertificateResponse } from './definition.js';
+import { CREATE_CERTIFICATE_PATH, csrServiceDefinition, type CertificateRequest, type CertificateResponse } from './definition.js';
+import { HandlerErrors } from '../common/handler-errors.js';
+import { addGuardedService } from '../common/guarded-service.js';
+import { clip } from '../xds/core/limits.js';
 
 /**
  * Istio's certificate API (istio.md §5.3) over meshd's CA: istio.v1.auth.IstioCertificateService/
@@ -24,6 +27,8 @@ export interface CsrServiceDeps {
   ca: Pick<CertificateAuthority, 'signCsr'>;
   authenticator: Authenticator;
   logger: Logger;
+  /** Counts and logs unexpected errors (meshd_handler_errors_total); one that only logs is made when none is given. */
+  errors?: HandlerErrors;
 }
 
 /** A PEM CSR for RSA 4096 is under 2 KB; anything far larger is not a CSR. */
@@ -98,7 +103,8 @@ export async function createCertificate(
 /** Registers CreateCertificate on a grpc-js server (meshd serves it on both gRPC ports, like xDS). */
 export function addCsrService(server: Server, deps: CsrServiceDeps): void {
   const log = deps.logger.child({ component: 'csr-api' });
-  server.addService(csrServiceDefinition, {
+  const errors = deps.errors ?? new HandlerErrors({ logger: log });
+  addGuardedService(server, csrServiceDefinition, {
     CreateCertificate(call: ServerUnaryCall<CertificateRequest, CertificateResponse>, callback: sendUnaryData<CertificateResponse>) {
       const peer = safePeer(call);
       const authenticate = (): Promise<Identity> =>
@@ -107,18 +113,24 @@ export function addCsrService(server: Server, deps: CsrServiceDeps): void {
         (response) => callback(null, response),
         (err: unknown) => {
           const s = statusFor(err);
-          if (s.code === status.INTERNAL) log.error({ peer, err: errorMessage(err) }, 'CSR API request failed');
-          else log.warn({ peer, code: status[s.code], details: s.details }, 'CSR API request refused');
+          if (s.code === status.INTERNAL && !(err instanceof CaError)) {
+            // Not the CA's own failure (which it has counted): an unexpected error of this handler.
+            s.details = `certificate issuance failed: ${errors.report('grpc', CREATE_CERTIFICATE_PATH, err, { peer })}`;
+          } else if (s.code === status.INTERNAL) {
+            log.error({ peer, err: errorMessage(err) }, 'CSR API request failed');
+          } else {
+            log.warn({ peer, code: status[s.code], details: s.details }, 'CSR API request refused');
+          }
           callback({ code: s.code, details: s.details, name: 'Error', message: s.details });
         },
       );
     },
-  });
+  }, errors);
 }
 
 function safePeer(call: { getPeer(): string }): string {
   try {
-    return call.getPeer();
+    return clip(call.getPeer());
   } catch {
     return 'unknown';
   }

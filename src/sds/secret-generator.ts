@@ -7,6 +7,7 @@ import { TypeUrl } from '../xds/type-urls.js';
 import type { SvidCache } from './svid-cache.js';
 import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
 import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from './secret-resources.js';
+import { clip, MAX_LOGGED_EXAMPLES } from '../xds/core/limits.js';
 
 export interface SecretGeneratorDeps {
   ca: CertificateAuthority;
@@ -30,6 +31,8 @@ export class SecretGenerator implements Generator {
    * as is and a Map is made only for a second name: 10,000 proxies hold 10,000 fewer Maps.
    */
   private readonly certificateCache = new WeakMap<IssuedKeyPair, Resource | Map<string, Resource>>();
+  /** Streams already warned about unknown names: a stream's ProxyInfo is one object for its life. */
+  private readonly warnedUnknown = new WeakSet<ProxyInfo>();
 
   constructor(private readonly deps: SecretGeneratorDeps) {}
 
@@ -40,10 +43,11 @@ export class SecretGenerator implements Generator {
     const classified = [...names].map((n) => classifySecretName(n, identity.spiffeId, identity.trustDomain));
     const denied = classified.find((c) => c.kind === 'denied');
     if (denied && denied.kind === 'denied') {
-      this.deps.logger.warn({ proxy: proxy.id, spiffeId: identity.spiffeId, resource: denied.name }, 'secret refused');
-      throw new GeneratorError(status.PERMISSION_DENIED, `secret "${denied.name}" refused: ${denied.reason}`);
+      this.deps.logger.warn({ proxy: clip(proxy.id), spiffeId: identity.spiffeId, resource: clip(denied.name) }, 'secret refused');
+      throw new GeneratorError(status.PERMISSION_DENIED, `secret "${clip(denied.name)}" refused: ${clip(denied.reason)}`);
     }
     const out: Resource[] = [];
+    const unknown: string[] = [];
     const bundle = this.deps.ca.trustBundle();
     for (const c of classified) {
       if (c.kind === 'certificate') {
@@ -52,10 +56,25 @@ export class SecretGenerator implements Generator {
       } else if (c.kind === 'bundle') {
         out.push(this.bundleResource(c.name, c.validator, bundle, proxy));
       } else if (c.kind === 'unknown') {
-        this.deps.logger.warn({ proxy: proxy.id, resource: c.name }, 'unknown secret name requested; it will not be served');
+        unknown.push(c.name);
       }
     }
+    if (unknown.length > 0) this.reportUnknown(proxy, unknown);
     return out;
+  }
+
+  /**
+   * Names meshd does not serve are answered by their absence. The first time a stream asks
+   * for any, one warning says how many and names a few; after that only at debug level: the
+   * client decides how many names and requests there are, and must not decide the log's size.
+   */
+  private reportUnknown(proxy: ProxyInfo, names: readonly string[]): void {
+    const first = !this.warnedUnknown.has(proxy);
+    if (first) this.warnedUnknown.add(proxy);
+    const fields = { proxy: clip(proxy.id), count: names.length, examples: names.slice(0, MAX_LOGGED_EXAMPLES).map((n) => clip(n)) };
+    const message = 'unknown secret names requested; they will not be served';
+    if (first) this.deps.logger.warn(fields, `${message} (logged once per stream)`);
+    else this.deps.logger.debug(fields, message);
   }
 
   /** A proxy's own secret, encoded once per SVID and name: a reconnect or a re-request reuses the bytes. */

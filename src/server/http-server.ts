@@ -1,6 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/logger.js';
+import type { HandlerErrors } from '../common/handler-errors.js';
+import { clip } from '../xds/core/limits.js';
 
 /**
  * meshd's HTTP port (15014, as istiod's monitoring port): /metrics, /ready, /healthz,
@@ -20,26 +24,16 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(host: string, port: number, routes: ReadonlyMap<string, HttpHandler>, logger: Logger): Promise<HttpServerHandle> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://meshd');
-    const handler = routes.get(url.pathname);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      reply(res, { status: 405, body: 'method not allowed\n' });
-      return;
-    }
-    if (!handler) {
-      reply(res, { status: 404, body: `no such endpoint ${url.pathname}; try ${[...routes.keys()].join(', ')}\n` });
-      return;
-    }
-    Promise.resolve()
-      .then(() => handler(url))
-      .then((r) => reply(res, r))
-      .catch((err: unknown) => {
-        logger.error({ path: url.pathname, err: (err as Error).message }, 'HTTP handler failed');
-        reply(res, { status: 500, body: `internal error: ${(err as Error).message}\n` });
-      });
-  });
+export interface RouteServing {
+  /** The server label of meshd_handler_errors_total ("monitoring"). */
+  name: string;
+  logger: Logger;
+  errors: HandlerErrors;
+}
+
+export async function startHttpServer(host: string, port: number, routes: ReadonlyMap<string, HttpHandler>, serving: RouteServing): Promise<HttpServerHandle> {
+  const server = createServer();
+  serveRoutes(server, routes, serving);
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -55,6 +49,95 @@ export async function startHttpServer(host: string, port: number, routes: Readon
     }),
   };
 }
+
+/** The handler label of an error outside any route (parsing the request, writing the reply). */
+const REQUEST = '(request)';
+
+/**
+ * Answers every request on an HTTP or HTTPS server from `routes`, and never lets one end the
+ * process: a request target that does not parse is 400, a method other than GET/HEAD 405, an
+ * unknown path 404, and an error in a route (thrown or rejected) 500 with a short message,
+ * counted and logged through HandlerErrors. Malformed HTTP (a bad request line, oversized
+ * headers) is refused on the socket by 'clientError', as Node does by default.
+ */
+export function serveRoutes(server: Server | HttpsServer, routes: ReadonlyMap<string, HttpHandler>, serving: RouteServing): void {
+  for (const route of [REQUEST, ...routes.keys()]) serving.errors.declare(serving.name, route);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => handleRequest(req, res, routes, serving));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => refuseMalformed(err, socket, serving.logger));
+}
+
+function handleRequest(req: IncomingMessage, res: ServerResponse, routes: ReadonlyMap<string, HttpHandler>, serving: RouteServing): void {
+  let route = REQUEST;
+  const fail = (err: unknown): void => {
+    const what = serving.errors.report(serving.name, route, err);
+    try {
+      if (res.headersSent) res.destroy();
+      else reply(res, { status: 500, body: `internal error: ${what}\n` });
+    } catch {
+      res.destroy();
+    }
+  };
+  try {
+    const url = parseRequestTarget(req.url);
+    if (url === undefined) {
+      reply(res, { status: 400, body: 'bad request target: expected a path such as /metrics\n' });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reply(res, { status: 405, body: 'method not allowed\n' });
+      return;
+    }
+    const handler = routes.get(url.pathname);
+    if (!handler) {
+      reply(res, { status: 404, body: `no such endpoint ${clip(url.pathname, 100)}; try ${[...routes.keys()].join(', ')}\n` });
+      return;
+    }
+    route = url.pathname;
+    Promise.resolve()
+      .then(() => handler(url))
+      .then((r) => reply(res, r))
+      .catch(fail);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/**
+ * The request target (RFC 9112 §3.2) as a URL, or undefined when it is neither origin-form
+ * ("/path?query") nor absolute-form ("http://host/path"). An origin-form target is a path
+ * whatever it looks like: "//[" is the path "//[" (WHATWG's URL parser would read a host into
+ * it, and throw), so it is resolved against a fixed origin, never parsed on its own.
+ */
+export function parseRequestTarget(target: string | undefined): URL | undefined {
+  if (target === undefined) return undefined;
+  try {
+    if (target.startsWith('/')) return new URL(`http://meshd${target}`);
+    if (/^https?:\/\//i.test(target)) return new URL(target);
+  } catch {
+    // An absolute-form target that is not a URL ("http://[").
+  }
+  return undefined;
+}
+
+/**
+ * Malformed HTTP (a bad request line, headers over Node's 16 KB, a request too slow to
+ * arrive): answered as Node's own default handler answers (400, 431, 408) when nothing has
+ * been written on the connection yet, then the connection is closed. Written here so that it
+ * is ours to test, and logged at debug level only: the client decides how often it happens.
+ */
+function refuseMalformed(err: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
+  logger.debug({ code: err.code }, 'malformed HTTP request refused');
+  const written = (socket as Partial<Socket>).bytesWritten ?? 0;
+  if (err.code !== 'ECONNRESET' && socket.writable && written === 0) {
+    socket.write(`HTTP/1.1 ${MALFORMED_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  }
+  socket.destroy();
+}
+
+const MALFORMED_STATUS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
 
 function reply(res: ServerResponse, r: HttpReply): void {
   res.writeHead(r.status ?? 200, { 'content-type': r.contentType ?? 'text/plain; charset=utf-8' });

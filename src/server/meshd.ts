@@ -24,6 +24,7 @@ import { MeshState } from './mesh-state.js';
 import { envoyRoot } from '../xds/protos.js';
 import { AccessLogIngester, addAccessLogService, meshWorkloadResolver } from '../telemetry/index.js';
 import { GRPC_SERVER_OPTIONS } from './grpc-server-options.js';
+import { HandlerErrors } from '../common/handler-errors.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
 const TELEMETRY_CLUSTER = 'Kubernetes';
@@ -60,6 +61,8 @@ export interface RunningMeshd {
   core: DiscoveryCore;
   tokens: TokenAuthority;
   registry: Registry;
+  /** Unexpected handler errors, counted in meshd_handler_errors_total (the serve command reports stray rejections here too). */
+  errors: HandlerErrors;
   /** Graceful stop: refuse new streams, end open ones with UNAVAILABLE, wait up to graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -82,6 +85,8 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   envoyRoot();
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // One count of unexpected handler errors for every server: meshd_handler_errors_total{server,handler}.
+  const errors = new HandlerErrors({ logger: logger.child({ component: 'handlers' }), registry, clock });
 
   const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false });
   const trustDomain = mesh.snapshot.mesh.trustDomain;
@@ -114,7 +119,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures.', registers: [registry] }),
   });
 
-  const core = new DiscoveryCore({ logger, registry, clock, controlPlaneId: controlPlaneSpiffeId(trustDomain) });
+  const core = new DiscoveryCore({ logger, registry, clock, errors, controlPlaneId: controlPlaneSpiffeId(trustDomain) });
   const svids = new SvidCache({
     ca,
     clock,
@@ -152,10 +157,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const secureServer = new Server(GRPC_SERVER_OPTIONS);
   const plainServer = new Server(GRPC_SERVER_OPTIONS);
   for (const server of [secureServer, plainServer]) {
-    addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger });
-    addCsrService(server, { ca, authenticator, logger });
+    addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger, errors });
+    addCsrService(server, { ca, authenticator, logger, errors });
   }
-  const accessLogs = [secureServer, plainServer].map((server) => addAccessLogService(server, { authenticator, ingest, logger, registry }));
+  const accessLogs = [secureServer, plainServer].map((server) => addAccessLogService(server, { authenticator, ingest, logger, registry, errors }));
   const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);
   const plainPort = await bind(plainServer, grpcBindAddress(plain.host, plain.port), ServerCredentials.createInsecure());
 
@@ -163,7 +168,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   svids.start();
   let ready = true;
   let http: HttpServerHandle | undefined;
-  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready }), logger);
+  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready }), { name: 'monitoring', logger, errors });
   logger.info({
     trustDomain, secureGrpc: `${secure.host}:${securePort}`, grpc: `${plain.host}:${plainPort}`, monitoring: `${monitoring.host}:${http.port}`,
     dataDir: options.dataDir, configDir: options.configDir ?? null, caDir: options.caDir ?? null,
@@ -190,7 +195,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     return stopped;
   };
 
-  return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, registry, stop };
+  return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, registry, errors, stop };
 }
 
 function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {

@@ -7,6 +7,9 @@ import { countEntries, scanMessage, WireError, type ScannedMessage } from './als
 import type { AccessLogIngester, AccessLogStream } from './ingester.js';
 import { decodeIdentifier, IdentifierError } from './node-identity.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
+import { clip } from '../xds/core/limits.js';
+import { HandlerErrors } from '../common/handler-errors.js';
+import { addGuardedService } from '../common/guarded-service.js';
 
 /**
  * envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs, a thin adapter over
@@ -52,6 +55,8 @@ export interface AccessLogServiceDeps {
   ingest: AccessLogIngester;
   logger: Logger;
   registry: Registry;
+  /** Counts and logs unexpected errors (meshd_handler_errors_total); one is made on `registry` when none is given. */
+  errors?: HandlerErrors;
 }
 
 export interface AccessLogServiceHandle {
@@ -85,7 +90,7 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
   let identified = 0;
 
   const handler = (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void => {
-    const peer = call.getPeer();
+    const peer = clip(call.getPeer());
     let done = false;
     let identityOf: Identity | undefined;
     let stream: AccessLogStream | undefined;
@@ -147,7 +152,7 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
         const s = ingest.openStream(identifier, identityOf!);
         streamsGauge.inc();
         identified++;
-        log.debug({ node: identifier.nodeId, logName: identifier.logName, spiffeId: identityOf!.spiffeId, peer }, 'access-log stream opened');
+        log.debug({ node: clip(identifier.nodeId), logName: clip(identifier.logName), spiffeId: identityOf!.spiffeId, peer }, 'access-log stream opened');
         return s;
       } catch (err) {
         if (!(err instanceof IdentifierError)) throw err;
@@ -183,7 +188,8 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
     );
   };
 
-  server.addService(accessLogServiceDefinition, { StreamAccessLogs: handler as grpc.handleClientStreamingCall<Buffer, Buffer> });
+  const errors = deps.errors ?? new HandlerErrors({ logger, registry });
+  addGuardedService(server, accessLogServiceDefinition, { StreamAccessLogs: handler as grpc.handleClientStreamingCall<Buffer, Buffer> }, errors);
 
   return {
     get openStreams() {

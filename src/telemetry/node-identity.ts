@@ -1,4 +1,7 @@
+import protobuf from 'protobufjs';
 import { lookupType } from '../xds/protos.js';
+import { checkNodeLimits, RequestLimitError } from '../xds/core/node-limits.js';
+import { clip } from '../xds/core/limits.js';
 import type { Identity } from '../auth/identity.js';
 import type { WorkloadInfo, WorkloadResolver } from './workload-resolver.js';
 
@@ -37,13 +40,19 @@ function structToJson(s: StructObj | undefined): Record<string, unknown> {
   return out;
 }
 
-/** Decodes StreamAccessLogsMessage.Identifier {node (required), log_name (min 1)}. */
+/**
+ * Decodes StreamAccessLogsMessage.Identifier {node (required), log_name (min 1)}. The node is
+ * bounded as on xDS streams (node id, metadata size, depth and values), checked on its bytes
+ * before anything is decoded.
+ */
 export function decodeIdentifier(bytes: Uint8Array): LogIdentifier {
   const type = lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage.Identifier');
   let decoded: { node?: { id?: string; cluster?: string; metadata?: StructObj }; log_name?: string };
   try {
+    checkIdentifierNode(bytes);
     decoded = type.toObject(type.decode(bytes), { longs: Number, enums: String, defaults: false }) as typeof decoded;
   } catch (err) {
+    if (err instanceof RequestLimitError) throw new IdentifierError(err.message);
     throw new IdentifierError(`identifier does not decode: ${(err as Error).message}`);
   }
   if (!decoded.node) throw new IdentifierError('identifier has no node');
@@ -54,6 +63,19 @@ export function decodeIdentifier(bytes: Uint8Array): LogIdentifier {
     metadata: structToJson(decoded.node.metadata),
     logName: decoded.log_name,
   };
+}
+
+/** Identifier.node is field 1; every occurrence is checked (a parser merges repeated message fields). */
+function checkIdentifierNode(bytes: Uint8Array): void {
+  const r = protobuf.Reader.create(bytes);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag !== 0x0a) { r.skipType(tag & 7); continue; }
+    const length = r.uint32();
+    const end = Math.min(r.pos + length, r.len);
+    checkNodeLimits(bytes.subarray(r.pos, end));
+    r.pos = end;
+  }
 }
 
 /** meshd's node id, Istio's shape: sidecar~<ip>~<workload>.<ns>~<ns>.svc.<domain>. */
@@ -94,7 +116,7 @@ export function localWorkload(
   const fromId = parseNodeId(identifier.nodeId);
   const claimedNs = str(md.NAMESPACE) ?? fromId?.namespace;
   if (claimedNs !== undefined && claimedNs !== identity.namespace) {
-    throw new IdentifierError(`node ${identifier.nodeId} claims namespace ${claimedNs} but authenticated as ${identity.spiffeId}`);
+    throw new IdentifierError(`node ${clip(identifier.nodeId)} claims namespace ${clip(claimedNs)} but authenticated as ${identity.spiffeId}`);
   }
   const ip = fromId?.ip ?? str(md.INSTANCE_IPS)?.split(',')[0];
   const registered = ip !== undefined ? resolver.byAddress(ip) : undefined;

@@ -3,10 +3,15 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
+import { Metadata } from '@grpc/grpc-js';
 import { openCertificateAuthority } from '../../src/ca/index.js';
 import { verifyClientSvid } from '../../src/auth/client-certificate.js';
-import { AuthenticationError } from '../../src/auth/identity.js';
+import { AuthenticationError, type AuthContext } from '../../src/auth/identity.js';
+import { MeshAuthenticator } from '../../src/auth/authenticator.js';
+import { TokenAuthority } from '../../src/auth/token-authority.js';
+import { systemClock } from '../../src/common/clock.js';
+import { silentLogger } from '../../src/common/logger.js';
 
 async function ca() {
   return openCertificateAuthority({ dataDir: await mkdtemp(join(tmpdir(), 'meshd-auth-')), trustDomain: 'cluster.local', registry: new Registry(), autoRotate: false });
@@ -35,4 +40,34 @@ t.test('client SVID checks: signer, validity, CA flag, one URI SAN, trust domain
   reject(() => verifyClientSvid(raw, roots, 'example.org', now), 'untrusted', /not in trust domain example.org/);
   reject(() => verifyClientSvid(new X509Certificate(mine.trustBundle().rootsPem[0]!).raw, roots, 'cluster.local', now), 'invalid', /CA certificate/);
   reject(() => verifyClientSvid(Buffer.from('garbage'), roots, 'cluster.local', now), 'invalid', /cannot be parsed/);
+});
+
+t.test('a client SVID whose namespace or service account is not a Kubernetes name is refused, not turned into an identity', async (t) => {
+  const mine = await ca();
+  const authenticator = new MeshAuthenticator({
+    trustDomain: 'cluster.local',
+    tokens: await TokenAuthority.open(await mkdtemp(join(tmpdir(), 'meshd-auth-')), systemClock),
+    issuers: () => mine.trustBundle().rootsPem.map((p) => new X509Certificate(p)),
+    clock: systemClock,
+    logger: silentLogger(),
+    failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'x', registers: [new Registry()] }),
+  });
+  const present = async (spiffeId: string) => {
+    const svid = await mine.issue({ spiffeId });
+    const authContext = { sslPeerCertificate: { raw: new X509Certificate(svid.certPem).raw } } as unknown as AuthContext;
+    return authenticator.authenticate({ metadata: new Metadata(), authContext, peer: 'test' });
+  };
+  t.match(await present('spiffe://cluster.local/ns/payments/sa/api.v2'), { namespace: 'payments', serviceAccount: 'api.v2', via: 'client-certificate' });
+  // Valid SPIFFE IDs that the CA signs (a plug-in intermediate may sign anything), but no Kubernetes workload's.
+  for (const [id, message] of [
+    ['spiffe://cluster.local/ns/Payments/sa/api', /namespace "Payments" is not a valid Kubernetes name/],
+    ['spiffe://cluster.local/ns/payments/sa/api_v2', /service account "api_v2" is not a valid Kubernetes name/],
+    ['spiffe://cluster.local/ns/payments/sa/-api', /service account "-api"/],
+    [`spiffe://cluster.local/ns/${'n'.repeat(64)}/sa/api`, /longer than 63 characters/],
+  ] as const) {
+    const err = await present(id).catch((e: unknown) => e);
+    t.type(err, AuthenticationError, `${id.slice(0, 60)}: refused`);
+    t.equal((err as AuthenticationError).reason, 'invalid');
+    t.match((err as Error).message, message);
+  }
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ManualClock } from '../../src/common/clock.js';
 import { TokenAuthority, TOKEN_KEY_FILE } from '../../src/auth/token-authority.js';
 import { AuthenticationError } from '../../src/auth/identity.js';
+import { SignJWT, importPKCS8 } from 'jose';
 
 async function dataDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'meshd-token-'));
@@ -80,4 +81,58 @@ t.test('a corrupt signing key stops start-up and is left untouched', async (t) =
   await writeFile(join(dir, TOKEN_KEY_FILE), 'garbage\n', { mode: 0o600 });
   await t.rejects(TokenAuthority.open(dir, new ManualClock()), /token signing key .* not a valid PEM private key/);
   t.equal(await readFile(join(dir, TOKEN_KEY_FILE), 'utf8'), 'garbage\n');
+});
+
+/** A token signed with the data dir's own key (as an attacker holding it, or a buggy issuer, would make one), with exactly `claims`. */
+async function forge(dir: string, claims: Record<string, unknown>): Promise<string> {
+  const key = await importPKCS8(await readFile(join(dir, TOKEN_KEY_FILE), 'utf8'), 'ES256');
+  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(key);
+}
+
+t.test('a token signed by the real key but missing exp, iat, aud, iss or sub is refused, naming the claim', async (t) => {
+  const dir = await dataDir();
+  const clock = new ManualClock();
+  const tokens = await TokenAuthority.open(dir, clock);
+  const now = Math.floor(clock.now() / 1000);
+  const complete = { iss: 'meshd', aud: 'istio-ca', sub: 'system:serviceaccount:payments:api', iat: now, nbf: now - 60, exp: now + 600 };
+  t.same(await tokens.verify(await forge(dir, complete)), { namespace: 'payments', serviceAccount: 'api' }, 'the complete token is accepted');
+  for (const claim of ['exp', 'iat', 'aud', 'iss', 'sub'] as const) {
+    const { [claim]: _dropped, ...rest } = complete;
+    const err = await tokens.verify(await forge(dir, rest)).catch((e: unknown) => e);
+    t.type(err, AuthenticationError, `without ${claim}: refused`);
+    t.equal((err as AuthenticationError).reason, 'invalid');
+    t.equal((err as Error).message, `token has no "${claim}" claim`, `without ${claim}: the message names it`);
+  }
+});
+
+t.test('a subject whose namespace or service account is not a Kubernetes name is refused at verification', async (t) => {
+  const dir = await dataDir();
+  const clock = new ManualClock();
+  const tokens = await TokenAuthority.open(dir, clock);
+  const now = Math.floor(clock.now() / 1000);
+  const subjects: Array<[string, RegExp]> = [
+    ['system:serviceaccount:..:.', /namespace "\.\." is not a valid Kubernetes name/],
+    ['system:serviceaccount:payments:.', /service account "\." is not a valid Kubernetes name/],
+    ['system:serviceaccount:Payments:api', /namespace "Payments"/],
+    ['system:serviceaccount:pay_ments:api', /namespace "pay_ments"/],
+    ['system:serviceaccount:payments:api-', /service account "api-"/],
+    [`system:serviceaccount:${'n'.repeat(64)}:api`, /longer than 63 characters/],
+    [`system:serviceaccount:payments:${'s'.repeat(254)}`, /longer than 253 characters/],
+    ['system:serviceaccount:payments', /not system:serviceaccount:<namespace>:<name>/],
+  ];
+  for (const [sub, message] of subjects) {
+    const err = await tokens.verify(await forge(dir, { iss: 'meshd', aud: 'istio-ca', sub, iat: now, exp: now + 600 })).catch((e: unknown) => e);
+    t.type(err, AuthenticationError, `${sub.slice(0, 60)}: refused`);
+    t.match((err as Error).message, message);
+  }
+  const ok = await tokens.verify(await forge(dir, { iss: 'meshd', aud: 'istio-ca', sub: `system:serviceaccount:${'n'.repeat(63)}:a.b-c.${'s'.repeat(200)}`, iat: now, exp: now + 600 }));
+  t.equal(ok.namespace.length, 63, 'the longest names Kubernetes allows are accepted');
+});
+
+t.test('issue refuses names that are not Kubernetes names', async (t) => {
+  const tokens = await TokenAuthority.open(await dataDir(), new ManualClock());
+  await t.rejects(tokens.issue({ namespace: '..', serviceAccount: '.' }, 60_000), /cannot issue a token: namespace "\.\." is not a valid Kubernetes name/);
+  await t.rejects(tokens.issue({ namespace: 'payments', serviceAccount: 'API' }, 60_000), /service account "API" is not a valid Kubernetes name/);
+  await t.rejects(tokens.issue({ namespace: 'a'.repeat(64), serviceAccount: 'api' }, 60_000), /longer than 63 characters/);
+  t.ok((await tokens.issue({ namespace: 'payments', serviceAccount: 'api.v2' }, 60_000)).token, 'a service account with dots is a valid subdomain');
 });

@@ -3,7 +3,8 @@ import type { Logger } from '../../common/logger.js';
 import type { Clock } from '../../common/clock.js';
 import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../type-urls.js';
 import { GeneratorError, type Generator, type ProxyInfo } from './types.js';
-import { checkRequest, clip, type ErrorDetail, type XdsRequest } from './requests.js';
+import { checkRequest, type ErrorDetail, type XdsRequest } from './requests.js';
+import { clip, MAX_LOGGED_EXAMPLES, MAX_NACK_MESSAGE_CHARS } from './limits.js';
 import { SotwTypeState } from './sotw-state.js';
 import type { SentSummary } from './type-state.js';
 import { DeltaTypeState } from './delta-state.js';
@@ -13,6 +14,7 @@ import { encodeDeltaResponse, encodeSotwResponse } from './wire.js';
 import type { CoreMetrics } from './metrics.js';
 import { mergeJob, type PushJob } from './push-queue.js';
 import type { ConnectionStatus, TypeStatus } from './connection-status.js';
+import type { HandlerErrors } from '../../common/handler-errors.js';
 
 /** How the core writes to, and ends, one gRPC stream. The adapters implement it. */
 export interface StreamSink {
@@ -36,6 +38,8 @@ export interface OpenStreamOptions {
   mode: 'sotw' | 'delta';
   /** Which gRPC service the stream came in on: 'ads', 'sds', 'lds', 'cds', 'rds', 'eds'. */
   service: string;
+  /** The gRPC method path, naming the handler when an unexpected error ends the stream. */
+  method: string;
   /** The one type a per-type stream serves; undefined on ADS. */
   streamTypeUrl?: string;
   sink: StreamSink;
@@ -57,6 +61,8 @@ export interface ConnectionContext {
   maxResourceNames: number;
   metrics: CoreMetrics;
   logger: Logger;
+  /** Unexpected errors: counted in meshd_handler_errors_total and logged, boundedly. */
+  errors: HandlerErrors;
   clock: Clock;
   controlPlane: string | undefined;
   onEnd(connection: Connection): void;
@@ -88,7 +94,7 @@ export class Connection implements CoreStream {
   }
 
   private get log(): Logger {
-    return (this.logger ??= this.ctx.logger.child({ proxy: this.options.proxy.id, connection: this.id }));
+    return (this.logger ??= this.ctx.logger.child({ proxy: clip(this.options.proxy.id), connection: this.id }));
   }
 
   get proxy(): ProxyInfo {
@@ -186,12 +192,12 @@ export class Connection implements CoreStream {
     const { proxy } = this.options;
     return {
       connectionId: this.id,
-      proxyId: proxy.id,
+      proxyId: clip(proxy.id),
       spiffeId: proxy.identity.spiffeId,
-      peer: this.options.peer,
+      peer: clip(this.options.peer),
       service: this.options.service,
       mode: this.options.mode,
-      userAgent: proxy.userAgent,
+      userAgent: clip(proxy.userAgent),
       connectedAt: new Date(this.connectedAt).toISOString(),
       lastAckLatencyMs,
       types,
@@ -255,8 +261,8 @@ export class Connection implements CoreStream {
     const type = shortTypeName(state.typeUrl);
     this.ctx.metrics.rejects.inc({ type });
     this.log.warn({
-      type, version: sent.version, nonce: sent.nonce, resources: sent.names.slice(0, 50),
-      resourceCount: sent.names.length, code: detail.code, message: clip(detail.message, 2000),
+      type, version: sent.version, nonce: sent.nonce, resources: sent.names.slice(0, MAX_LOGGED_EXAMPLES).map((n) => clip(n)),
+      resourceCount: sent.names.length, code: detail.code, message: clip(detail.message, MAX_NACK_MESSAGE_CHARS),
     }, 'proxy rejected (NACKed) a response; that content will not be sent to it again');
   }
 
@@ -322,9 +328,9 @@ export class Connection implements CoreStream {
       return;
     }
     this.ctx.metrics.internalErrors.inc();
-    this.log.error({ err, type }, 'internal error on xDS stream');
-    const message = err instanceof Error ? err.message : String(err);
-    this.end(status.INTERNAL, `meshd failed to serve ${this.current ?? 'the request'} for ${this.options.proxy.id}: ${clip(message)}`);
+    const { proxy, method } = this.options;
+    const what = this.ctx.errors.report('grpc', method, err, { proxy: clip(proxy.id), connection: this.id, type });
+    this.end(status.INTERNAL, `meshd failed to serve ${this.current ?? 'the request'} for ${clip(proxy.id)}: ${what}`);
   }
 
   private finish(): void {

@@ -13,6 +13,8 @@ import { CoreMetrics } from './metrics.js';
 import { PushQueue } from './push-queue.js';
 import { Connection, type ConnectionContext, type CoreStream, type OpenStreamOptions } from './connection.js';
 import type { ConnectionStatus } from './connection-status.js';
+import { clip } from './limits.js';
+import { HandlerErrors } from '../../common/handler-errors.js';
 
 export interface DiscoveryCoreOptions {
   logger: Logger;
@@ -30,6 +32,8 @@ export interface DiscoveryCoreOptions {
   controlPlaneId?: string;
   /** Randomness for stream tags (nonces must not collide with another replica's). */
   randomBytes?: (size: number) => Buffer;
+  /** Where unexpected errors on streams are counted and logged (default: logged only). */
+  errors?: HandlerErrors;
 }
 
 /**
@@ -69,6 +73,7 @@ export class DiscoveryCore {
       maxResourceNames: this.maxResourceNames,
       metrics: this.metrics,
       logger: this.logger,
+      errors: options.errors ?? new HandlerErrors({ logger: this.logger, clock: this.clock }),
       clock: this.clock,
       controlPlane: this.controlPlaneId,
       onEnd: (c) => this.forget(c),
@@ -111,7 +116,7 @@ export class DiscoveryCore {
     this.streams.set(id, connection);
     this.metrics.connected.inc({ version: this.metrics.version });
     this.logger.info({
-      proxy: options.proxy.id, spiffeId: options.proxy.identity.spiffeId, peer: options.peer,
+      proxy: clip(options.proxy.id), spiffeId: options.proxy.identity.spiffeId, peer: clip(options.peer),
       service: options.service, mode: options.mode, connection: id,
     }, 'xDS stream opened');
     return connection;
@@ -204,6 +209,6 @@ export class DiscoveryCore {
     if (!this.streams.delete(connection.id)) return;
     this.queue.cancel(connection);
     this.metrics.connected.dec({ version: this.metrics.version });
-    this.logger.info({ proxy: connection.proxy.id, connection: connection.id }, 'xDS stream closed');
+    this.logger.info({ proxy: clip(connection.proxy.id), connection: connection.id }, 'xDS stream closed');
   }
 }

@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { GeneratorError } from './types.js';
+import { clip } from './limits.js';
 
 /** node, as the first request of a stream carries it (D.1), decoded to plain values. */
 export interface NodeInfo {
@@ -92,7 +93,3 @@ export function checkRequest<R extends XdsRequest>(request: R, rules: RequestRul
   return typeUrl === request.typeUrl ? request : { ...request, typeUrl };
 }
 
-/** Keeps hostile input out of long log lines and status messages. */
-export function clip(text: string, max = 200): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
-}

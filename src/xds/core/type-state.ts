@@ -1,5 +1,6 @@
 import type { GenerateRequest } from './types.js';
 import type { ErrorDetail } from './requests.js';
+import { clip, MAX_NACK_MESSAGE_CHARS } from './limits.js';
 import { EMPTY_SUBSCRIPTION, type Subscription } from './subscription.js';
 
 /**
@@ -60,8 +61,9 @@ export abstract class TypeState<Sent extends SentSummary> {
     this.lastAck = { version: sent.version, at, latencyMs: at - sent.sentAt };
   }
 
+  /** The client's message is kept cut (limits.ts): it is the client's text, shown on /debug/connections. */
   recordNack(sent: SentSummary, detail: ErrorDetail, at: number): void {
-    this.lastNack = { nonce: sent.nonce, version: sent.version, message: detail.message, code: detail.code, at, names: sent.names };
+    this.lastNack = { nonce: sent.nonce, version: sent.version, message: clip(detail.message, MAX_NACK_MESSAGE_CHARS), code: detail.code, at, names: sent.names };
   }
 
   /** SYNCED: the latest response was ACKed; STALE: sent, not (or negatively) acknowledged. */

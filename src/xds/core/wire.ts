@@ -4,6 +4,7 @@ import { internTypeUrl } from '../type-urls.js';
 import type { Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail, NodeInfo, SotwRequest } from './requests.js';
 import { asBuffer } from '../../common/bytes.js';
+import { checkNodeLimits } from './node-limits.js';
 
 /**
  * The wire format of the discovery messages.
@@ -44,7 +45,7 @@ export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
     const tag = r.uint32();
     switch (tag) {
       case SotwTag.VersionInfo: versionInfo = text(r); break;
-      case SotwTag.Node: node = nodeInfo(subMessage(r, 'envoy.config.core.v3.Node')); break;
+      case SotwTag.Node: node = nodeOf(r); break;
       case SotwTag.ResourceNames: resourceNames.push(text(r)); break;
       case SotwTag.TypeUrl: typeUrl = internTypeUrl(text(r)); break;
       case SotwTag.ResponseNonce: responseNonce = text(r); break;
@@ -68,7 +69,7 @@ export function decodeDeltaRequest(bytes: Uint8Array): DeltaRequest {
   while (r.pos < r.len) {
     const tag = r.uint32();
     switch (tag) {
-      case DeltaTag.Node: node = nodeInfo(subMessage(r, 'envoy.config.core.v3.Node')); break;
+      case DeltaTag.Node: node = nodeOf(r); break;
       case DeltaTag.TypeUrl: typeUrl = internTypeUrl(text(r)); break;
       case DeltaTag.Subscribe: subscribe.push(text(r)); break;
       case DeltaTag.Unsubscribe: unsubscribe.push(text(r)); break;
@@ -97,6 +98,16 @@ function text(r: protobuf.Reader): string {
   if (end > r.len) throw new RangeError(`a string of ${length} bytes at offset ${start} overruns the message (${r.len} bytes)`);
   r.pos = end;
   return (r.buf as Buffer).toString('utf8', start, end);
+}
+
+/** node: its bounds are checked on the bytes (limits.ts), before protobufjs builds anything of it. */
+function nodeOf(r: protobuf.Reader): NodeInfo {
+  const start = r.pos;
+  const length = r.uint32();
+  const end = r.pos + length;
+  if (end <= r.len) checkNodeLimits((r.buf as Uint8Array).subarray(r.pos, end));
+  r.pos = start;
+  return nodeInfo(subMessage(r, 'envoy.config.core.v3.Node'));
 }
 
 /** A length-delimited sub-message at the reader's position, decoded with Envoy's type. */

@@ -2,6 +2,7 @@ import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { TypeUrl } from '../type-urls.js';
 import { decodeDeltaRequest, decodeSotwRequest } from '../core/wire.js';
 import type { DeltaRequest, SotwRequest } from '../core/requests.js';
+import { RequestLimitError } from '../core/node-limits.js';
 
 /**
  * The xDS gRPC services, described by hand rather than through @grpc/proto-loader: the
@@ -31,18 +32,19 @@ export const XDS_SERVICES: readonly XdsServiceSpec[] = [
   { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', short: 'eds', typeUrl: TypeUrl.Endpoint, stream: 'StreamEndpoints', delta: 'DeltaEndpoints', fetch: 'FetchEndpoints' },
 ];
 
-/** A request that did not decode; the handler ends the call with INVALID_ARGUMENT. */
+/** A request that did not decode, or went over a bound; the handler ends the call with INVALID_ARGUMENT. */
 export interface MalformedRequest {
   kind: 'malformed';
   message: string;
 }
 
-/** grpc-js would answer a throwing deserializer with INTERNAL; a bad message is the client's error. */
+/** grpc-js would answer a throwing deserializer with INTERNAL; a bad message, or one over a bound, is the client's error. */
 function tolerant<Req>(decode: (b: Buffer) => Req, what: string): (b: Buffer) => Req | MalformedRequest {
   return (bytes) => {
     try {
       return decode(bytes);
     } catch (err) {
+      if (err instanceof RequestLimitError) return { kind: 'malformed', message: err.message };
       return { kind: 'malformed', message: `the request is not a valid ${what}: ${err instanceof Error ? err.message : String(err)}` };
     }
   };

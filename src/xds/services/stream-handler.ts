@@ -5,9 +5,10 @@ import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.j
 import type { DiscoveryCore } from '../core/discovery-core.js';
 import type { CoreStream, StreamSink } from '../core/connection.js';
 import type { NodeInfo, SotwRequest, XdsRequest } from '../core/requests.js';
-import { clip } from '../core/requests.js';
+import { clip } from '../core/limits.js';
 import type { MalformedRequest } from './definitions.js';
 import { asBuffer } from '../../common/bytes.js';
+import type { HandlerErrors } from '../../common/handler-errors.js';
 
 export interface DiscoveryServiceDeps {
   core: DiscoveryCore;
@@ -15,12 +16,19 @@ export interface DiscoveryServiceDeps {
   logger: Logger;
   /** Ties a node to its proven identity (and WorkloadEntry); throw GeneratorError to refuse. Default: admit. */
   admit?: AdmitProxy;
+  /** Counts and logs unexpected errors (meshd_handler_errors_total); addDiscoveryServices makes one when none is given. */
+  errors?: HandlerErrors;
 }
+
+/** The dependencies as the handlers use them: with the error report always there. */
+export type ServingDeps = DiscoveryServiceDeps & { errors: HandlerErrors };
 
 export interface StreamSpec {
   mode: 'sotw' | 'delta';
   /** 'ads', 'sds', 'lds', ... */
   service: string;
+  /** The gRPC method path, naming the handler in error reports. */
+  method: string;
   streamTypeUrl?: string;
 }
 
@@ -34,7 +42,7 @@ interface Status { code: status; details: string }
  * other type): authenticate when the stream opens, take the node from the first request,
  * admit the proxy, then hand every request to the core, which owns the protocol.
  */
-export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps): void {
+export function serveStream(call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>, spec: StreamSpec, deps: ServingDeps): void {
   new XdsStreamSession(call, spec, deps).start();
 }
 
@@ -61,7 +69,7 @@ class XdsStreamSession implements StreamSink {
   constructor(
     private readonly call: ServerDuplexStream<XdsRequest | MalformedRequest, Buffer>,
     private readonly spec: StreamSpec,
-    private readonly deps: DiscoveryServiceDeps,
+    private readonly deps: ServingDeps,
   ) {
     this.peer = safePeer(call);
   }
@@ -90,7 +98,7 @@ class XdsStreamSession implements StreamSink {
         this.identity = identity;
         if (this.early!.length > 0) this.admit();
       },
-      (err: unknown) => this.endCall(statusOf(err, log)),
+      (err: unknown) => this.endCall(statusOf(err, this.spec, this.deps, this.peer)),
     );
   }
 
@@ -126,11 +134,13 @@ class XdsStreamSession implements StreamSink {
       if (this.deps.admit) await this.deps.admit(proxy);
       if (this.ended) return;
       const { spec } = this;
-      this.coreStream = this.deps.core.openStream({ proxy, peer: this.peer, mode: spec.mode, service: spec.service, streamTypeUrl: spec.streamTypeUrl, sink: this });
+      this.coreStream = this.deps.core.openStream({
+        proxy, peer: this.peer, mode: spec.mode, service: spec.service, method: spec.method, streamTypeUrl: spec.streamTypeUrl, sink: this,
+      });
       const early = this.early!;
       this.early = undefined;
       for (const r of early) this.coreStream.receive(r);
-    })().catch((err: unknown) => this.endCall(statusOf(err, () => this.log())));
+    })().catch((err: unknown) => this.endCall(statusOf(err, this.spec, this.deps, this.peer)));
   }
 
   private endCall(s: Status): void {
@@ -176,7 +186,7 @@ class XdsStreamSession implements StreamSink {
 
 /** Fetch*: authenticate, admit, answer with the current resources; no nonce, no state. */
 export function serveFetch(
-  call: ServerUnaryCall<SotwRequest | MalformedRequest, Buffer>, callback: sendUnaryData<Buffer>, spec: StreamSpec, deps: DiscoveryServiceDeps,
+  call: ServerUnaryCall<SotwRequest | MalformedRequest, Buffer>, callback: sendUnaryData<Buffer>, spec: StreamSpec, deps: ServingDeps,
 ): void {
   const request = call.request;
   const peer = safePeer(call);
@@ -191,7 +201,7 @@ export function serveFetch(
   })().then(
     (bytes) => callback(null, bytes),
     (err: unknown) => {
-      const s = statusOf(err, log);
+      const s = statusOf(err, spec, deps, peer);
       callback({ code: s.code, details: s.details, name: 'Error', message: s.details });
     },
   );
@@ -221,16 +231,17 @@ function proxyOf(node: NodeInfo | undefined, identity: Identity): ProxyInfo {
   return { id: node.id, cluster: node.cluster, metadata: node.metadata, userAgent: node.userAgent, identity };
 }
 
-function statusOf(err: unknown, log: () => Logger): Status {
+/** A refusal keeps its status; anything else is an unexpected error: INTERNAL, counted and logged by HandlerErrors. */
+function statusOf(err: unknown, spec: StreamSpec, deps: ServingDeps, peer: string): Status {
   if (err instanceof GeneratorError) return { code: err.code, details: err.message };
   if (err instanceof AuthenticationError) return { code: status.UNAUTHENTICATED, details: `authentication failed: ${err.message}` };
-  log().error({ err }, 'internal error opening an xDS stream');
-  return { code: status.INTERNAL, details: `meshd failed to open the stream: ${clip(err instanceof Error ? err.message : String(err))}` };
+  return { code: status.INTERNAL, details: `meshd failed to open the stream: ${deps.errors.report('grpc', spec.method, err, { peer })}` };
 }
 
+/** The peer address as grpc-js reports it, cut like any text that reaches a log line or /debug. */
 function safePeer(call: { getPeer(): string }): string {
   try {
-    return call.getPeer();
+    return clip(call.getPeer());
   } catch {
     return 'unknown';
   }

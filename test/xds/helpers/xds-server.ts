@@ -7,6 +7,7 @@ import type { AdmitProxy, Generator } from '../../../src/xds/core/types.js';
 import type { Authenticator } from '../../../src/auth/identity.js';
 import { addDiscoveryServices } from '../../../src/xds/services/add-discovery-services.js';
 import { HeaderAuthenticator } from './test-authenticator.js';
+import { HandlerErrors } from '../../../src/common/handler-errors.js';
 import { XdsTestClient } from './xds-client.js';
 
 export interface TestXdsServer {
@@ -38,9 +39,10 @@ export async function startXdsServer(options: {
   });
   const logger = createLogger({ level: 'debug', destination });
   const registry = new Registry();
-  const core = new DiscoveryCore({ logger, registry, generators: options.generators, ...options.core });
+  const errors = new HandlerErrors({ logger, registry });
+  const core = new DiscoveryCore({ logger, registry, errors, generators: options.generators, ...options.core });
   const server = new grpc.Server();
-  addDiscoveryServices(server, { core, authenticator: options.authenticator ?? new HeaderAuthenticator(), logger, admit: options.admit });
+  addDiscoveryServices(server, { core, authenticator: options.authenticator ?? new HeaderAuthenticator(), logger, admit: options.admit, errors });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   const address = `127.0.0.1:${port}`;

@@ -233,7 +233,10 @@ t.test('a GeneratorError ends the stream with its status; other errors with INTE
   t.equal(s2.code, status.INTERNAL);
   t.match(s2.details, /Listener for push-\d+: Cannot read properties of undefined/);
   t.equal(await server.metric('pilot_total_xds_internal_errors'), internalBefore + 1);
-  t.ok(server.logs.some((l) => l.level === 50 && l.msg === 'internal error on xDS stream'), 'logged as an error');
+  t.equal(await server.metric('meshd_handler_errors_total', { server: 'grpc', handler: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources' }), 1,
+    'counted as an unexpected error of the ADS handler');
+  t.ok(server.logs.some((l) => l.level === 50 && l.msg === 'unexpected error in a request handler; answered as an internal error' && l.error.type === 'TypeError'),
+    'logged as an error');
   listeners.failWith = undefined;
   secrets.set('default', 'after-failures', healthy.id);
   await server.core.push({ reason: 'secret', proxies: new Set([healthy.id]) });
