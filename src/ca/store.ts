@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../common/atomic-file.js';
 import type { Logger } from '../common/logger.js';
 import { CaMaterialError, errorMessage } from './errors.js';
 import { parseJournal, serializeJournal } from './journal.js';
-import { keyTypeOf } from './keys.js';
+import { keyTypeOf, rsaKeyProblem } from './keys.js';
 import { decodePemOf } from './pem.js';
 import type { MintedRoot } from './root-mint.js';
 import type { Journal, RootRecord } from './rotation.js';
@@ -140,6 +140,8 @@ export class RootStore {
       throw new CaMaterialError(`root key ${keyFile} is corrupt: not a readable unencrypted private key (${errorMessage(e)})`, keyFile, { cause: e });
     }
     if (!x509.checkPrivateKey(key)) throw new CaMaterialError(`root key ${keyFile} does not match certificate ${certFile}`, keyFile);
+    const problem = rsaKeyProblem(key);
+    if (problem) throw new CaMaterialError(`root key ${keyFile} is refused: ${problem}`, keyFile);
     const keyType = keyTypeOf(key);
     if (keyType !== record.keyType) throw new CaMaterialError(`root key ${keyFile} is ${keyType ?? 'an unsupported type'}, journal says ${record.keyType}`, keyFile);
     const mode = (await stat(keyFile)).mode & 0o777;

@@ -7,6 +7,8 @@ import { Registry } from 'prom-client';
 import { openCertificateAuthority } from '../../src/ca/index.js';
 import { verifyClientSvid } from '../../src/auth/client-certificate.js';
 import { AuthenticationError } from '../../src/auth/identity.js';
+import { mintRoot } from '../../src/ca/root-mint.js';
+import { forgedExponentOneCsr, leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
 
 async function ca() {
   return openCertificateAuthority({ dataDir: await mkdtemp(join(tmpdir(), 'meshd-auth-')), trustDomain: 'cluster.local', registry: new Registry(), autoRotate: false });
@@ -35,4 +37,26 @@ t.test('client SVID checks: signer, validity, CA flag, one URI SAN, trust domain
   reject(() => verifyClientSvid(raw, roots, 'example.org', now), 'untrusted', /not in trust domain example.org/);
   reject(() => verifyClientSvid(new X509Certificate(mine.trustBundle().rootsPem[0]!).raw, roots, 'cluster.local', now), 'invalid', /CA certificate/);
   reject(() => verifyClientSvid(Buffer.from('garbage'), roots, 'cluster.local', now), 'invalid', /cannot be parsed/);
+});
+
+t.test('a client SVID for an RSA key with exponent 1 or 3 (signed by a CA that did not check) proves nothing; 65537 does', async (t) => {
+  const root = await mintRoot({ trustDomain: 'cluster.local', keyType: 'ec-p256', ttlMs: 86_400_000, now: Date.now() });
+  const roots = [new X509Certificate(root.certPem)];
+  const id = 'spiffe://cluster.local/ns/payments/sa/api';
+  const raw = async (spki: Buffer): Promise<Buffer> => new X509Certificate(await leafSignedWithoutChecks(root, id, spki)).raw;
+  t.same(verifyClientSvid(await raw(rsaKeyWithExponent(65537).spki), roots, 'cluster.local', Date.now()), { spiffeId: id }, 'e = 65537: accepted');
+  const cases: [string, Buffer, RegExp][] = [
+    ['e = 3', rsaKeyWithExponent(3).spki, /^client certificate key is refused: RSA public exponent 3 is not accepted \(only 65537\)$/],
+    ['e = 1', forgedExponentOneCsr().spki, /^client certificate key is refused: RSA public exponent 1 is not accepted \(only 65537\): with e = 1 anyone can forge its signatures$/],
+  ];
+  for (const [what, spki, message] of cases) {
+    try {
+      verifyClientSvid(await raw(spki), roots, 'cluster.local', Date.now());
+      t.fail(`${what}: accepted`);
+    } catch (e) {
+      t.type(e, AuthenticationError, what);
+      t.equal((e as AuthenticationError).reason, 'invalid', `${what}: invalid`);
+      t.match((e as Error).message, message, what);
+    }
+  }
 });
