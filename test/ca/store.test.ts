@@ -1,6 +1,7 @@
 import t from 'tap';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { join, relative, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { openCertificateAuthority, type CertificateAuthorityOptions } from '../../src/ca/authority.js';
 import { CaMaterialError } from '../../src/ca/errors.js';
@@ -25,6 +26,21 @@ function snapshot(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
+}
+
+/** The unprivileged user a permission case runs as when the tests run as root. */
+const NOBODY = 65534;
+const REPO = resolve(import.meta.dirname, '../..');
+
+function chownSync(dir: string, uid: number): void {
+  execFileSync('chown', ['-R', `${uid}:${uid}`, dir]);
+}
+
+/** openCertificateAuthority in a child process as nobody (setpriv, util-linux); its outcome as JSON. */
+function openAsNobody(dir: string): { ok: boolean; name?: string; message?: string; file?: string } {
+  const out = execFileSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
+    process.execPath, '--import', 'tsx', join(REPO, 'test/ca/fixtures/open-ca.ts'), dir], { cwd: REPO, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
+  return JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; name?: string; message?: string; file?: string };
 }
 
 t.test('first start creates a root with a private key file; a restart loads the same root', async (t) => {
@@ -104,16 +120,15 @@ t.test('corrupt, unreadable or mismatched material stops start-up, names the fil
     // A journal missing beside root-1 alone is what a first start killed before the journal leaves: first-root-recovery.test.ts.
   ];
   for (const c of cases) {
-    if (c.root && process.getuid?.() === 0) {
-      t.comment(`skipped "${c.what}": running as root, which reads any file`);
-      continue;
-    }
     const dir = tempDir(t);
     cpSync(pristine, dir, { recursive: true });
+    // Root reads any file: a permission case then opens the CA in a child process as nobody.
+    const asNobody = c.root === true && process.getuid?.() === 0;
+    if (asNobody) chownSync(dir, NOBODY);
     c.damage(dir);
     const before = snapshot(dir);
-    const err = await open(dir, c.opts).then(() => undefined, (e: unknown) => e);
-    t.ok(err instanceof CaMaterialError, `${c.what}: refused`);
+    const err = asNobody ? openAsNobody(dir) : await open(dir, c.opts).then(() => undefined, (e: unknown) => e);
+    t.ok(asNobody ? (err as { name: string }).name === 'CaMaterialError' : err instanceof CaMaterialError, `${c.what}: refused${asNobody ? ' (opened as nobody)' : ''}`);
     t.match((err as Error).message, c.message, c.what);
     t.match((err as Error).message, join(dir, c.file), `${c.what}: names ${c.file}`);
     t.equal((err as CaMaterialError).file, join(dir, c.file));
