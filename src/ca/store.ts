@@ -209,8 +209,13 @@ export class RootStore {
     await mkdir(this.caDir, { recursive: true, mode: 0o700 });
     for (;;) {
       if (await createLockFile(lockPath, mine)) break;
-      const text = await readFile(lockPath, 'utf8').catch(() => undefined);
-      if (text === undefined) continue; // released meanwhile
+      let text: string;
+      try {
+        text = await readFile(lockPath, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+        throw new CaMaterialError(`cannot read CA lock ${lockPath}: ${errorMessage(e)}`, lockPath, { cause: e });
+      }
       const holder = parseLockOwner(text);
       const verdict = holder !== undefined ? judgeLockOwner(holder, this.probe) : await judgeUnnamed(lockPath);
       if (verdict.stale) {
