@@ -62,6 +62,9 @@ async function check(store: RootStore, opts: RecoveryOptions): Promise<{ problem
     await store.loadRoot(record, opts.trustDomain);
     return { record };
   } catch (e) {
+    // A file that cannot be read (permissions, I/O) says nothing about the root: stop, move nothing.
+    const code = (e as NodeJS.ErrnoException).code ?? ((e as { cause?: NodeJS.ErrnoException }).cause)?.code;
+    if (code !== undefined && /^E[A-Z]+$/.test(code)) throw new CaMaterialError(`cannot check ${join(store.caDir, ROOTS_SUBDIR, ROOT_ID)}, which an interrupted first start left: ${errorMessage(e)}`, store.journalPath, { cause: e });
     return { problem: errorMessage(e) };
   }
 }

@@ -1,12 +1,12 @@
 import t from 'tap';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { openCertificateAuthority, type CertificateAuthorityOptions } from '../../src/ca/authority.js';
 import { CaMaterialError } from '../../src/ca/errors.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { captureLogs } from '../common/log-capture.js';
-import { opensslVerify, tempDir, x509 } from './helpers.js';
+import { chownToNobody, openAsNobody, opensslVerify, tempDir, x509 } from './helpers.js';
 
 /**
  * A first start killed while it created the CA, at each point it can die, built on disk:
@@ -145,6 +145,20 @@ t.test('what an interrupted first start cannot leave still stops start-up, names
     t.match((err as Error).message, c.message, c.what);
     t.same(files(dir), before, `${c.what}: nothing moved or written`);
   }
+
+  // A key that cannot be read says nothing about the root: no completion, no setting aside.
+  const dir = tempDir(t);
+  cpSync(single, dir, { recursive: true });
+  rmSync(join(dir, JOURNAL));
+  const asNobody = process.getuid?.() === 0; // root reads any file: open as nobody then
+  if (asNobody) chownToNobody(dir);
+  chmodSync(join(dir, KEY), 0o000);
+  const before = files(dir);
+  const err = asNobody ? openAsNobody(dir) : await open(dir).then(() => undefined, (e: unknown) => e);
+  t.equal((err as Error).name, 'CaMaterialError', `unreadable key: refused${asNobody ? ' (opened as nobody)' : ''}`);
+  t.match((err as Error).message, /^cannot check .*\/ca\/roots\/root-1, which an interrupted first start left: EACCES: permission denied, open '.*\/ca-key\.pem'$/);
+  t.same(files(dir), before, 'unreadable key: nothing moved or written');
+  chmodSync(join(dir, KEY), 0o600);
 });
 
 t.test('with a journal, a root directory it does not name (a rotation killed half-way) is left alone and never signs', async (t) => {

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPublicKey, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
@@ -168,4 +168,19 @@ export async function rootForKey(key: KeyObject, spki: Buffer, trustDomain = 'cl
   const template = rootTemplate({ trustDomain, spki, serial: randomSerial(systemRandom), now: Date.now(), ttlMs: 365 * 86_400_000 });
   const der = await signTemplate(template, key, 'rsa-2048');
   return { certPem: toPem('CERTIFICATE', der), keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string, fingerprint256: signingCertificate(der).fingerprint256 };
+}
+
+/** The unprivileged user a permission case runs as when the tests run as root (root reads any file). */
+const NOBODY = 65534;
+const REPO = resolve(import.meta.dirname, '../..');
+
+export function chownToNobody(dir: string): void {
+  execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
+}
+
+/** openCertificateAuthority in a child process as nobody (setpriv, util-linux); its outcome as JSON. */
+export function openAsNobody(dir: string): { ok: boolean; name?: string; message?: string; file?: string } {
+  const out = execFileSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
+    process.execPath, '--import', 'tsx', join(REPO, 'test/ca/fixtures/open-ca.ts'), dir], { cwd: REPO, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
+  return JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; name?: string; message?: string; file?: string };
 }

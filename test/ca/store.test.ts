@@ -1,11 +1,10 @@
 import t from 'tap';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { openCertificateAuthority, type CertificateAuthorityOptions } from '../../src/ca/authority.js';
 import { CaMaterialError } from '../../src/ca/errors.js';
-import { opensslVerify, rootForKey, rsaKeyWithExponent, tempDir, x509 } from './helpers.js';
+import { chownToNobody, openAsNobody, opensslVerify, rootForKey, rsaKeyWithExponent, tempDir, x509 } from './helpers.js';
 
 const ID = 'spiffe://cluster.local/ns/default/sa/demo';
 
@@ -26,21 +25,6 @@ function snapshot(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
-}
-
-/** The unprivileged user a permission case runs as when the tests run as root. */
-const NOBODY = 65534;
-const REPO = resolve(import.meta.dirname, '../..');
-
-function chownSync(dir: string, uid: number): void {
-  execFileSync('chown', ['-R', `${uid}:${uid}`, dir]);
-}
-
-/** openCertificateAuthority in a child process as nobody (setpriv, util-linux); its outcome as JSON. */
-function openAsNobody(dir: string): { ok: boolean; name?: string; message?: string; file?: string } {
-  const out = execFileSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
-    process.execPath, '--import', 'tsx', join(REPO, 'test/ca/fixtures/open-ca.ts'), dir], { cwd: REPO, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
-  return JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; name?: string; message?: string; file?: string };
 }
 
 t.test('first start creates a root with a private key file; a restart loads the same root', async (t) => {
@@ -124,7 +108,7 @@ t.test('corrupt, unreadable or mismatched material stops start-up, names the fil
     cpSync(pristine, dir, { recursive: true });
     // Root reads any file: a permission case then opens the CA in a child process as nobody.
     const asNobody = c.root === true && process.getuid?.() === 0;
-    if (asNobody) chownSync(dir, NOBODY);
+    if (asNobody) chownToNobody(dir);
     c.damage(dir);
     const before = snapshot(dir);
     const err = asNobody ? openAsNobody(dir) : await open(dir, c.opts).then(() => undefined, (e: unknown) => e);
