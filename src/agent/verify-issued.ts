@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { uriSans } from '../auth/client-certificate.js';
+import { rsaKeyProblem } from '../ca/keys.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
 import type { CertificateSet } from './cert-dir.js';
 
@@ -11,6 +12,8 @@ import type { CertificateSet } from './cert-dir.js';
  * - The leaf certifies exactly our public key and names exactly the expected SPIFFE ID.
  * - Every chain element is signed by the next, the last by one of the roots, and the leaf is
  *   inside its validity window.
+ * - Every RSA key in the set (key.pem, chain, roots) has exponent 65537 and at least 2048 bits,
+ *   as meshd requires of every key (ca/keys.ts): files left by another tool are not adopted.
  */
 export class IssuedSetError extends Error {
   constructor(message: string) {
@@ -27,11 +30,15 @@ export interface IssuedSummary {
 }
 
 function parse(pem: string, what: string): X509Certificate {
+  let cert: X509Certificate;
   try {
-    return new X509Certificate(pem);
+    cert = new X509Certificate(pem);
   } catch (e) {
     throw new IssuedSetError(`${what} does not parse: ${(e as Error).message}`);
   }
+  const problem = rsaKeyProblem(cert.publicKey);
+  if (problem) throw new IssuedSetError(`${what} has a refused key: ${problem}`);
+  return cert;
 }
 
 function verifyChain(chain: X509Certificate[], roots: X509Certificate[]): void {
@@ -67,6 +74,8 @@ export function checkCertificateSet(set: CertificateSet, expectedSpiffeId: strin
   } catch (e) {
     throw new IssuedSetError(`the private key does not parse: ${(e as Error).message}`);
   }
+  const keyProblem = rsaKeyProblem(key);
+  if (keyProblem) throw new IssuedSetError(`the private key is refused: ${keyProblem}`);
   const mine = createPublicKey(key).export({ type: 'spki', format: 'der' });
   if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(mine)) {
     throw new IssuedSetError('the certificate does not certify the workload\'s public key');

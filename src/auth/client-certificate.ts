@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { rsaKeyProblem } from '../ca/keys.js';
 import { AuthenticationError } from './identity.js';
 
 /**
@@ -6,7 +7,8 @@ import { AuthenticationError } from './identity.js';
  * makes it. The TLS layer asks for a certificate but does not reject (tokens are valid too),
  * so the chain is checked here: signed by one of meshd's CA certificates (a root of the
  * bundle or the plug-in intermediate), inside its validity window, with exactly one
- * spiffe:// URI SAN in our trust domain (X.509-SVID §5 leaf checks).
+ * spiffe:// URI SAN in our trust domain (X.509-SVID §5 leaf checks), and an RSA key only with
+ * exponent 65537 and at least 2048 bits.
  */
 export interface ClientSvid {
   spiffeId: string;
@@ -31,6 +33,10 @@ export function verifyClientSvid(raw: Buffer, issuers: readonly X509Certificate[
     throw new AuthenticationError(`client certificate is outside its validity window (${leaf.validFrom} – ${leaf.validTo})`, 'expired');
   }
   if (leaf.ca) throw new AuthenticationError('client certificate is a CA certificate, not an SVID', 'invalid');
+  // A certificate for an e = 1 key (signed before meshd refused such CSRs, or by a lax CA) is
+  // no proof of anything: its private exponent is public, so anyone who saw it could present it.
+  const keyProblem = rsaKeyProblem(leaf.publicKey);
+  if (keyProblem) throw new AuthenticationError(`client certificate key is refused: ${keyProblem}`, 'invalid');
   const uris = uriSans(leaf);
   if (uris.length !== 1) throw new AuthenticationError(`client certificate must carry exactly one URI SAN, found ${uris.length}`, 'invalid');
   const id = uris[0]!;

@@ -22,6 +22,7 @@ import { checkTrustDomain } from './spiffe-id.js';
 import { decodePemOf } from './pem.js';
 import { signingCertificate } from './signer.js';
 import { RootStore, type LoadedRoot } from './store.js';
+import { recoverFirstRoot } from './first-root-recovery.js';
 import { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS } from './ttl-policy.js';
 import { MintPool } from './mint-pool.js';
 
@@ -321,8 +322,9 @@ class BuiltInAuthority extends AuthorityBase {
     if (raced) return raced;
     const leftovers = await store.rootDirectories();
     if (leftovers.length > 0) {
-      throw new CaMaterialError(`${store.journalPath} is missing but ${join(store.caDir, 'roots')} holds ${leftovers.join(', ')}; `
-        + 'refusing to create a new root over existing CA material (restore journal.json, or move the directory away to start a new CA)', store.journalPath);
+      // Only what a first start killed half-way leaves is completed or set aside; anything else stops start-up.
+      const recovered = await recoverFirstRoot(store, leftovers, { trustDomain: s.trustDomain, now: clock.now(), logger });
+      if (recovered.action === 'completed') return (await store.readJournal())!;
     }
     const now = clock.now();
     const minted = await mintRoot({ trustDomain: s.trustDomain, keyType: s.rootKeyType, ttlMs: s.rootTtlMs, now, random: this.deps.random });

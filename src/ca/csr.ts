@@ -1,6 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
 import type { LeafKeyType } from './types.js';
+import { rsaExponentProblem } from './keys.js';
 import { OID } from './oids.js';
 import { decodePemOf, PemError } from './pem.js';
 import { decodeSubjectAltName } from './x509-parse.js';
@@ -115,8 +116,14 @@ function readPublicKey(spkiNode: Node): { keyType: LeafKeyType; publicKey: KeyOb
       const modulus = unsigned(binary(n, 'RSA modulus'));
       const bitLength = modulus.length * 8 - Math.clz32(modulus[0]!) + 24;
       if (bitLength !== 2048) throw new CsrError(`unsupported key: RSA ${bitLength} (supported: EC P-256, RSA 2048)`);
+      const exponent = binary(e, 'RSA exponent');
+      if (e!.type !== Type.INTEGER) throw new CsrError('CSR RSA exponent is not an INTEGER');
+      // Checked before the signature: with e = 1 the self-signature proves nothing (keys.ts).
+      if (exponent.length === 0 || (exponent[0]! & 0x80) !== 0) throw new CsrError('unsupported key: RSA public exponent is not a positive INTEGER');
+      const problem = rsaExponentProblem(BigInt(`0x${exponent.toString('hex')}`));
+      if (problem) throw new CsrError(`unsupported key: ${problem}`);
       const publicKey = createPublicKey({
-        key: { kty: 'RSA', n: modulus.toString('base64url'), e: unsigned(binary(e, 'RSA exponent')).toString('base64url') },
+        key: { kty: 'RSA', n: modulus.toString('base64url'), e: unsigned(exponent).toString('base64url') },
         format: 'jwk',
       });
       return { keyType: 'rsa-2048', publicKey, spki };

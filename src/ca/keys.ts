@@ -135,6 +135,40 @@ export function keyTypeOf(key: KeyObject): KeyType | undefined {
   return undefined;
 }
 
+/**
+ * The one RSA public exponent meshd accepts anywhere (F4): what OpenSSL, Go, Java and every
+ * CA generate, and inside FIPS 186-4 §B.3.1's 2^16 < e < 2^256. Smaller exponents are refused:
+ * with e = 1, "verifying" s^e mod n is the identity, so anyone can forge a signature (a CSR's
+ * proof of possession) and the private exponent is 1, known to all; e = 3 is where RSA's
+ * practical attacks live (Bleichenbacher's 2006 signature forgery against lax PKCS#1 v1.5
+ * checks, Coppersmith on small messages).
+ */
+export const RSA_PUBLIC_EXPONENT = 65537n;
+/** The smallest RSA modulus meshd accepts for any key it is handed (CSRs must be exactly 2048). */
+export const MIN_RSA_BITS = 2048;
+
+/** Why an RSA public exponent is refused, or undefined for 65537. */
+export function rsaExponentProblem(e: bigint): string | undefined {
+  if (e === RSA_PUBLIC_EXPONENT) return undefined;
+  const shown = e < 1n << 64n ? e.toString() : `of ${e.toString(2).length} bits`;
+  return `RSA public exponent ${shown} is not accepted (only 65537)${e === 1n ? ': with e = 1 anyone can forge its signatures' : ''}`;
+}
+
+/**
+ * Why meshd refuses this RSA key (public or private): an exponent other than 65537 or a
+ * modulus under 2048 bits. Undefined for an acceptable RSA key and for keys of other families,
+ * which the caller's own key-type checks judge.
+ */
+export function rsaKeyProblem(key: KeyObject): string | undefined {
+  if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'rsa-pss') return undefined;
+  const { modulusLength, publicExponent } = key.asymmetricKeyDetails ?? {};
+  if (publicExponent === undefined || modulusLength === undefined) return 'RSA key without a readable modulus and exponent';
+  const exponent = rsaExponentProblem(publicExponent);
+  if (exponent) return exponent;
+  if (modulusLength < MIN_RSA_BITS) return `RSA ${modulusLength} is below the ${MIN_RSA_BITS}-bit minimum`;
+  return undefined;
+}
+
 /** "EC P-384", "RSA 1024", "ed25519": for error messages. */
 export function describeKey(key: KeyObject): string {
   const d = key.asymmetricKeyDetails;

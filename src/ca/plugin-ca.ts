@@ -2,7 +2,7 @@ import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'n
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CaMaterialError, errorMessage } from './errors.js';
-import { describeKey, keyTypeOf } from './keys.js';
+import { describeKey, keyTypeOf, rsaKeyProblem } from './keys.js';
 import { certificatesToPem, decodePemOf } from './pem.js';
 import { LocalKeySigner, signingCertificate } from './signer.js';
 import { validateSigningCertificate } from './svid-validator.js';
@@ -44,11 +44,16 @@ function certs(dir: string, file: string, text: string): Cert[] {
     fail(dir, file, `not PEM certificates (${errorMessage(e)})`);
   }
   return ders.map((der, i) => {
+    let x509: X509Certificate;
     try {
-      return { x509: new X509Certificate(der), der, where: `${file} certificate ${i + 1}` };
+      x509 = new X509Certificate(der);
     } catch (e) {
       return fail(dir, file, `certificate ${i + 1} cannot be parsed (${errorMessage(e)})`);
     }
+    // Every key this CA hands out as trusted or signs with meets the rule meshd applies to CSRs.
+    const problem = rsaKeyProblem(x509.publicKey);
+    if (problem) fail(dir, file, `certificate ${i + 1} (${(x509.subject || '(empty subject)').replace(/\n/g, ', ')}) has a refused key: ${problem}`);
+    return { x509, der, where: `${file} certificate ${i + 1}` };
   });
 }
 
@@ -85,6 +90,8 @@ export async function loadPluginCa(dir: string, trustDomain: string, now: number
   } catch (e) {
     fail(dir, 'ca-key.pem', `not a readable unencrypted private key (${errorMessage(e)})`);
   }
+  const keyProblem = rsaKeyProblem(key);
+  if (keyProblem) fail(dir, 'ca-key.pem', `refused key: ${keyProblem}`);
   const keyType = keyTypeOf(key);
   if (!keyType) fail(dir, 'ca-key.pem', `unsupported key ${describeKey(key)} (supported: EC P-256/P-384, RSA 2048/3072/4096)`);
   if (!signing.x509.checkPrivateKey(key)) fail(dir, 'ca-key.pem', 'the key does not match the certificate in ca-cert.pem');

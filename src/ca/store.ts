@@ -1,12 +1,13 @@
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { link, mkdir, open, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import type { Logger } from '../common/logger.js';
 import { CaMaterialError, errorMessage } from './errors.js';
 import { parseJournal, serializeJournal } from './journal.js';
-import { keyTypeOf } from './keys.js';
+import { formatLockOwner, judgeLockOwner, parseLockOwner, systemProcessProbe, type LockVerdict, type ProcessProbe } from './lock-owner.js';
+import { keyTypeOf, rsaKeyProblem } from './keys.js';
 import { decodePemOf } from './pem.js';
 import type { MintedRoot } from './root-mint.js';
 import type { Journal, RootRecord } from './rotation.js';
@@ -48,12 +49,52 @@ async function readText(file: string, what: string): Promise<string> {
   }
 }
 
-function pidAlive(pid: number): boolean {
+const LOCK_TEMP = /^\.lock\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * A lock's temporary file lives for one link(2); one older than a minute was left by a process
+ * killed in between. It holds only a PID, never CA material: removed by the next lock holder.
+ */
+async function removeStaleLockTemps(caDir: string): Promise<void> {
+  const names = await readdir(caDir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => LOCK_TEMP.test(n))) {
+    const path = join(caDir, name);
+    const age = await stat(path).then((st) => Date.now() - st.mtimeMs, () => 0);
+    if (age > 60_000) await unlink(path).catch(() => undefined);
+  }
+}
+
+/** A lock naming no PID: an older meshd between creating and writing it, or one that crashed there. */
+async function judgeUnnamed(lockPath: string): Promise<LockVerdict> {
+  const age = await stat(lockPath).then((st) => Date.now() - st.mtimeMs, () => 0);
+  return age > 5000 ? { stale: true, reason: 'it names no process and has not changed for 5 s' } : { stale: false };
+}
+
+/**
+ * Creates the lock file with its whole content in one step: written to a temporary name, then
+ * link(2)ed to the lock's name, which fails with EEXIST if the lock exists. A reader never sees
+ * a lock without its holder. False when the lock is held.
+ */
+async function createLockFile(lockPath: string, content: string): Promise<boolean> {
+  const tmp = `${lockPath}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
   try {
-    process.kill(pid, 0);
+    await link(tmp, lockPath);
     return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    // A file system without hard links: O_EXCL create, then write (a reader may see it empty for a moment).
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    try {
+      const fh = await open(lockPath, 'wx', 0o600);
+      try { await fh.writeFile(content); } finally { await fh.close(); }
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
 }
 
@@ -62,7 +103,7 @@ export class RootStore {
   readonly journalPath: string;
   private inProcess: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly dataDir: string, private readonly logger: Logger) {
+  constructor(readonly dataDir: string, private readonly logger: Logger, private readonly probe: ProcessProbe = systemProcessProbe()) {
     this.caDir = join(dataDir, CA_SUBDIR);
     this.journalPath = join(this.caDir, JOURNAL_FILE);
   }
@@ -140,6 +181,8 @@ export class RootStore {
       throw new CaMaterialError(`root key ${keyFile} is corrupt: not a readable unencrypted private key (${errorMessage(e)})`, keyFile, { cause: e });
     }
     if (!x509.checkPrivateKey(key)) throw new CaMaterialError(`root key ${keyFile} does not match certificate ${certFile}`, keyFile);
+    const problem = rsaKeyProblem(key);
+    if (problem) throw new CaMaterialError(`root key ${keyFile} is refused: ${problem}`, keyFile);
     const keyType = keyTypeOf(key);
     if (keyType !== record.keyType) throw new CaMaterialError(`root key ${keyFile} is ${keyType ?? 'an unsupported type'}, journal says ${record.keyType}`, keyFile);
     const mode = (await stat(keyFile)).mode & 0o777;
@@ -148,8 +191,10 @@ export class RootStore {
   }
 
   /**
-   * Serialises writers across processes (serve and `meshd ca rotate-root`) with an
-   * O_EXCL lock file holding the PID; a lock left by a dead process is taken over.
+   * Serialises writers across processes (serve and `meshd ca rotate-root`) with a lock file
+   * created whole by link(2), which fails if the file exists. It names its holder by PID,
+   * start time, boot id and a per-process token (lock-owner.ts); a lock whose holder is gone,
+   * including one naming a reused PID such as our own PID 1 in a container, is taken over.
    */
   async withLock<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
     const run = this.inProcess.then(() => this.lockAndRun(fn, timeoutMs));
@@ -159,32 +204,40 @@ export class RootStore {
 
   private async lockAndRun<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
     const lockPath = join(this.caDir, LOCK_FILE);
+    const mine = formatLockOwner(this.probe.self);
     const deadline = Date.now() + timeoutMs;
     await mkdir(this.caDir, { recursive: true, mode: 0o700 });
     for (;;) {
+      if (await createLockFile(lockPath, mine)) break;
+      let text: string;
       try {
-        const fh = await open(lockPath, 'wx', 0o600);
-        try { await fh.writeFile(`${process.pid}\n`); } finally { await fh.close(); }
-        break;
+        text = await readFile(lockPath, 'utf8');
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+        throw new CaMaterialError(`cannot read CA lock ${lockPath}: ${errorMessage(e)}`, lockPath, { cause: e });
       }
-      const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-      const age = await stat(lockPath).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if ((Number.isInteger(holder) && holder !== process.pid && !pidAlive(holder)) || (!Number.isInteger(holder) && age > 5000)) {
-        this.logger.warn({ file: lockPath, pid: holder }, 'removing a CA lock left by a process that is gone');
-        await unlink(lockPath).catch(() => undefined);
+      const holder = parseLockOwner(text);
+      const verdict = holder !== undefined ? judgeLockOwner(holder, this.probe) : await judgeUnnamed(lockPath);
+      if (verdict.stale) {
+        // Only the file we judged: another process may have taken the stale lock over already.
+        if ((await readFile(lockPath, 'utf8').catch(() => undefined)) === text) {
+          await unlink(lockPath).catch(() => undefined);
+          this.logger.warn({ file: lockPath, pid: holder?.pid ?? null, reason: verdict.reason }, 'taking over a stale CA lock');
+        }
         continue;
       }
       if (Date.now() > deadline) {
-        throw new CaMaterialError(`CA lock ${lockPath} is held by process ${Number.isInteger(holder) ? holder : '?'}; if no meshd is using this data dir, remove the file`, lockPath);
+        throw new CaMaterialError(`CA lock ${lockPath} is held by process ${holder?.pid ?? '?'}${holder?.startTime ? ` (started at tick ${holder.startTime})` : ''}; `
+          + 'if no meshd is using this data dir, remove the file', lockPath);
       }
       await sleep(25);
     }
+    await removeStaleLockTemps(this.caDir);
     try {
       return await fn();
     } finally {
-      await unlink(lockPath).catch(() => undefined);
+      // Never another holder's lock (had ours been judged stale and taken over).
+      if ((await readFile(lockPath, 'utf8').catch(() => undefined)) === mine) await unlink(lockPath).catch(() => undefined);
     }
   }
 }

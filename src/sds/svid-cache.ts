@@ -5,11 +5,14 @@ import { TurnBatcher } from '../common/turn-batcher.js';
 import { rotationDueAt, type RotationPolicy } from './svid-rotation.js';
 
 /**
- * Each proxy (node id) holds its own key pair and SVID. A proxy that reconnects with the
- * same node id gets its current SVID back until it is due for rotation, not a new one per
- * reconnect. When an SVID becomes due, `onDue` is told which proxies to push to; the push
- * asks `get` again, which then re-issues. So a rotation storm flows through the discovery
- * core's bounded push queue instead of a burst of signing here.
+ * Each proxy holds its own key pair and SVID, keyed by the identity it proved AND its node id:
+ * a node id is only a name the client chose, so a stream of another identity that names the
+ * same node id gets an entry of its own and can neither replace this one nor move its rotation.
+ * A proxy that reconnects with the same node id and identity gets its current SVID back until
+ * it is due for rotation, not a new one per reconnect. When an SVID becomes due, `onDue` is
+ * told which (identity, node id) pairs to push to; the push asks `get` again, which then
+ * re-issues. So a rotation storm flows through the discovery core's bounded push queue
+ * instead of a burst of signing here.
  */
 interface Entry {
   spiffeId: string;
@@ -29,8 +32,8 @@ export interface SvidCacheDeps {
   rotation: () => RotationPolicy;
   keyType?: LeafKeyType;
   random?: () => number;
-  /** Proxies whose SVID is now due: push them a fresh one. */
-  onDue: (proxyIds: ReadonlySet<string>) => void;
+  /** SVIDs now due, as svidKey(spiffeId, proxyId): push exactly the streams holding them a fresh one. */
+  onDue: (due: ReadonlySet<string>) => void;
   /** How often due times are checked (default 1 s). */
   tickMs?: number;
 }
@@ -42,6 +45,14 @@ export interface SvidCacheDeps {
  * CPU per SVID than one by one, and one message per batch to a mint worker.
  */
 const ISSUE_BATCH = 32;
+
+/**
+ * The key of one proxy's SVID state: its proven SPIFFE ID, a newline, its node id. A SPIFFE ID
+ * is a URI and never holds a newline, so the first newline splits the two unambiguously.
+ */
+export function svidKey(spiffeId: string, proxyId: string): string {
+  return `${spiffeId}\n${proxyId}`;
+}
 
 export class SvidCache {
   private readonly entries = new Map<string, Entry>();
@@ -66,23 +77,24 @@ export class SvidCache {
     this.timer = undefined;
   }
 
-  /** The proxy's current SVID for this identity, issuing one when absent, due, expired or for another identity. */
+  /** The proxy's current SVID for this identity, issuing one when absent, due or expired. */
   async get(proxyId: string, spiffeId: string): Promise<IssuedKeyPair> {
     const now = this.deps.clock.now();
-    const entry = this.entries.get(proxyId);
-    if (entry && entry.spiffeId === spiffeId) {
+    const key = svidKey(spiffeId, proxyId);
+    const entry = this.entries.get(key);
+    if (entry) {
       if (entry.pending) return entry.pending;
       if (now < entry.dueAt && now < entry.svid.notAfter.getTime()) return entry.svid;
     }
-    return this.issue(proxyId, spiffeId);
+    return this.issue(key, proxyId, spiffeId);
   }
 
-  /** Current SVID without issuing (debug view). */
-  peek(proxyId: string): IssuedKeyPair | undefined {
-    return this.entries.get(proxyId)?.svid;
+  /** Current SVID of this proxy and identity without issuing (debug view, tests). */
+  peek(proxyId: string, spiffeId: string): IssuedKeyPair | undefined {
+    return this.entries.get(svidKey(spiffeId, proxyId))?.svid;
   }
 
-  /** Force every SVID to be re-issued on next request (e.g. after the signing root switched). */
+  /** Force every SVID to be re-issued on next request (e.g. after the signing root switched); returns their keys. */
   expireAll(): ReadonlySet<string> {
     for (const e of this.entries.values()) { e.dueAt = 0; e.dueReported = true; }
     this.nextCheckAt = 0;
@@ -93,18 +105,18 @@ export class SvidCache {
     return this.entries.size;
   }
 
-  private issue(proxyId: string, spiffeId: string): Promise<IssuedKeyPair> {
+  private issue(key: string, proxyId: string, spiffeId: string): Promise<IssuedKeyPair> {
     const pending = this.issuing.submit({ spiffeId, ttlMs: this.deps.ttlMs(), keyType: this.deps.keyType ?? 'ec-p256' });
-    const previous = this.entries.get(proxyId);
+    const previous = this.entries.get(key);
     // Literals, not a spread of `previous`: V8 gives every spread clone a hidden class of its own (see issuer.ts withKey).
-    const placeholder: Entry = previous && previous.spiffeId === spiffeId
+    const placeholder: Entry = previous
       ? { spiffeId, svid: previous.svid, dueAt: previous.dueAt, dueReported: previous.dueReported, pending }
       : { spiffeId, svid: undefined as unknown as IssuedKeyPair, dueAt: 0, dueReported: false, pending };
-    this.entries.set(proxyId, placeholder);
+    this.entries.set(key, placeholder);
     return pending.then(
       (svid) => {
         const dueAt = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation(), this.random());
-        if (this.entries.get(proxyId) === placeholder) this.entries.set(proxyId, { spiffeId, svid, dueAt, dueReported: false, pending: undefined });
+        if (this.entries.get(key) === placeholder) this.entries.set(key, { spiffeId, svid, dueAt, dueReported: false, pending: undefined });
         this.nextCheckAt = Math.min(this.nextCheckAt, dueAt);
         if (this.deps.logger.isLevelEnabled('debug')) {
           this.deps.logger.debug({ proxy: proxyId, spiffeId, serial: svid.serialHex, notAfter: svid.notAfter.toISOString() }, 'issued SVID');
@@ -112,9 +124,9 @@ export class SvidCache {
         return svid;
       },
       (err: unknown) => {
-        if (this.entries.get(proxyId) === placeholder) {
-          if (previous) this.entries.set(proxyId, previous);
-          else this.entries.delete(proxyId);
+        if (this.entries.get(key) === placeholder) {
+          if (previous) this.entries.set(key, previous);
+          else this.entries.delete(key);
         }
         this.nextCheckAt = 0;
         throw err;
@@ -128,13 +140,13 @@ export class SvidCache {
     if (now < this.nextCheckAt) return;
     const due = new Set<string>();
     let next = Infinity;
-    for (const [id, e] of this.entries) {
+    for (const [key, e] of this.entries) {
       if (e.pending) continue; // its completion lowers nextCheckAt
       const expiresAt = e.svid.notAfter.getTime();
-      if (now >= expiresAt) { this.entries.delete(id); continue; }
+      if (now >= expiresAt) { this.entries.delete(key); continue; }
       if (now >= e.dueAt && !e.dueReported) {
         e.dueReported = true;
-        due.add(id);
+        due.add(key);
       }
       next = Math.min(next, e.dueReported ? expiresAt : Math.min(e.dueAt, expiresAt));
     }

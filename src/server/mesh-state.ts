@@ -1,11 +1,11 @@
 import type { Logger } from '../common/logger.js';
 import { ConfigWatcher, buildSnapshot, type MeshSnapshot, type SnapshotDiff } from '../config/index.js';
-import type { AdmitProxy, ProxyInfo } from '../xds/core/types.js';
+import type { AdmitProxy } from '../xds/core/types.js';
 import type { DiscoveryCore } from '../xds/core/index.js';
 import { createSidecarGenerators } from '../xds/generators/sidecar-generators.js';
 import { createGrpcGenerators } from '../xds/generators/grpc/index.js';
 import { dispatchByProxyKind } from '../xds/generators/generator-dispatch.js';
-import { admitProxy, workloadRefForProxy } from '../xds/generators/proxy-workload.js';
+import { admitProxy } from '../xds/generators/proxy-workload.js';
 import { configPushRequest } from '../xds/generators/affected-proxies.js';
 
 export interface MeshStateOptions {
@@ -55,15 +55,8 @@ export class MeshState {
     for (const g of dispatchByProxyKind({ sidecar: createSidecarGenerators(() => this.current), grpc: createGrpcGenerators(() => this.current) })) core.register(g);
   }
 
-  /**
-   * A proxy that names a workload must have proven that workload's identity; one that names
-   * none (an SDS-only Envoy, SPIRE-style configs) gets the secrets of its identity and no
-   * listeners or clusters.
-   */
-  readonly admit: AdmitProxy = (proxy: ProxyInfo) => {
-    if (workloadRefForProxy(proxy) === undefined) return;
-    admitProxy(() => this.current)(proxy);
-  };
+  /** Admission against the config in force (proxy-workload.ts admitProxy says who gets what, and why). */
+  readonly admit: AdmitProxy = admitProxy(() => this.current);
 
   /** Called with every new snapshot once it is in force (e.g. telemetry's workload names). */
   onSnapshot(listener: (snapshot: MeshSnapshot) => void): void {

@@ -12,7 +12,7 @@ import { DiscoveryCore } from '../xds/core/index.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../xds/type-urls.js';
-import { SvidCache } from '../sds/svid-cache.js';
+import { SvidCache, svidKey } from '../sds/svid-cache.js';
 import { SecretGenerator } from '../sds/secret-generator.js';
 import { validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
@@ -60,6 +60,8 @@ export interface RunningMeshd {
   ca: ManagedCertificateAuthority;
   core: DiscoveryCore;
   tokens: TokenAuthority;
+  /** Every proxy's SVID state, per (proven identity, node id). */
+  svids: SvidCache;
   registry: Registry;
   /** Unexpected handler errors, counted in meshd_handler_errors_total (the serve command reports stray rejections here too). */
   errors: HandlerErrors;
@@ -126,7 +128,9 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     logger: logger.child({ component: 'sds' }),
     ttlMs: workloadTtl,
     rotation,
-    onDue: (proxies) => void core.push({ proxies, typeUrls: [TypeUrl.Secret], reason: 'secret' }),
+    // Exactly the streams holding a due SVID: same node id AND same proven identity. A stream of
+    // another identity that reuses the node id holds an SVID of its own and is not pushed.
+    onDue: (due) => void core.push({ proxies: (p) => due.has(svidKey(p.identity.spiffeId, p.id)), typeUrls: [TypeUrl.Secret], reason: 'secret' }),
     tickMs: options.svidTickMs,
   });
   core.register(new SecretGenerator({ ca, svids, logger: logger.child({ component: 'sds' }) }));
@@ -195,7 +199,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     return stopped;
   };
 
-  return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, registry, errors, stop };
+  return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, svids, registry, errors, stop };
 }
 
 function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {

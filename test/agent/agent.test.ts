@@ -1,12 +1,14 @@
 import t from 'tap';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/common/logger.js';
 import { systemClock } from '../../src/common/clock.js';
 import { MeshdAgent, type AgentOptions } from '../../src/agent/agent.js';
-import { CERT_CHAIN_FILE, DATA_LINK, KEY_FILE, ROOT_CERT_FILE } from '../../src/agent/cert-dir.js';
+import { CERT_CHAIN_FILE, DATA_LINK, KEY_FILE, ROOT_CERT_FILE, writeCertificateSet } from '../../src/agent/cert-dir.js';
+import { leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
+import { captureLogs } from '../common/log-capture.js';
 import { startTestMeshd, type TestMeshd } from '../e2e/helpers/meshd.js';
 import { freePort } from '../proxyless/helpers/mesh.js';
 
@@ -164,6 +166,35 @@ t.test('meshd unreachable: retries with backoff, keeps the valid files in place,
   t.teardown(() => meshd2.close());
   await until(() => away.status().renewals >= 1 || undefined, 10_000, 'renewal after meshd returned');
   t.not(await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8'), before, 'renewed once meshd was back');
+});
+
+t.test('an existing set whose key is RSA with exponent 3 is not adopted, even signed by meshd\'s own root: a new key and certificate replace it', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  const rootDir = join(meshd.dataDir, 'ca/roots/root-1');
+  const root = {
+    certDer: new X509Certificate(await readFile(join(rootDir, 'ca-cert.pem'))).raw,
+    key: { privateKey: createPrivateKey(await readFile(join(rootDir, 'ca-key.pem'))), keyType: 'ec-p256' as const },
+  };
+  const e3 = rsaKeyWithExponent(3);
+  const planted = {
+    certChainPem: await leafSignedWithoutChecks(root, 'spiffe://cluster.local/ns/shop/sa/web', e3.spki),
+    keyPem: e3.key.export({ type: 'pkcs8', format: 'pem' }) as string,
+    rootCertPem: meshd.rootsPem(),
+  };
+  await writeCertificateSet(join(dir, 'out'), planted, Date.now());
+  const logs = captureLogs();
+  const agent = new MeshdAgent(options(meshd, dir, { logger: logs.logger }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  await agent.ready();
+  t.equal(agent.status().renewals, 1, 'a new certificate was requested');
+  t.match(logs.lines.map((l) => l.err).join('\n'), /chain certificate 1 has a refused key: RSA public exponent 3 is not accepted \(only 65537\)/, 'the log says why the set was not reused');
+  const leaf = await leafOf(dir);
+  t.equal(leaf.publicKey.asymmetricKeyType, 'ec', 'the agent\'s own EC P-256 key now');
+  t.not(await readFile(join(dir, 'out', KEY_FILE), 'utf8'), planted.keyPem, 'the e = 3 key is gone from key.pem');
 });
 
 t.test('trust in meshd: a wrong --ca-root is refused before anything is sent, and no root at all is a clear error', async (t) => {

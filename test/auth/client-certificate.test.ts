@@ -12,6 +12,8 @@ import { MeshAuthenticator } from '../../src/auth/authenticator.js';
 import { TokenAuthority } from '../../src/auth/token-authority.js';
 import { systemClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
+import { mintRoot } from '../../src/ca/root-mint.js';
+import { forgedExponentOneCsr, leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
 
 async function ca() {
   return openCertificateAuthority({ dataDir: await mkdtemp(join(tmpdir(), 'meshd-auth-')), trustDomain: 'cluster.local', registry: new Registry(), autoRotate: false });
@@ -69,5 +71,27 @@ t.test('a client SVID whose namespace or service account is not a Kubernetes nam
     t.type(err, AuthenticationError, `${id.slice(0, 60)}: refused`);
     t.equal((err as AuthenticationError).reason, 'invalid');
     t.match((err as Error).message, message);
+  }
+});
+
+t.test('a client SVID for an RSA key with exponent 1 or 3 (signed by a CA that did not check) proves nothing; 65537 does', async (t) => {
+  const root = await mintRoot({ trustDomain: 'cluster.local', keyType: 'ec-p256', ttlMs: 86_400_000, now: Date.now() });
+  const roots = [new X509Certificate(root.certPem)];
+  const id = 'spiffe://cluster.local/ns/payments/sa/api';
+  const raw = async (spki: Buffer): Promise<Buffer> => new X509Certificate(await leafSignedWithoutChecks(root, id, spki)).raw;
+  t.same(verifyClientSvid(await raw(rsaKeyWithExponent(65537).spki), roots, 'cluster.local', Date.now()), { spiffeId: id }, 'e = 65537: accepted');
+  const cases: [string, Buffer, RegExp][] = [
+    ['e = 3', rsaKeyWithExponent(3).spki, /^client certificate key is refused: RSA public exponent 3 is not accepted \(only 65537\)$/],
+    ['e = 1', forgedExponentOneCsr().spki, /^client certificate key is refused: RSA public exponent 1 is not accepted \(only 65537\): with e = 1 anyone can forge its signatures$/],
+  ];
+  for (const [what, spki, message] of cases) {
+    try {
+      verifyClientSvid(await raw(spki), roots, 'cluster.local', Date.now());
+      t.fail(`${what}: accepted`);
+    } catch (e) {
+      t.type(e, AuthenticationError, what);
+      t.equal((e as AuthenticationError).reason, 'invalid', `${what}: invalid`);
+      t.match((e as Error).message, message, what);
+    }
   }
 });

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 export interface CacertsOptions {
   /** Intermediates between the root and ca-cert.pem (1 = ca-cert.pem signed by the root). */
   levels?: 1 | 2;
-  intermediateKey?: 'ec' | 'rsa';
+  /** rsa-e3: RSA 2048 with public exponent 3, which meshd must refuse. */
+  intermediateKey?: 'ec' | 'rsa' | 'rsa-e3';
   /** Extensions of ca-cert.pem (default: a proper CA). */
   signingExtensions?: string;
   days?: number;
@@ -26,8 +27,10 @@ export function makeRoot(dir: string, name: string): void {
     '-days', '3650', '-subj', `/O=Example/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
 }
 
-export function makeIntermediate(dir: string, name: string, issuer: string, opts: { key?: 'ec' | 'rsa'; ext?: string; days?: number } = {}): void {
-  const keyArgs = opts.key === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+export function makeIntermediate(dir: string, name: string, issuer: string, opts: { key?: 'ec' | 'rsa' | 'rsa-e3'; ext?: string; days?: number } = {}): void {
+  const keyArgs = opts.key === 'rsa' ? ['-newkey', 'rsa:2048']
+    : opts.key === 'rsa-e3' ? ['-newkey', 'rsa:2048', '-pkeyopt', 'rsa_keygen_pubexp:3']
+      : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   run(['req', '-new', ...keyArgs, '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/O=Example/CN=${name}`], dir);
   writeFileSync(join(dir, `${name}.ext`), opts.ext ?? `${CA_EXT}subjectAltName=URI:spiffe://cluster.local\n`);
   run(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}-cert.pem`, '-CAkey', `${issuer}-key.pem`, '-CAcreateserial',

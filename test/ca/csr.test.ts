@@ -1,8 +1,11 @@
 import t from 'tap';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, verify, X509Certificate } from 'node:crypto';
+import { readHeader } from '../../src/ca/der.js';
 import { parseCsr, CsrError } from '../../src/ca/csr.js';
 import { decodePem, toPem } from '../../src/ca/pem.js';
-import { nodeCsr, opensslCsr, tempDir, testCa } from './helpers.js';
+import { Registry } from 'prom-client';
+import { openCertificateAuthority } from '../../src/ca/authority.js';
+import { forgedExponentOneCsr, metricValue, nodeCsr, opensslCsr, rsaKeyWithExponent, tempDir, testCa } from './helpers.js';
 
 const ID = 'spiffe://cluster.local/ns/payments/sa/api';
 
@@ -71,3 +74,44 @@ t.test('the CA answers a bad CSR with CSR_ERROR and counts a parsing error', asy
   t.match(text, /citadel_server_csr_parsing_err_count 1/);
   t.match(text, /citadel_server_csr_sign_err_count\{error="CSR_ERROR"\} 1/);
 });
+
+t.test('RSA CSRs: public exponent 65537 is signed; 1 (forgeable without a private key) and 3 are refused before anything is minted', async (t) => {
+  const registry = new Registry();
+  const ca = await openCertificateAuthority({ dataDir: tempDir(t), trustDomain: 'cluster.local', registry, autoRotate: false });
+  t.teardown(() => ca.stop());
+  const f4 = rsaKeyWithExponent(65537);
+  const issued = await ca.signCsr({ spiffeId: ID, csrPem: nodeCsr(f4.key, f4.spki) });
+  t.equal(new X509Certificate(issued.certPem).publicKey.asymmetricKeyDetails?.publicExponent, 65537n, 'e = 65537 is certified');
+
+  const forged = forgedExponentOneCsr({ uri: ID });
+  t.ok(verify('sha256', csrInfo(forged.csrPem), createPublicKey({ key: forged.spki, format: 'der', type: 'spki' }), csrSignature(forged.csrPem)),
+    'the e = 1 CSR really does verify: its "signature" was made without any key');
+  const e3 = rsaKeyWithExponent(3);
+  const cases: [string, string, RegExp][] = [
+    ['e = 1', forged.csrPem, /^unsupported key: RSA public exponent 1 is not accepted \(only 65537\): with e = 1 anyone can forge its signatures$/],
+    ['e = 3', nodeCsr(e3.key, e3.spki), /^unsupported key: RSA public exponent 3 is not accepted \(only 65537\)$/],
+  ];
+  for (const [what, csrPem, message] of cases) {
+    t.throws(() => parseCsr(csrPem), { name: 'CsrError', message }, `${what}: parseCsr refuses`);
+    await t.rejects(ca.signCsr({ spiffeId: ID, csrPem }), { code: 'CSR_ERROR', message }, `${what}: the CA refuses with CSR_ERROR`);
+  }
+  const text = await registry.metrics();
+  t.equal(metricValue(text, 'citadel_server_success_cert_issuance_count'), 1, 'only the e = 65537 CSR was signed');
+});
+
+/** CertificationRequestInfo and the signature bits of a PEM CSR (for checking a forged one verifies). */
+function csrInfo(pem: string): Buffer {
+  const der = decodePem(pem, 'CERTIFICATE REQUEST')[0]!.der;
+  const outer = readHeader(der, 0);
+  const info = readHeader(der, outer.headerLength);
+  return der.subarray(outer.headerLength, info.end);
+}
+
+function csrSignature(pem: string): Buffer {
+  const der = decodePem(pem, 'CERTIFICATE REQUEST')[0]!.der;
+  const outer = readHeader(der, 0);
+  const info = readHeader(der, outer.headerLength);
+  const alg = readHeader(der, info.end);
+  const bits = readHeader(der, alg.end);
+  return der.subarray(bits.end - bits.length + 1, bits.end);
+}

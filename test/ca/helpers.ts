@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createPrivateKey, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
@@ -14,7 +14,9 @@ import { CaMetrics } from '../../src/ca/metrics.js';
 import { OID } from '../../src/ca/oids.js';
 import { toPem } from '../../src/ca/pem.js';
 import { mintRoot, type MintedRoot } from '../../src/ca/root-mint.js';
-import { LocalKeySigner, signingCertificate, type Signer } from '../../src/ca/signer.js';
+import { LocalKeySigner, signingCertificate, signTemplate, type Signer } from '../../src/ca/signer.js';
+import { leafTemplate, rootTemplate } from '../../src/ca/templates.js';
+import { randomSerial, systemRandom } from '../../src/ca/serial.js';
 import type { MintPool } from '../../src/ca/mint-pool.js';
 
 export interface Tap {
@@ -120,4 +122,65 @@ export function keyFromPem(pem: string): KeyObject {
 export function metricValue(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
   return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+/** An RSA 2048 key pair with the public exponent asked for (OpenSSL accepts any odd e ≥ 3). */
+export function rsaKeyWithExponent(publicExponent: number): { key: KeyObject; spki: Buffer } {
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent });
+  return { key: pair.privateKey, spki: pair.publicKey.export({ type: 'spki', format: 'der' }) };
+}
+
+/** DigestInfo prefix for SHA-256 (RFC 8017 §9.2, note 1). */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+/**
+ * An RSA 2048 CSR with public exponent 1, made WITHOUT any private key: with e = 1,
+ * s^e mod n = s, so the EMSA-PKCS1-v1_5 encoding of the hash (RFC 8017 §9.2) is itself a
+ * signature that verifies. The modulus is borrowed from a real key, the exponent replaced.
+ */
+export function forgedExponentOneCsr(opts: { uri?: string } = {}): { csrPem: string; spki: Buffer } {
+  const n = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!;
+  const spki = createPublicKey({ key: { kty: 'RSA', n, e: 'AQ' }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+  const attrs = opts.uri
+    ? explicit(0, sequence(oid(OID.extensionRequest), set(sequence(sequence(oid(OID.subjectAltName), octetString(sequence(implicitPrimitive(6, ia5Bytes(opts.uri)))))))))
+    : explicit(0, Buffer.alloc(0));
+  const info = sequence(smallInteger(0), sequence(), spki, attrs);
+  const t = Buffer.concat([SHA256_DIGEST_INFO, createHash('sha256').update(info).digest()]);
+  const em = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(256 - t.length - 3, 0xff), Buffer.from([0]), t]);
+  const csr = sequence(info, signatureAlgorithmFor('rsa-2048').der, bitString(em));
+  return { csrPem: toPem('CERTIFICATE REQUEST', csr), spki };
+}
+
+/**
+ * A leaf SVID for any public key, signed directly with a root's key: what a CA that did not
+ * check the key (meshd before it refused small RSA exponents) would have handed out.
+ */
+export async function leafSignedWithoutChecks(root: { certDer: Buffer; key: { privateKey: KeyObject; keyType: KeyType } }, spiffeId: string, spki: Buffer): Promise<string> {
+  const template = leafTemplate({
+    spiffeId, spki, keyType: 'rsa-2048', serial: randomSerial(systemRandom), now: Date.now(), ttlMs: 3_600_000,
+    issuer: signingCertificate(root.certDer),
+  });
+  return toPem('CERTIFICATE', await signTemplate(template, root.key.privateKey, root.key.keyType));
+}
+
+/** A self-signed SPIFFE root over a key of the test's choosing (mintRoot always makes its own). */
+export async function rootForKey(key: KeyObject, spki: Buffer, trustDomain = 'cluster.local'): Promise<{ certPem: string; keyPem: string; fingerprint256: string }> {
+  const template = rootTemplate({ trustDomain, spki, serial: randomSerial(systemRandom), now: Date.now(), ttlMs: 365 * 86_400_000 });
+  const der = await signTemplate(template, key, 'rsa-2048');
+  return { certPem: toPem('CERTIFICATE', der), keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string, fingerprint256: signingCertificate(der).fingerprint256 };
+}
+
+/** The unprivileged user a permission case runs as when the tests run as root (root reads any file). */
+const NOBODY = 65534;
+const REPO = resolve(import.meta.dirname, '../..');
+
+export function chownToNobody(dir: string): void {
+  execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
+}
+
+/** openCertificateAuthority in a child process as nobody (setpriv, util-linux); its outcome as JSON. */
+export function openAsNobody(dir: string): { ok: boolean; name?: string; message?: string; file?: string } {
+  const out = execFileSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
+    process.execPath, '--import', 'tsx', join(REPO, 'test/ca/fixtures/open-ca.ts'), dir], { cwd: REPO, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
+  return JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; name?: string; message?: string; file?: string };
 }

@@ -48,6 +48,24 @@ for (const levels of [1, 2] as const) {
   });
 }
 
+t.test('a cacerts directory whose signing key has RSA public exponent 3 is refused, naming the file and the exponent, and nothing is written', async (t) => {
+  const work = tempDir(t);
+  const cacerts = makeCacerts(join(work, 'pki'), { intermediateKey: 'rsa-e3' });
+  t.equal(x509(readFileSync(join(cacerts, 'ca-cert.pem'), 'utf8')).publicKey.asymmetricKeyDetails?.publicExponent, 3n, 'openssl made an e = 3 key');
+  const data = join(work, 'data');
+  const err = await open(cacerts, data).then(() => undefined, (e: unknown) => e);
+  t.ok(err instanceof CaMaterialError, 'refused');
+  t.match((err as Error).message, `plug-in CA ${join(cacerts, 'ca-cert.pem')}: certificate 1 (O=Example, CN=signing) has a refused key: RSA public exponent 3 is not accepted (only 65537)`);
+  t.notOk(existsSync(data), 'nothing written: not even the data dir');
+
+  // The key file alone says the same when the certificate beside it is not the problem's first witness.
+  const keyOnly = join(work, 'key-only');
+  cpSync(makeCacerts(join(work, 'pki-good')), keyOnly, { recursive: true });
+  writeFileSync(join(keyOnly, 'ca-key.pem'), readFileSync(join(cacerts, 'ca-key.pem')));
+  await t.rejects(open(keyOnly, data), { message: `plug-in CA ${join(keyOnly, 'ca-key.pem')}: refused key: RSA public exponent 3 is not accepted (only 65537)` });
+  t.notOk(existsSync(data), 'still nothing written');
+});
+
 t.test('each failed check of a cacerts directory says which check and which file', async (t) => {
   const work = tempDir(t);
   const good = makeCacerts(join(work, 'pki'));

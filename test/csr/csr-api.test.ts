@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/common/clock.js';
+import { forgedExponentOneCsr, nodeCsr, rsaKeyWithExponent } from '../ca/helpers.js';
 
 /**
  * istio.v1.auth.IstioCertificateService/CreateCertificate on meshd's TLS port, over real gRPC
@@ -97,6 +98,20 @@ t.test('CreateCertificate', async (t) => {
     await refused(t, call(meshd, { token, csrPem: good.csrPem, validitySeconds: -5 }), grpc.status.INVALID_ARGUMENT, /validity_duration -5/, 'negative TTL');
     await refused(t, call(meshd, { token, csrPem: good.csrPem, metadata: { ImpersonatedIdentity: 'spiffe://cluster.local/ns/x/sa/y' } }),
       grpc.status.PERMISSION_DENIED, /ImpersonatedIdentity is not allowed/, 'impersonation');
+  });
+
+  t.test('RSA public exponents: 65537 is signed; 1 and 3 get INVALID_ARGUMENT naming the exponent, and nothing is issued', async (t) => {
+    const issuedCount = async (): Promise<number> => Number(/^citadel_server_success_cert_issuance_count\S* (\d+)/m.exec(await meshd.metricsText())?.[1] ?? 0);
+    const f4 = rsaKeyWithExponent(65537);
+    const chain = await call(meshd, { token, csrPem: nodeCsr(f4.key, f4.spki) });
+    t.equal(new X509Certificate(chain[0]!).publicKey.asymmetricKeyDetails?.publicExponent, 65537n, 'e = 65537 certified');
+    const before = await issuedCount();
+    const e3 = rsaKeyWithExponent(3);
+    await refused(t, call(meshd, { token, csrPem: nodeCsr(e3.key, e3.spki) }), grpc.status.INVALID_ARGUMENT,
+      /^unsupported key: RSA public exponent 3 is not accepted \(only 65537\)$/, 'e = 3');
+    await refused(t, call(meshd, { token, csrPem: forgedExponentOneCsr({ uri: 'spiffe://cluster.local/ns/shop/sa/web' }).csrPem }), grpc.status.INVALID_ARGUMENT,
+      /^unsupported key: RSA public exponent 1 is not accepted \(only 65537\): with e = 1 anyone can forge its signatures$/, 'e = 1, forged without a private key');
+    t.equal(await issuedCount(), before, 'no certificate issued for either');
   });
 
   t.test('an agent expecting another server identity refuses to talk to meshd', async (t) => {

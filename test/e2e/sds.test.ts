@@ -1,7 +1,10 @@
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { TypeUrl } from '../../src/xds/type-urls.js';
@@ -181,6 +184,24 @@ t.test('refusals: no token, expired, forged, another identity, foreign client ce
   // TLS verifies client certificates against meshd's roots; a foreign one is no credential at all.
   t.match(foreignStatus.details, /no credential: .*client SVID issued by this mesh's CA/);
   t.match(await meshd.metricsText(), /citadel_server_authentication_failure_count \d+/);
+});
+
+t.test('a client SVID signed by meshd\'s own root for an RSA key with exponent 3 is refused over real TLS', async (t) => {
+  const meshd = await startTestMeshd();
+  t.teardown(() => meshd.close());
+  // What a CA that signed any CSR would have handed out: meshd's root key, an e = 3 key.
+  const rootDir = join(meshd.dataDir, 'ca/roots/root-1');
+  const root = {
+    certDer: new X509Certificate(readFileSync(join(rootDir, 'ca-cert.pem'))).raw,
+    key: { privateKey: createPrivateKey(readFileSync(join(rootDir, 'ca-key.pem'))), keyType: 'ec-p256' as const },
+  };
+  const e3 = rsaKeyWithExponent(3);
+  const chainPem = await leafSignedWithoutChecks(root, 'spiffe://cluster.local/ns/payments/sa/api', e3.spki);
+  const s = meshd.tlsClient({ keyPem: e3.key.export({ type: 'pkcs8', format: 'pem' }) as string, chainPem }).sotw('sds', { node: { id: 'e3-node' } });
+  s.subscribe(SECRET, ['default']);
+  const st = await s.status;
+  t.equal(st.code, grpc.status.UNAUTHENTICATED);
+  t.match(st.details, /client certificate key is refused: RSA public exponent 3 is not accepted \(only 65537\)/);
 });
 
 t.test('a client SVID from meshd proves the identity without a token; the plaintext port demands credentials too', async (t) => {
