@@ -31,9 +31,9 @@ import { buildGrpcBootstrap } from '../src/agent/grpc-bootstrap.js';
 import { httpAccessLog, listenerNoFilterChainAccessLog, tcpAccessLog, tcpProxyAccessLogOptions } from '../src/telemetry/access-log-config.js';
 import { simulateConnection } from '../src/check/simulate-connection.js';
 import { formatCheckResult } from '../src/check/format-check.js';
-import { decodeStrict } from '../src/xds/strict-decode.js';
-import { encodeMessage } from '../src/xds/protos.js';
-import { TypeUrl } from '../src/xds/type-urls.js';
+import { decodeStrict } from '../src/envoy/strict-decode.js';
+import { encodeMessage } from '../src/envoy/protos.js';
+import { TypeUrl } from '../src/envoy/type-urls.js';
 import { docs, identity, pa, proxyFor, se, snapshotOf, we } from '../test/xds/generators/fixtures.js';
 
 const sha = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');

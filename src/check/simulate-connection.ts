@@ -2,7 +2,7 @@ import type { MeshSnapshot, WorkloadEntry } from '../config/model.js';
 import type { EffectiveMode } from '../policy/peer-authentication.js';
 import { TRANSPORT_SOCKET_MATCH_KEY } from '../xds/generators/endpoints.js';
 import type { AnyConfig, Cluster, FilterChain, LbEndpoint, Listener, StringStruct, TypedExtension } from '../xds/generators/envoy-shapes.js';
-import { ExtensionName } from '../xds/generators/extension-types.js';
+import { ExtensionName } from '../envoy/extension-types.js';
 import { inboundModeFor } from '../xds/generators/inbound.js';
 import { indexFor } from '../xds/generators/mesh-index.js';
 import { serviceAccountOf, spiffeId } from '../xds/generators/names.js';

@@ -1,4 +1,4 @@
-import { TypeUrl } from '../xds/type-urls.js';
+import { TypeUrl } from '../envoy/type-urls.js';
 
 /**
  * Envoy Secret resources as plain objects (Envoy's field names), inline PEM as SPIRE and

@@ -11,7 +11,7 @@ import { MeshAuthenticator } from '../auth/authenticator.js';
 import { DiscoveryCore } from '../xds/core/index.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { addCsrService } from '../csr/csr-service.js';
-import { TypeUrl } from '../xds/type-urls.js';
+import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache } from '../sds/svid-cache.js';
 import { SecretGenerator } from '../sds/secret-generator.js';
 import { validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
@@ -21,7 +21,7 @@ import { startHttpServer, type HttpServerHandle } from './http-server.js';
 import { monitoringRoutes } from './monitoring-routes.js';
 import { grpcBindAddress, isLoopback, parseHostPort } from './addresses.js';
 import { MeshState } from './mesh-state.js';
-import { envoyRoot } from '../xds/protos.js';
+import { envoyRoot } from '../envoy/protos.js';
 import { AccessLogIngester, addAccessLogService, meshWorkloadResolver } from '../telemetry/index.js';
 import { GRPC_SERVER_OPTIONS } from './grpc-server-options.js';
 

@@ -1,4 +1,4 @@
-import { lookupType } from '../xds/protos.js';
+import { lookupType } from '../envoy/protos.js';
 import type { Identity } from '../auth/identity.js';
 import type { WorkloadInfo, WorkloadResolver } from './workload-resolver.js';
 

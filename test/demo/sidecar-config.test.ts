@@ -11,9 +11,9 @@ import { systemClock } from '../../src/common/clock.js';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import { BOOTSTRAP_TYPE, PROMETHEUS_STATS_PORT } from '../../src/xds/bootstrap/build-bootstrap.js';
 import { buildProxyConfig, type ProxyConfig } from '../../src/xds/generators/proxy-config.js';
-import { lookupType } from '../../src/xds/protos.js';
-import { decodeStrict, formatStrictErrors } from '../../src/xds/strict-decode.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { lookupType } from '../../src/envoy/protos.js';
+import { decodeStrict, formatStrictErrors } from '../../src/envoy/strict-decode.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { envoyRejects } from '../xds/generators/envoy-accepts.js';
 import { DEMO_CONFIG, ROOT, bootstrapSpecs, hostPath, ipv4Of, loadCompose, run, sidecarsOf } from './helpers/compose.js';
 

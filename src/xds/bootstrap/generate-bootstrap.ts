@@ -3,7 +3,7 @@ import { stringify } from 'yaml';
 import { countLevels, findWorkloadEntry, loadConfigDir } from '../../config/index.js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
-import { decodeStrict, formatStrictErrors } from '../strict-decode.js';
+import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
 import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT } from './build-bootstrap.js';
 import { parseEndpointAddress } from './endpoint-address.js';

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../common/logger.js';
 import type { Clock } from '../../common/clock.js';
-import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../type-urls.js';
+import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../../envoy/type-urls.js';
 import { GeneratorError, type Generator, type ProxyInfo } from './types.js';
 import { checkRequest, clip, type ErrorDetail, type XdsRequest } from './requests.js';
 import { SotwTypeState } from './sotw-state.js';

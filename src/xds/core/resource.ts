@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { encodeAny } from '../protos.js';
+import { encodeAny } from '../../envoy/protos.js';
 import type { Resource } from './types.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { PortProtocol } from '../../config/model.js';
 import type { AnyConfig, TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import { isHttp2Protocol } from './protocols.js';
 
 /** HTTP/2 to the upstream for HTTP2/gRPC ports (Istio sets the same on inbound and outbound clusters). */

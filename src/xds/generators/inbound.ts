@@ -3,7 +3,7 @@ import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
 import { modeForPort, type EffectiveMode } from '../../policy/peer-authentication.js';
 import { httpAccessLogs, noFilterChainAccessLogs } from './access-log.js';
 import type { Cluster, Listener, TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import { upstreamProtocolOptions, routerFilter } from './http-options.js';
 import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
 import type { InboundPort, MeshIndex } from './mesh-index.js';

@@ -1,6 +1,6 @@
 import { httpAccessLogs } from './access-log.js';
 import type { Listener, RouteConfiguration, TypedExtension, VirtualHost } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import { routerFilter } from './http-options.js';
 import type { MeshIndex } from './mesh-index.js';
 import { listenerName, outboundClusterName } from './names.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../core/types.js';
-import { encodeResource } from '../resource-encoder.js';
-import { TypeUrl } from '../type-urls.js';
+import { createResource } from '../core/resource.js';
+import { TypeUrl } from '../../envoy/type-urls.js';
 import { indexFor, type MeshIndex } from './mesh-index.js';
 import { namespaceOutbound, proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
 import { workloadRefForProxy } from './proxy-workload.js';
@@ -47,7 +47,7 @@ function encodeOnce(spec: TypeSpec, value: object): Resource {
   if (r === undefined) {
     // Equal JSON, equal resource: JSON.stringify + SHA-1 cost a fraction of protobufjs's fromObject + encode.
     const key = `${spec.typeUrl}\u0000${createHash('sha1').update(JSON.stringify(value)).digest('base64')}`;
-    r = byContent.get(key) ?? previousByContent.get(key) ?? encodeResource(spec.typeUrl, spec.nameOf(value as Named), value as Named);
+    r = byContent.get(key) ?? previousByContent.get(key) ?? createResource(spec.typeUrl, spec.nameOf(value as Named), value as Named);
     if (!byContent.has(key)) {
       if (byContent.size >= 100_000) { previousByContent = byContent; byContent = new Map(); }
       byContent.set(key, r);

@@ -1,6 +1,6 @@
 import { tcpAccessLogs, tcpProxyLogOptions, type TrafficDirection } from './access-log.js';
 import type { TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 
 /**
  * The tcp_proxy network filter of a TCP port, inbound or outbound, as Istio writes it: all

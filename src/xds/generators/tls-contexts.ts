@@ -1,7 +1,7 @@
 import type { MeshSettings } from '../../config/model.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../sds/secret-names.js';
 import type { AnyConfig, AnyConfigSource, TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 
 /**
  * TLS contexts for mesh mTLS (istio.md §1.5 inbound, §2.2 outbound). Certificates come over

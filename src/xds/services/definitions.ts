@@ -1,5 +1,5 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { TypeUrl } from '../type-urls.js';
+import { TypeUrl } from '../../envoy/type-urls.js';
 import { decodeDeltaRequest, decodeSotwRequest } from '../core/wire.js';
 import type { DeltaRequest, SotwRequest } from '../core/requests.js';
 

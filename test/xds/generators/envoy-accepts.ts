@@ -1,5 +1,5 @@
-import { encodeAny, lookupType, typeNameOf } from '../../../src/xds/protos.js';
-import { decodeStrictAny, formatStrictErrors } from '../../../src/xds/strict-decode.js';
+import { encodeAny, lookupType, typeNameOf } from '../../../src/envoy/protos.js';
+import { decodeStrictAny, formatStrictErrors } from '../../../src/envoy/strict-decode.js';
 
 /**
  * Would Envoy accept this generated resource? Two checks:

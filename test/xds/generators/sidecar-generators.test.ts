@@ -4,9 +4,9 @@ import { dispatchByProxyKind, proxyKind } from '../../../src/xds/generators/gene
 import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
 import type { MeshSnapshot } from '../../../src/config/model.js';
 import type { Generator, Resource } from '../../../src/xds/core/types.js';
-import { decodeStrictAny } from '../../../src/xds/strict-decode.js';
-import { lookupType } from '../../../src/xds/protos.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { decodeStrictAny } from '../../../src/envoy/strict-decode.js';
+import { lookupType } from '../../../src/envoy/protos.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import { docs, identity, pa, proxyFor, se, snapshotOf, we, workload } from './fixtures.js';
 
 const OBJECTS = [

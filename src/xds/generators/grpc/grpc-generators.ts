@@ -1,7 +1,7 @@
 import type { MeshSnapshot, WorkloadEntry } from '../../../config/model.js';
 import { createResource } from '../../core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../../core/types.js';
-import { TypeUrl } from '../../type-urls.js';
+import { TypeUrl } from '../../../envoy/type-urls.js';
 import { indexFor, type MeshIndex } from '../mesh-index.js';
 import { workloadRefForProxy } from '../proxy-workload.js';
 import { allServerListenerNames, grpcServerListener, servesInbound } from './inbound.js';

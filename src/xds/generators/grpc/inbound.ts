@@ -1,5 +1,5 @@
 import type { WorkloadEntry } from '../../../config/model.js';
-import { ExtensionName, ExtensionType } from '../extension-types.js';
+import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { MeshIndex } from '../mesh-index.js';
 import { grpcInboundTls } from './inbound-mode.js';
 import { inboundListenerName, isUnspecifiedAddress, type InboundListenerName } from './names.js';

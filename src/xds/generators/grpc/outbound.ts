@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ExtensionName, ExtensionType } from '../extension-types.js';
+import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../mesh-index.js';
 import { outboundClusterName, serviceAccountOf, spiffeId } from '../names.js';
 import { expandWithTrustDomains } from '../tls-contexts.js';

@@ -1,4 +1,4 @@
-import { ExtensionName, ExtensionType } from '../extension-types.js';
+import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { AnyConfig, TypedExtension } from '../envoy-shapes.js';
 
 /**

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { parse } from 'yaml';
-import { decodeStrict, decodeStrictAny, decodeStrictBytes } from '../../src/xds/strict-decode.js';
-import { encodeAny, encodeMessage, lookupType } from '../../src/xds/protos.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { decodeStrict, decodeStrictAny, decodeStrictBytes } from '../../src/envoy/strict-decode.js';
+import { encodeAny, encodeMessage, lookupType } from '../../src/envoy/protos.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 
 const TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
