@@ -1,5 +1,5 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { TypeUrl } from '../../envoy/type-urls.js';
+import { RESOURCE_TYPES } from '../../envoy/resource-types.js';
 import { decodeDeltaRequest, decodeSotwRequest } from '../core/wire.js';
 import type { DeltaRequest, SotwRequest } from '../core/requests.js';
 
@@ -22,13 +22,12 @@ export interface XdsServiceSpec {
   fetch?: string;
 }
 
+/** ADS, then one service per resource type (envoy/service/<type>/v3/<x>ds.proto). */
 export const XDS_SERVICES: readonly XdsServiceSpec[] = [
   { service: 'envoy.service.discovery.v3.AggregatedDiscoveryService', short: 'ads', stream: 'StreamAggregatedResources', delta: 'DeltaAggregatedResources' },
-  { service: 'envoy.service.secret.v3.SecretDiscoveryService', short: 'sds', typeUrl: TypeUrl.Secret, stream: 'StreamSecrets', delta: 'DeltaSecrets', fetch: 'FetchSecrets' },
-  { service: 'envoy.service.listener.v3.ListenerDiscoveryService', short: 'lds', typeUrl: TypeUrl.Listener, stream: 'StreamListeners', delta: 'DeltaListeners', fetch: 'FetchListeners' },
-  { service: 'envoy.service.cluster.v3.ClusterDiscoveryService', short: 'cds', typeUrl: TypeUrl.Cluster, stream: 'StreamClusters', delta: 'DeltaClusters', fetch: 'FetchClusters' },
-  { service: 'envoy.service.route.v3.RouteDiscoveryService', short: 'rds', typeUrl: TypeUrl.Route, stream: 'StreamRoutes', delta: 'DeltaRoutes', fetch: 'FetchRoutes' },
-  { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', short: 'eds', typeUrl: TypeUrl.Endpoint, stream: 'StreamEndpoints', delta: 'DeltaEndpoints', fetch: 'FetchEndpoints' },
+  ...RESOURCE_TYPES.map(({ typeUrl, shortName, service }) => ({
+    service: service.name, short: shortName, typeUrl, stream: `Stream${service.methods}`, delta: `Delta${service.methods}`, fetch: `Fetch${service.methods}`,
+  })),
 ];
 
 /** A request that did not decode; the handler ends the call with INVALID_ARGUMENT. */
