@@ -58,3 +58,8 @@ export type Packed<U extends PackableTypeUrl> = { '@type': U } & PackableMessage
 
 /** Any of the packable extensions; `'@type'` tells TypeScript which. */
 export type PackedAny = { [U in PackableTypeUrl]: Packed<U> }[PackableTypeUrl];
+
+/** The extension an Any holds when its type URL is `typeUrl`; undefined for any other (or none). */
+export function packedAs<U extends PackableTypeUrl>(any: PackedAny | null | undefined, typeUrl: U): Packed<U> | undefined {
+  return any?.['@type'] === typeUrl ? (any as Packed<U>) : undefined;
+}

@@ -111,13 +111,13 @@ export function typeNameOf(typeUrl: string): string {
 }
 
 /** Encodes a plain object (snake_case, '@type' for nested Any) as the message the type URL names. */
-export function encodeMessage(typeUrl: string, value: Record<string, unknown>): Uint8Array {
+export function encodeMessage(typeUrl: string, value: object): Uint8Array {
   const type = lookupType(typeNameOf(typeUrl));
-  return type.encode(type.fromObject(value)).finish();
+  return type.encode(type.fromObject(value as Record<string, unknown>)).finish();
 }
 
 /** Encodes a google.protobuf.Any {type_url, value} for the given payload. */
-export function encodeAny(typeUrl: string, value: Record<string, unknown>): Uint8Array {
+export function encodeAny(typeUrl: string, value: object): Uint8Array {
   const payload = encodeMessage(typeUrl, value);
   const any = lookupType('google.protobuf.Any');
   return any.encode(any.create({ type_url: typeUrl, value: payload })).finish();

@@ -23,6 +23,9 @@ export interface ResourceMessages {
 
 export type ResourceTypeUrl = keyof ResourceMessages;
 
+/** The message a type URL carries: typed for the types meshd serves, any object for another. */
+export type MessageOf<U extends string> = U extends ResourceTypeUrl ? ResourceMessages[U] : object;
+
 /**
  * A type whose resources Envoy needs before it uses a resource of this type: clusters and
  * listeners are "warming" until then (https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming).

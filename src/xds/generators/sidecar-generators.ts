@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../core/types.js';
 import { createResource } from '../core/resource.js';
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type ResourceType } from '../../envoy/resource-types.js';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type ResourceMessages, type ResourceType, type ResourceTypeUrl } from '../../envoy/resource-types.js';
 import { indexFor, type MeshIndex } from './mesh-index.js';
 import { namespaceOutbound, proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
 import { workloadRefForProxy } from './proxy-workload.js';
@@ -18,13 +18,13 @@ import { workloadRefForProxy } from './proxy-workload.js';
  * an unchanged resource keep its version across snapshots.
  */
 
-type Named = Record<string, unknown>;
-
-interface TypeSpec {
-  type: ResourceType;
+interface TypeSpec<U extends ResourceTypeUrl = ResourceTypeUrl> {
+  type: ResourceType<U>;
   /** The proxy's resources of this type, as arrays to concatenate (own first). */
-  arrays: (p: ProxyConfigParts) => ReadonlyArray<readonly object[]>;
+  arrays: (p: ProxyConfigParts) => ReadonlyArray<readonly ResourceMessages[U][]>;
 }
+
+type Message = ResourceMessages[ResourceTypeUrl];
 
 const TYPES: readonly TypeSpec[] = [
   { type: CLUSTER, arrays: (p) => [p.own.clusters, p.shared.clusters] },
@@ -33,20 +33,20 @@ const TYPES: readonly TypeSpec[] = [
   { type: ROUTE, arrays: (p) => [p.shared.routes] },
 ];
 
-const encodedObjects = new WeakMap<object, Resource>();
-const encodedArrays = new WeakMap<readonly object[], Resource[]>();
+const encodedObjects = new WeakMap<Message, Resource>();
+const encodedArrays = new WeakMap<readonly Message[], Resource[]>();
 const byNameIndexes = new WeakMap<readonly Resource[], ReadonlyMap<string, Resource>>();
 const fingerprints = new WeakMap<readonly Resource[], string>();
 
 let byContent = new Map<string, Resource>();
 let previousByContent = new Map<string, Resource>();
 
-function encodeOnce(spec: TypeSpec, value: object): Resource {
+function encodeOnce(spec: TypeSpec, value: Message): Resource {
   let r = encodedObjects.get(value);
   if (r === undefined) {
     // Equal JSON, equal resource: JSON.stringify + SHA-1 cost a fraction of protobufjs's fromObject + encode.
     const key = `${spec.type.typeUrl}\u0000${createHash('sha1').update(JSON.stringify(value)).digest('base64')}`;
-    r = byContent.get(key) ?? previousByContent.get(key) ?? createResource(spec.type.typeUrl, spec.type.nameOf(value as never), value as Named);
+    r = byContent.get(key) ?? previousByContent.get(key) ?? createResource(spec.type.typeUrl, spec.type.nameOf(value), value);
     if (!byContent.has(key)) {
       if (byContent.size >= 100_000) { previousByContent = byContent; byContent = new Map(); }
       byContent.set(key, r);
@@ -56,7 +56,7 @@ function encodeOnce(spec: TypeSpec, value: object): Resource {
   return r;
 }
 
-function encodeArray(spec: TypeSpec, values: readonly object[]): Resource[] {
+function encodeArray(spec: TypeSpec, values: readonly Message[]): Resource[] {
   let rs = encodedArrays.get(values);
   if (rs === undefined) {
     rs = values.map((v) => encodeOnce(spec, v));
@@ -142,7 +142,7 @@ export function namespaceSharedFingerprint(snapshot: MeshSnapshot, namespace: st
   const index = indexFor(snapshot);
   return index.cached(`ns-fingerprint:${namespace}`, () => {
     const shared = namespaceOutbound(index, namespace);
-    const pieces: Array<[TypeSpec, readonly object[]]> = [[TYPES[0]!, shared.clusters], [TYPES[1]!, shared.endpoints], [TYPES[2]!, shared.listeners], [TYPES[3]!, shared.routes]];
+    const pieces: Array<[TypeSpec, readonly Message[]]> = [[TYPES[0]!, shared.clusters], [TYPES[1]!, shared.endpoints], [TYPES[2]!, shared.listeners], [TYPES[3]!, shared.routes]];
     return pieces.map(([spec, arr]) => fingerprintOf(encodeArray(spec, arr))).join('#');
   });
 }

@@ -9,7 +9,7 @@ import { decodeStrictAny, formatStrictErrors } from '../../../src/envoy/strict-d
  *    ignores a misspelt field, so every leaf of the built object must come back from the bytes.
  * Returns the problems, empty when the resource is fine.
  */
-export function envoyRejects(typeUrl: string, value: Record<string, unknown>): string[] {
+export function envoyRejects(typeUrl: string, value: object): string[] {
   const bytes = encodeAny(typeUrl, value);
   const strict = decodeStrictAny(bytes);
   if (!strict.valid) return [formatStrictErrors(typeUrl, strict)];

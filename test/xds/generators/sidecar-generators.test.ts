@@ -34,10 +34,10 @@ t.test('one generator per type, serving exactly buildProxyConfig, as Any bodies 
   t.same([...gens.keys()].sort(), [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route].sort());
   const expected = buildProxyConfig(snap, workload(snap, 'srv', 'api-1'));
   const want: Record<string, string[]> = {
-    [TypeUrl.Listener]: expected.listeners.map((l) => l.name),
-    [TypeUrl.Cluster]: expected.clusters.map((c) => c.name),
-    [TypeUrl.Route]: expected.routes.map((r) => r.name),
-    [TypeUrl.Endpoint]: expected.endpoints.map((e) => e.cluster_name),
+    [TypeUrl.Listener]: expected.listeners.map((l) => l.name!),
+    [TypeUrl.Cluster]: expected.clusters.map((c) => c.name!),
+    [TypeUrl.Route]: expected.routes.map((r) => r.name!),
+    [TypeUrl.Endpoint]: expected.endpoints.map((e) => e.cluster_name!),
   };
   for (const [typeUrl, g] of gens) {
     const rs = await gen(g, API);
