@@ -29,7 +29,7 @@ import type { HttpProtocolOptions } from './generated/envoy/extensions/upstreams
  * Every extension an Any may hold is listed here, by type URL; they are the extension messages
  * of the .proto files src/envoy/protos.ts loads (an Any of any other type could not be encoded).
  */
-export interface PackableMessages {
+interface PackableMessages {
   'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog': FileAccessLog;
   'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig': HttpGrpcAccessLogConfig;
   'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig': TcpGrpcAccessLogConfig;
@@ -51,7 +51,7 @@ export interface PackableMessages {
   'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions': HttpProtocolOptions;
 }
 
-export type PackableTypeUrl = keyof PackableMessages;
+type PackableTypeUrl = keyof PackableMessages;
 
 /** One extension packed in an Any: its type URL and its fields, side by side. */
 export type Packed<U extends PackableTypeUrl> = { '@type': U } & PackableMessages[U];

@@ -1,4 +1,4 @@
-/** Type URLs of the extension configs the sidecar generators pack into Any fields. */
+/** Type URLs of the extension configs the generators pack into Any fields (any.ts types each). */
 const T = 'type.googleapis.com/';
 
 export const ExtensionType = {
@@ -6,7 +6,6 @@ export const ExtensionType = {
   UpstreamTlsContext: `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
   RawBuffer: `${T}envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer`,
   TlsInspector: `${T}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
-  OriginalDst: `${T}envoy.extensions.filters.listener.original_dst.v3.OriginalDst`,
   HttpConnectionManager: `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
   TcpProxy: `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
   Router: `${T}envoy.extensions.filters.http.router.v3.Router`,

@@ -8,12 +8,11 @@
  * gen:envoy-types`); this file only names the ones meshd uses. A misspelt field or a wrong value
  * type in a message literal is a compile error.
  */
-export type { PackedAny, Packed, PackableTypeUrl } from './any.js';
+export type { PackedAny, Packed } from './any.js';
 
 export type { Duration } from './generated/google/protobuf/Duration.js';
 export type { Struct } from './generated/google/protobuf/Struct.js';
 
-export type { Address } from './generated/envoy/config/core/v3/Address.js';
 export type { ConfigSource } from './generated/envoy/config/core/v3/ConfigSource.js';
 export type { GrpcService } from './generated/envoy/config/core/v3/GrpcService.js';
 export type { Locality } from './generated/envoy/config/core/v3/Locality.js';

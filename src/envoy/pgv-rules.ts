@@ -36,7 +36,7 @@ const NUMERIC = new Set(['float', 'double', 'int32', 'int64', 'uint32', 'uint64'
 
 /** Rules of one field, merged from every `(validate.rules)...` option protobufjs parsed. */
 const ruleCache = new WeakMap<protobuf.Field, Rules | null>();
-export function fieldRules(field: protobuf.Field): Rules | null {
+function fieldRules(field: protobuf.Field): Rules | null {
   const cached = ruleCache.get(field);
   if (cached !== undefined) return cached;
   let merged: Rules | null = null;

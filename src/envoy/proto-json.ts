@@ -18,7 +18,7 @@ import { at, childPath, describeJson, indexPath, isPlainObject, jsonName, lookup
  * wrappers as {value}, Any as {'@type', ...fields}: the same shape `Type.toObject({json: true})` gives,
  * which is what the PGV checks (pgv-rules.ts) read.
  */
-export interface ProtoJsonResult {
+interface ProtoJsonResult {
   value: Record<string, unknown> | undefined;
   errors: string[];
   /** Deprecated fields in use (Envoy logs a warning for them). */
@@ -53,7 +53,7 @@ function valueKeys(root: protobuf.Root): (jsonKey: string) => string {
 
 
 /** Well-known types whose proto3-JSON form is not an object of their fields. */
-export function hasSpecialJson(type: protobuf.Type): boolean {
+function hasSpecialJson(type: protobuf.Type): boolean {
   const name = typeName(type);
   return name in WRAPPER_SCALARS || SPECIAL.has(name);
 }
@@ -382,7 +382,7 @@ function normalizeFieldMask(raw: unknown, path: string, ctx: Ctx): unknown {
 
 /**
  * Any: {"@type": "type.googleapis.com/<message>", ...fields}. Envoy resolves the type from its
- * descriptor pool and rejects one it does not know; here the pool is what src/xds/protos.ts loads.
+ * descriptor pool and rejects one it does not know; here the pool is what src/envoy/protos.ts loads.
  * A well-known type with a special JSON form carries it under "value" (proto3-JSON rule).
  */
 function normalizeAny(anyType: protobuf.Type, raw: unknown, path: string, ctx: Ctx): unknown {

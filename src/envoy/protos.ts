@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 
 export const XDS_DEPS_DIR = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-export const OWN_PROTOS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'protos');
+const OWN_PROTOS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'protos');
 
-export const INCLUDE_DIRS = [
+const INCLUDE_DIRS = [
   OWN_PROTOS_DIR,
   join(XDS_DEPS_DIR, 'envoy-api'),
   join(XDS_DEPS_DIR, 'xds'),
@@ -62,7 +62,7 @@ export const ENVOY_PROTO_FILES = [
 ];
 
 /** Our own protos (protos/), loaded when present. */
-export const OWN_PROTO_FILES = ['istio/v1/auth/ca.proto'];
+const OWN_PROTO_FILES = ['istio/v1/auth/ca.proto'];
 
 let cached: protobuf.Root | undefined;
 

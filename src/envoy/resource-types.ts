@@ -30,7 +30,7 @@ export type MessageOf<U extends string> = U extends ResourceTypeUrl ? ResourceMe
  * A type whose resources Envoy needs before it uses a resource of this type: clusters and
  * listeners are "warming" until then (https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming).
  */
-export interface Dependency {
+interface Dependency {
   readonly typeUrl: ResourceTypeUrl;
   /**
    * True when the resource needed carries the dependent's own name: meshd names an EDS cluster's
@@ -53,8 +53,9 @@ export interface ResourceType<U extends ResourceTypeUrl = ResourceTypeUrl> {
   /**
    * Place in ADS push order, lowest first: CDS, EDS, secrets, LDS, RDS. Clusters come before the
    * endpoints and listeners that use them and routes after their listeners, so Envoy never holds
-   * a reference to something it has not been sent (xds_protocol "Eventual consistency
-   * considerations"); secrets come before the listeners whose TLS contexts name them.
+   * a reference to something it has not been sent
+   * (https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#eventual-consistency-considerations);
+   * secrets come before the listeners whose TLS contexts name them.
    */
   readonly pushRank: number;
   /** The gRPC service that serves only this type, and the noun of its Stream, Delta and Fetch methods. */

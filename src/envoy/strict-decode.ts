@@ -6,17 +6,18 @@ import { scanWire } from './wire-scan.js';
 import { at, lookupMessage, messageNameOf } from './proto-path.js';
 
 /**
- * "Would Envoy accept this?" without an Envoy binary (none can be installed here: see
- * shared/reference/this-machine.md §1). Envoy parses config with its own protos, rejects unknown
- * fields and unknown Any types, then runs the protoc-gen-validate constraints
- * (MessageUtil::validate). These functions do the same against the Envoy protos meshd loads
- * (src/xds/protos.ts), and report every problem with its JSON path, e.g.
+ * "Would Envoy accept this?" without an Envoy binary (Envoy has no Debian or npm package, so
+ * neither the tests nor `meshd bootstrap` can ask one). Envoy parses config with its own protos,
+ * rejects unknown fields and unknown Any types, then runs the protoc-gen-validate constraints
+ * (MessageUtil::validate, envoy source/common/protobuf/utility.h). These functions do the same
+ * against the Envoy protos meshd loads (src/envoy/protos.ts), and report every problem with its
+ * JSON path, e.g.
  * `static_resources.clusters[0].transport_socket.typed_config.common_tls_context.tls_params.tls_minimum_protocol_version: unknown enum value "TLS1_2" (...)`.
  *
  * Paths use Envoy's snake_case field names; an Any's fields continue the path of the field that
  * holds it, as in YAML.
  */
-export type StrictDecodeResult =
+type StrictDecodeResult =
   | {
       valid: true;
       /** The decoded protobufjs message (for an Any: the payload message). */

@@ -2,8 +2,8 @@ import type { AccessLog, CommonGrpcAccessLogConfig, Duration, TcpAccessLogOption
 
 /**
  * The Envoy side of meshd's telemetry: access-log configs the listener and cluster
- * generators put into generated resources. Pure functions returning plain objects in
- * src/xds/protos.ts style (snake_case fields, '@type' for Any), so they encode with
+ * generators put into generated resources. Pure functions returning typed Envoy messages
+ * (src/envoy/messages.ts: snake_case fields, '@type' for Any), so they encode with
  * `encodeMessage` like every other generated resource.
  *
  * Stock Envoy cannot emit istio_* metrics (that filter exists only in Istio's proxy

@@ -5,7 +5,7 @@ import type { DeltaRequest, SotwRequest } from '../core/requests.js';
 
 /**
  * The xDS gRPC services, described by hand rather than through @grpc/proto-loader: the
- * request side decodes with Envoy's protos (src/xds/protos.ts, via core/wire.ts) and the
+ * request side decodes with Envoy's protos (src/envoy/protos.ts, via core/wire.ts) and the
  * response side is the identity, because the core hands over a DiscoveryResponse that
  * is already encoded around each resource's shared bytes.
  */

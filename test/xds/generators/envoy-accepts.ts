@@ -4,7 +4,7 @@ import { decodeStrictAny, formatStrictErrors } from '../../../src/envoy/strict-d
 /**
  * Would Envoy accept this generated resource? Two checks:
  * 1. the encoded Any decodes strictly against Envoy's protos (unknown fields and Any types
- *    rejected, PGV constraints such as required fields and ranges checked: src/xds/strict-decode.ts);
+ *    rejected, PGV constraints such as required fields and ranges checked: src/envoy/strict-decode.ts);
  * 2. nothing the generator wrote was dropped on the way: protobufjs's fromObject silently
  *    ignores a misspelt field, so every leaf of the built object must come back from the bytes.
  * Returns the problems, empty when the resource is fine.
