@@ -11,7 +11,7 @@
 import { cpus, loadavg } from 'node:os';
 import { Counter, Registry } from 'prom-client';
 import { silentLogger } from '../src/common/logger.js';
-import { lookupType } from '../src/xds/protos.js';
+import { lookupType } from '../src/envoy/protos.js';
 import { ACCESS_LOG_NAMES } from '../src/telemetry/access-log-config.js';
 import { scanMessage } from '../src/telemetry/als-wire.js';
 import { AccessLogIngester } from '../src/telemetry/ingester.js';

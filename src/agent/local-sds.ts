@@ -11,7 +11,7 @@ import { createResource, resourceFromAny } from '../xds/core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../xds/core/types.js';
 import { GeneratorError } from '../xds/core/types.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
-import { TypeUrl } from '../xds/type-urls.js';
+import { TypeUrl } from '../envoy/type-urls.js';
 import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from '../sds/secret-names.js';
 import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from '../sds/secret-resources.js';
 import type { MeshdAgent } from './agent.js';

@@ -1,4 +1,4 @@
-import type { FilterChain, FilterChainMatch, Listener } from '../xds/generators/envoy-shapes.js';
+import type { FilterChain, FilterChainMatch, Listener } from '../envoy/messages.js';
 
 /**
  * Envoy's filter chain selection (FilterChainManagerImpl::findFilterChain), as a pure function
@@ -62,14 +62,14 @@ function serverNameMatches(patterns: readonly string[], sni: string): number {
 
 export function selectFilterChain(listener: Listener, facts: ConnectionFacts): ChainSelection {
   const steps: MatchStep[] = [];
-  for (const c of listener.filter_chains) {
+  for (const c of listener.filter_chains ?? []) {
     const unsupported = Object.keys(fcm(c)).filter((k) => !SUPPORTED.has(k));
     if (unsupported.length > 0) {
       return { matched: false, steps, reason: `chain ${c.name} matches on ${unsupported.join(', ')}, which meshd check does not model` };
     }
   }
-  const names = (cs: readonly FilterChain[]): string[] => cs.map((c) => c.name);
-  let chains: readonly FilterChain[] = listener.filter_chains;
+  const names = (cs: readonly FilterChain[]): string[] => cs.map((c) => c.name ?? '');
+  let chains: readonly FilterChain[] = listener.filter_chains ?? [];
 
   // 1. destination port
   {
@@ -129,12 +129,12 @@ export function selectFilterChain(listener: Listener, facts: ConnectionFacts): C
 export function duplicateMatches(listener: Listener): string[] {
   const seen = new Map<string, string>();
   const out: string[] = [];
-  for (const c of listener.filter_chains) {
+  for (const c of listener.filter_chains ?? []) {
     const m = fcm(c);
     const key = JSON.stringify([m.destination_port?.value ?? 0, [...(m.server_names ?? [])].sort(), m.transport_protocol ?? '', [...(m.application_protocols ?? [])].sort()]);
     const other = seen.get(key);
     if (other !== undefined) out.push(`${other} and ${c.name}`);
-    else seen.set(key, c.name);
+    else seen.set(key, c.name ?? '');
   }
   return out;
 }

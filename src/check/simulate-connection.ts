@@ -1,8 +1,9 @@
 import type { MeshSnapshot, WorkloadEntry } from '../config/model.js';
 import type { EffectiveMode } from '../policy/peer-authentication.js';
 import { TRANSPORT_SOCKET_MATCH_KEY } from '../xds/generators/endpoints.js';
-import type { AnyConfig, Cluster, FilterChain, LbEndpoint, Listener, StringStruct, TypedExtension } from '../xds/generators/envoy-shapes.js';
-import { ExtensionName } from '../xds/generators/extension-types.js';
+import { packedAs } from '../envoy/any.js';
+import { ExtensionName, ExtensionType } from '../envoy/extension-types.js';
+import type { Cluster, CommonTlsContext, FilterChain, LbEndpoint, Listener, Struct } from '../envoy/messages.js';
 import { inboundModeFor } from '../xds/generators/inbound.js';
 import { indexFor } from '../xds/generators/mesh-index.js';
 import { serviceAccountOf, spiffeId } from '../xds/generators/names.js';
@@ -63,41 +64,44 @@ const DEFAULT_DECIDER = 'no PeerAuthentication applies (default PERMISSIVE)';
 
 function inboundListenerAt(config: ProxyConfig, address: string, port: number): Listener | undefined {
   return config.listeners.find((l) =>
-    l.traffic_direction === 'INBOUND' && l.address.socket_address.address === address && l.address.socket_address.port_value === port);
+    l.traffic_direction === 'INBOUND' && l.address?.socket_address?.address === address && l.address.socket_address.port_value === port);
 }
 
 function lbEndpoints(cluster: Cluster, config: ProxyConfig): LbEndpoint[] {
   const cla = cluster.load_assignment ?? config.endpoints.find((e) => e.cluster_name === cluster.name);
-  return cla === undefined ? [] : cla.endpoints.flatMap((l) => l.lb_endpoints);
+  return cla === undefined ? [] : (cla.endpoints ?? []).flatMap((l) => l.lb_endpoints ?? []);
 }
 
-function structMatches(match: StringStruct | Record<string, never>, metadata: StringStruct | undefined): boolean {
-  if (!('fields' in match)) return true;
-  return Object.entries((match as StringStruct).fields).every(([k, v]) => metadata?.fields[k]?.stringValue === v.stringValue);
+function structMatches(match: Struct | null | undefined, metadata: Struct | null | undefined): boolean {
+  if (match?.fields === undefined) return true;
+  return Object.entries(match.fields).every(([k, v]) => metadata?.fields?.[k]?.stringValue === v.stringValue);
 }
 
-function sans(ctx: AnyConfig, kind: 'exact' | 'prefix'): string[] {
-  const common = ctx.common_tls_context as { combined_validation_context?: { default_validation_context?: { match_typed_subject_alt_names?: Array<{ matcher: Record<string, string> }> } } };
-  return (common.combined_validation_context?.default_validation_context?.match_typed_subject_alt_names ?? [])
-    .map((m) => m.matcher[kind])
+/** An Upstream- or DownstreamTlsContext. */
+interface TlsContext {
+  common_tls_context?: CommonTlsContext | null;
+}
+
+function sans(ctx: TlsContext, kind: 'exact' | 'prefix'): string[] {
+  return (ctx.common_tls_context?.combined_validation_context?.default_validation_context?.match_typed_subject_alt_names ?? [])
+    .map((m) => m.matcher?.[kind])
     .filter((v): v is string => v !== undefined);
 }
 
-function alpnOf(ctx: AnyConfig): string[] {
-  return [...((ctx.common_tls_context as { alpn_protocols?: string[] }).alpn_protocols ?? [])];
+function alpnOf(ctx: TlsContext): string[] {
+  return [...(ctx.common_tls_context?.alpn_protocols ?? [])];
 }
 
 /** The app's outbound listener that leads to `clusterName`, if the sidecar opened one. */
 function outboundListenerFor(config: ProxyConfig, clusterName: string): Listener | undefined {
   for (const l of config.listeners) {
     if (l.traffic_direction !== 'OUTBOUND') continue;
-    for (const f of l.filter_chains.flatMap((c) => c.filters)) {
-      const tc = f.typed_config as Record<string, unknown>;
-      if (f.name === ExtensionName.TcpProxy && tc.cluster === clusterName) return l;
+    for (const f of (l.filter_chains ?? []).flatMap((c) => c.filters ?? [])) {
+      if (f.name === ExtensionName.TcpProxy && packedAs(f.typed_config, ExtensionType.TcpProxy)?.cluster === clusterName) return l;
       if (f.name === ExtensionName.HttpConnectionManager) {
-        const routeName = (tc.rds as { route_config_name: string } | undefined)?.route_config_name;
+        const routeName = packedAs(f.typed_config, ExtensionType.HttpConnectionManager)?.rds?.route_config_name;
         const route = config.routes.find((r) => r.name === routeName);
-        if (route?.virtual_hosts.some((vh) => vh.routes.some((r) => r.route.cluster === clusterName))) return l;
+        if ((route?.virtual_hosts ?? []).some((vh) => (vh.routes ?? []).some((r) => r.route?.cluster === clusterName))) return l;
       }
     }
   }
@@ -114,32 +118,32 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
   const config = proxyConfigFromIndex(index, w);
   const me = spiffeId(snapshot.mesh.trustDomain, w.meta.namespace, serviceAccountOf(w.spec.serviceAccount));
   for (const cluster of config.clusters) {
-    if (!cluster.name.startsWith('outbound|')) continue;
+    if (cluster.name?.startsWith('outbound|') !== true) continue;
     const ep = lbEndpoints(cluster, config).find((e) =>
-      e.endpoint.address.socket_address.address === target.spec.address && e.endpoint.address.socket_address.port_value === port);
+      e.endpoint?.address?.socket_address?.address === target.spec.address && e.endpoint.address.socket_address.port_value === port);
     if (ep === undefined) continue;
     result.cluster = cluster.name;
     const listener = outboundListenerFor(config, cluster.name);
     steps.push(listener !== undefined
       ? `client: the app connects to its sidecar's outbound listener ${listener.name}, which leads to cluster ${cluster.name}`
       : `client: cluster ${cluster.name} reaches the endpoint, but the sidecar opens no outbound listener for it (see warnings)`);
-    const metadata = ep.metadata?.filter_metadata[TRANSPORT_SOCKET_MATCH_KEY];
-    let socket: TypedExtension | undefined = cluster.transport_socket;
+    const metadata = ep.metadata?.filter_metadata?.[TRANSPORT_SOCKET_MATCH_KEY];
+    let socket = cluster.transport_socket;
     let socketName = 'plain transport_socket';
     if (cluster.transport_socket_matches !== undefined) {
       const m = cluster.transport_socket_matches.find((x) => structMatches(x.match, metadata));
       socket = m?.transport_socket;
       socketName = m?.name ?? 'none';
-      steps.push(`client: endpoint ${target.spec.address}:${port} metadata tlsMode=${metadata?.fields.tlsMode?.stringValue ?? '(none)'} selects transport socket ${socketName} (auto mTLS)`);
+      steps.push(`client: endpoint ${target.spec.address}:${port} metadata tlsMode=${metadata?.fields?.tlsMode?.stringValue ?? '(none)'} selects transport socket ${socketName} (auto mTLS)`);
     } else {
       steps.push(`client: cluster ${cluster.name} has no auto mTLS (transport_socket_matches absent)`);
     }
     result.transportSocket = socketName;
-    if (socket?.name === ExtensionName.Tls) {
-      const ctx = socket.typed_config;
+    const ctx = socket?.name === ExtensionName.Tls ? packedAs(socket.typed_config, ExtensionType.UpstreamTlsContext) : undefined;
+    if (ctx !== undefined) {
       const hello: ClientHello = {
         tls: true,
-        sni: ctx.sni as string,
+        sni: ctx.sni,
         alpn: alpnOf(ctx),
         certificate: me,
         acceptsServer: sans(ctx, 'exact'),
@@ -159,7 +163,8 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
 }
 
 function terminalKind(chain: FilterChain): string {
-  const f = chain.filters[chain.filters.length - 1];
+  const filters = chain.filters ?? [];
+  const f = filters[filters.length - 1];
   return f?.name === ExtensionName.HttpConnectionManager ? 'HTTP connection manager' : 'tcp_proxy';
 }
 
@@ -200,8 +205,8 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
   steps.push(`server: filter chain ${chain.name} → ${terminalKind(chain)}`);
   const out = { ...base, ...partial, chain: chain.name };
 
-  if (chain.transport_socket?.name === ExtensionName.Tls) {
-    const ctx = chain.transport_socket.typed_config;
+  const ctx = chain.transport_socket?.name === ExtensionName.Tls ? packedAs(chain.transport_socket.typed_config, ExtensionType.DownstreamTlsContext) : undefined;
+  if (ctx !== undefined) {
     if (hello.certificate === undefined) {
       return { ...out, outcome: 'handshake-failure', steps, summary: 'handshake failure: the chain requires a client certificate and the client has none' };
     }

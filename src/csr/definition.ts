@@ -1,5 +1,5 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { lookupType } from '../xds/protos.js';
+import { lookupType } from '../envoy/protos.js';
 
 /**
  * istio.v1.auth.IstioCertificateService, described by hand like the xDS services

@@ -3,7 +3,7 @@ import type { Logger } from '../common/logger.js';
 import type { CertificateAuthority, IssuedKeyPair, TrustBundle } from '../ca/types.js';
 import { GeneratorError, type Generator, type GenerateRequest, type ProxyInfo, type Resource } from '../xds/core/types.js';
 import { createResource, resourceFromAny } from '../xds/core/resource.js';
-import { TypeUrl } from '../xds/type-urls.js';
+import { TypeUrl } from '../envoy/type-urls.js';
 import type { SvidCache } from './svid-cache.js';
 import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
 import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from './secret-resources.js';

@@ -1,10 +1,11 @@
-import { TypeUrl } from '../xds/type-urls.js';
+import type { Secret } from '../envoy/messages.js';
+import { TypeUrl } from '../envoy/type-urls.js';
 
 /**
  * Envoy Secret resources as plain objects (Envoy's field names), inline PEM as SPIRE and
  * istio-agent send them. Pure.
  */
-export function tlsCertificateSecret(name: string, chainPem: string, keyPem: string): Record<string, unknown> {
+export function tlsCertificateSecret(name: string, chainPem: string, keyPem: string): Secret {
   return {
     name,
     tls_certificate: {
@@ -65,7 +66,7 @@ function fieldSize(len: number): number {
   return 1 + size + len;
 }
 
-export function trustedCaSecret(name: string, rootsPem: readonly string[]): Record<string, unknown> {
+export function trustedCaSecret(name: string, rootsPem: readonly string[]): Secret {
   return {
     name,
     validation_context: { trusted_ca: { inline_bytes: Buffer.from(rootsPem.join('')) } },
@@ -73,7 +74,7 @@ export function trustedCaSecret(name: string, rootsPem: readonly string[]): Reco
 }
 
 /** Envoy's SPIFFE certificate validator: one entry per trust domain, sorted for deterministic bytes. */
-export function spiffeValidatorSecret(name: string, bundles: ReadonlyMap<string, readonly string[]>): Record<string, unknown> {
+export function spiffeValidatorSecret(name: string, bundles: ReadonlyMap<string, readonly string[]>): Secret {
   const trustDomains = [...bundles.keys()].sort().map((td) => ({
     name: td,
     trust_bundle: { inline_bytes: Buffer.from(bundles.get(td)!.join('')) },

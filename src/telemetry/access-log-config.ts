@@ -1,7 +1,9 @@
+import type { AccessLog, CommonGrpcAccessLogConfig, Duration, TcpAccessLogOptions } from '../envoy/messages.js';
+
 /**
  * The Envoy side of meshd's telemetry: access-log configs the listener and cluster
- * generators put into generated resources. Pure functions returning plain objects in
- * src/xds/protos.ts style (snake_case fields, '@type' for Any), so they encode with
+ * generators put into generated resources. Pure functions returning typed Envoy messages
+ * (src/envoy/messages.ts: snake_case fields, '@type' for Any), so they encode with
  * `encodeMessage` like every other generated resource.
  *
  * Stock Envoy cannot emit istio_* metrics (that filter exists only in Istio's proxy
@@ -67,12 +69,12 @@ export const LOGGED_REQUEST_HEADERS = ['content-type'] as const;
 export const LOGGED_RESPONSE_HEADERS = ['grpc-status'] as const;
 export const LOGGED_RESPONSE_TRAILERS = ['grpc-status'] as const;
 
-function duration(ms: number): { seconds: number; nanos: number } {
+function duration(ms: number): Duration {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }
 
-function commonConfig(logName: string, options: AccessLogOptions): Record<string, unknown> {
-  const config: Record<string, unknown> = {
+function commonConfig(logName: string, options: AccessLogOptions): CommonGrpcAccessLogConfig {
+  const config: CommonGrpcAccessLogConfig = {
     log_name: logName,
     grpc_service: { envoy_grpc: { cluster_name: options.clusterName ?? ALS_CLUSTER_NAME } },
     transport_api_version: 'V3',
@@ -83,7 +85,7 @@ function commonConfig(logName: string, options: AccessLogOptions): Record<string
 }
 
 /** envoy.config.accesslog.v3.AccessLog for an HTTP connection manager's `access_log`. */
-export function httpAccessLog(direction: TrafficDirection, options: AccessLogOptions = {}): Record<string, unknown> {
+export function httpAccessLog(direction: TrafficDirection, options: AccessLogOptions = {}): AccessLog {
   return {
     name: 'envoy.access_loggers.http_grpc',
     typed_config: {
@@ -97,7 +99,7 @@ export function httpAccessLog(direction: TrafficDirection, options: AccessLogOpt
 }
 
 /** envoy.config.accesslog.v3.AccessLog for a tcp_proxy's `access_log`. */
-export function tcpAccessLog(direction: TrafficDirection, options: AccessLogOptions = {}): Record<string, unknown> {
+export function tcpAccessLog(direction: TrafficDirection, options: AccessLogOptions = {}): AccessLog {
   return {
     name: 'envoy.access_loggers.tcp_grpc',
     typed_config: {
@@ -118,7 +120,7 @@ export function tcpAccessLog(direction: TrafficDirection, options: AccessLogOpti
 export function listenerNoFilterChainAccessLog(
   direction: TrafficDirection = 'inbound',
   options: AccessLogOptions = {},
-): Record<string, unknown> {
+): AccessLog {
   return {
     name: 'envoy.access_loggers.tcp_grpc',
     filter: { response_flag_filter: { flags: ['NR'] } },
@@ -138,7 +140,7 @@ export function listenerNoFilterChainAccessLog(
  * periodic entries so long-lived connections report bytes while open, as Istio's
  * tcp stats do. Optional: without it meshd counts open and close at connection end.
  */
-export function tcpProxyAccessLogOptions(flushIntervalMs = 10_000): Record<string, unknown> {
+export function tcpProxyAccessLogOptions(flushIntervalMs = 10_000): TcpAccessLogOptions {
   return {
     access_log_flush_interval: duration(flushIntervalMs),
     flush_access_log_on_connected: true,

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import { lookupType } from '../xds/protos.js';
+import { lookupType } from '../envoy/protos.js';
 import { checkNodeLimits, RequestLimitError } from '../xds/core/node-limits.js';
 import { clip } from '../xds/core/limits.js';
 import type { Identity } from '../auth/identity.js';

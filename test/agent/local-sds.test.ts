@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../src/common/logger.js';
 import { systemClock } from '../../src/common/clock.js';
 import { startAgent } from '../../src/agent/run-agent.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { startTestMeshd } from '../e2e/helpers/meshd.js';
 import { XdsTestClient, type SotwResponse } from '../xds/helpers/xds-client.js';
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { selectFilterChain, detectedFacts, duplicateMatches, type ConnectionFacts } from '../../src/check/filter-chain-match.js';
-import type { FilterChain, Listener } from '../../src/xds/generators/envoy-shapes.js';
+import type { FilterChain, Listener } from '../../src/envoy/messages.js';
 import { buildProxyConfig } from '../../src/xds/generators/proxy-config.js';
 import { docs, pa, se, snapshotOf, we, workload } from '../xds/generators/fixtures.js';
 
@@ -11,7 +11,7 @@ function chain(name: string, m: FilterChain['filter_chain_match']): FilterChain 
 function listener(chains: FilterChain[], inspector = true): Listener {
   return {
     name: 'l', address: { socket_address: { address: '10.0.0.1', port_value: 80 } }, traffic_direction: 'INBOUND', filter_chains: chains,
-    ...(inspector ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'x' } }] } : {}),
+    ...(inspector ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }] } : {}),
   };
 }
 

@@ -11,9 +11,9 @@ import { systemClock } from '../../src/common/clock.js';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import { BOOTSTRAP_TYPE, PROMETHEUS_STATS_PORT } from '../../src/xds/bootstrap/build-bootstrap.js';
 import { buildProxyConfig, type ProxyConfig } from '../../src/xds/generators/proxy-config.js';
-import { lookupType } from '../../src/xds/protos.js';
-import { decodeStrict, formatStrictErrors } from '../../src/xds/strict-decode.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { lookupType } from '../../src/envoy/protos.js';
+import { decodeStrict, formatStrictErrors } from '../../src/envoy/strict-decode.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { envoyRejects } from '../xds/generators/envoy-accepts.js';
 import { DEMO_CONFIG, ROOT, bootstrapSpecs, hostPath, ipv4Of, loadCompose, run, sidecarsOf } from './helpers/compose.js';
 
@@ -144,7 +144,7 @@ for (const sc of sidecars) {
 
     // The stats listener must not collide with a listener meshd serves this sidecar.
     const we = snapshot.workloadEntries.find((w) => w.meta.namespace === sc.namespace && w.meta.name === sc.workload)!;
-    const served = buildProxyConfig(snapshot, we).listeners.map((l) => l.address.socket_address);
+    const served = buildProxyConfig(snapshot, we).listeners.map((l) => l.address!.socket_address!);
     t.notOk(served.some((a) => a.port_value === PROMETHEUS_STATS_PORT || a.port_value === 15000), 'no served listener on 15090 or the admin port');
     t.notOk(served.some((a) => a.address === '0.0.0.0'), 'meshd binds no wildcard listener that could clash with 0.0.0.0:15090');
   });
@@ -189,5 +189,5 @@ t.test('after the docs\' switch of shop to STRICT, every sidecar\'s config still
   for (const we of strict.workloadEntries) t.same(rejected(buildProxyConfig(strict, we)), [], `${we.meta.namespace}/${we.meta.name}`);
   const web = strict.workloadEntries.find((w) => w.meta.name === 'web-1')!;
   const inbound = buildProxyConfig(strict, web).listeners.find((l) => l.name === `${web.spec.address}_8080`)!;
-  t.same(inbound.filter_chains.map((fc) => fc.name), ['inbound|8080|mtls'], 'only the mTLS chain is left: plaintext matches nothing (NR)');
+  t.same(inbound.filter_chains!.map((fc) => fc.name), ['inbound|8080|mtls'], 'only the mTLS chain is left: plaintext matches nothing (NR)');
 });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { startTestMeshd, bearer } from './helpers/meshd.js';
 import type { SotwResponse } from '../xds/helpers/xds-client.js';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/common/logger.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import {
   MAX_LOGGED_CHARS, MAX_NACK_MESSAGE_CHARS, MAX_NODE_METADATA_BYTES, MAX_NODE_METADATA_DEPTH, MAX_NODE_METADATA_VALUES, MAX_NODE_STRING_BYTES,
 } from '../../src/xds/core/limits.js';

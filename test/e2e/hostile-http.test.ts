@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { XdsTestClient } from '../xds/helpers/xds-client.js';
 import { startServeProcess, runMeshd } from './helpers/serve-process.js';
 import { getTarget, HOSTILE_TARGETS, rawHttp } from '../server/helpers/raw-http.js';

@@ -5,7 +5,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/common/clock.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { startTestMeshd, bearer, type TestMeshd } from './helpers/meshd.js';
 import type { SotwResponse, SotwStream } from '../xds/helpers/xds-client.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { TokenAuthority } from '../../src/auth/token-authority.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { startTestMeshd, bearer, type TestMeshd } from './helpers/meshd.js';

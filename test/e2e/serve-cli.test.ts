@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { XdsTestClient } from '../xds/helpers/xds-client.js';
 import { startServeProcess, runMeshd } from './helpers/serve-process.js';
 

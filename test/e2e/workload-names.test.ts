@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, importPKCS8 } from 'jose';
 import { TOKEN_KEY_FILE } from '../../src/auth/token-authority.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { startTestMeshd, bearer } from './helpers/meshd.js';
 import { runMeshd } from './helpers/serve-process.js';
 

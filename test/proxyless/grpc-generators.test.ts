@@ -4,8 +4,8 @@ import { parseInboundListenerName, parseTargetName } from '../../src/xds/generat
 import { configPushRequest } from '../../src/xds/generators/affected-proxies.js';
 import { dispatchByProxyKind } from '../../src/xds/generators/generator-dispatch.js';
 import { createSidecarGenerators, FINGERPRINT_TYPES } from '../../src/xds/generators/sidecar-generators.js';
-import { decodeMessage, encodeAny, lookupType } from '../../src/xds/protos.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { decodeMessage, encodeAny, lookupType } from '../../src/envoy/protos.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import type { MeshSnapshot } from '../../src/config/model.js';
 import type { ProxyInfo, Resource } from '../../src/xds/core/types.js';
 import { docs, identity, pa, proxyFor, se, snapshotOf, we } from '../xds/generators/fixtures.js';

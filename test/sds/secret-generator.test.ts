@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { SecretGenerator } from '../../src/sds/secret-generator.js';
 import { SvidCache } from '../../src/sds/svid-cache.js';
-import { decodeMessage, lookupType } from '../../src/xds/protos.js';
+import { decodeMessage, lookupType } from '../../src/envoy/protos.js';
 import type { ProxyInfo } from '../../src/xds/core/types.js';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';

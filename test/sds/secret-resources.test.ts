@@ -1,7 +1,7 @@
 import t from 'tap';
-import { encodeAny } from '../../src/xds/protos.js';
-import { decodeStrictAny } from '../../src/xds/strict-decode.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { encodeAny } from '../../src/envoy/protos.js';
+import { decodeStrictAny } from '../../src/envoy/strict-decode.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { tlsCertificateSecret, tlsCertificateSecretAny } from '../../src/sds/secret-resources.js';
 
 /** The hand-written tls_certificate Secret is exactly what protobufjs writes, and Envoy's protos accept it. */

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/common/logger.js';
 import { startTestMeshd, bearer } from '../e2e/helpers/meshd.js';
 import { generateWorkloadKey } from '../../src/agent/workload-csr.js';
 import { createCertificateCall, CsrCallError } from '../../src/csr/csr-client.js';
-import { TypeUrl } from '../../src/xds/type-urls.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
 import type { CoreStream, OpenStreamOptions } from '../../src/xds/core/connection.js';
 import { waitFor } from '../xds/helpers/xds-server.js';
 

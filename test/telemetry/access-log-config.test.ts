@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeMessage, encodeMessage } from '../../src/xds/protos.js';
+import { decodeMessage, encodeMessage } from '../../src/envoy/protos.js';
 import {
   ACCESS_LOG_NAMES, ALS_CLUSTER_NAME, httpAccessLog, listenerNoFilterChainAccessLog, parseLogName,
   tcpAccessLog, tcpProxyAccessLogOptions,

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { ACCESS_LOG_NAMES } from '../../src/telemetry/access-log-config.js';
 import { startAlsFixture, type AlsFixture } from './helpers/als-fixture.js';
-import { lookupType } from '../../src/xds/protos.js';
+import { lookupType } from '../../src/envoy/protos.js';
 import { EnvoyAlsStream, httpEntry, identifier } from './helpers/envoy-als.js';
 import { parseExposition, total } from './helpers/exposition.js';
 import { waitUntil } from './helpers/scenario.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { lookupType } from '../../src/xds/protos.js';
+import { lookupType } from '../../src/envoy/protos.js';
 import { countEntries, emptyFacts, readHttpEntry, readTcpEntry, scanMessage } from '../../src/telemetry/als-wire.js';
 import { formatResponseFlagMask, formatResponseFlags } from '../../src/telemetry/response-flags.js';
 import { encodeStreamMessage, httpEntry, identifier, tcpEntry } from './helpers/envoy-als.js';

@@ -1,4 +1,7 @@
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
+import type { ProtoJson } from '../../envoy/json-form.js';
+import type { Bootstrap, Cluster, ConfigSource, GrpcService, Listener, SdsSecretConfig } from '../../envoy/messages.js';
 import { ALS_CLUSTER_NAME } from '../../telemetry/access-log-config.js';
 import type { EndpointAddress } from './endpoint-address.js';
 import { DEFAULT_DNS_DOMAIN, sidecarNode } from './node-identity.js';
@@ -51,18 +54,18 @@ export const PROMETHEUS_STATS_NAME = 'prometheus_stats';
 export const XDS_CLUSTER_NAME = 'xds-grpc';
 export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
 
-const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
-const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+/** A bootstrap as Envoy reads it from YAML (proto3 JSON: "5s" durations, plain-JSON Structs). */
+export type JsonBootstrap = ProtoJson<Bootstrap>;
 
-export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
+export function buildBootstrap(input: BootstrapInput): JsonBootstrap {
   const node = sidecarNode(input.workload, input.mesh, input.dnsDomain ?? DEFAULT_DNS_DOMAIN);
-  const adsService: Record<string, unknown> = { envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } };
+  const adsService: ProtoJson<GrpcService> = { envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } };
   if (input.token !== undefined) {
-    adsService['initial_metadata'] = [{ key: 'authorization', value: `Bearer ${input.token}` }];
+    adsService.initial_metadata = [{ key: 'authorization', value: `Bearer ${input.token}` }];
   }
   // initial_fetch_timeout 0s, as Istio's bootstrap: Envoy waits for meshd's first CDS/LDS instead
   // of giving up after 15 s and going "ready" with no listeners.
-  const overAds = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
+  const overAds: ProtoJson<ConfigSource> = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
   return {
     node,
     dynamic_resources: {
@@ -97,7 +100,7 @@ export function buildBootstrap(input: BootstrapInput): Record<string, unknown> {
 }
 
 /** 0.0.0.0:<port>, one route: the exact path /stats/prometheus to admin; anything else gets 404. */
-function prometheusStatsListener(port: number): Record<string, unknown> {
+function prometheusStatsListener(port: number): ProtoJson<Listener> {
   return {
     name: PROMETHEUS_STATS_NAME,
     address: { socket_address: { address: '0.0.0.0', port_value: port } },
@@ -124,7 +127,7 @@ function prometheusStatsListener(port: number): Record<string, unknown> {
 }
 
 /** Envoy's own admin interface on loopback, as an upstream. */
-function adminCluster(name: string, adminPort: number): Record<string, unknown> {
+function adminCluster(name: string, adminPort: number): ProtoJson<Cluster> {
   return {
     name,
     type: 'STATIC',
@@ -141,7 +144,7 @@ function adminCluster(name: string, adminPort: number): Record<string, unknown> 
  * bounded initial_fetch_timeout: if meshd cannot serve it, Envoy starts anyway and only the
  * access logs are refused, rather than the sidecar waiting for ever.
  */
-function workloadSvidOverSds(grpcService: Record<string, unknown>): Record<string, unknown> {
+function workloadSvidOverSds(grpcService: ProtoJson<GrpcService>): ProtoJson<SdsSecretConfig> {
   return {
     name: 'default',
     sds_config: {
@@ -161,8 +164,8 @@ function workloadSvidOverSds(grpcService: Record<string, unknown>): Record<strin
  * A static cluster to meshd: HTTP/2 (gRPC) over TLS that trusts meshd's roots and identity only,
  * presenting `clientSvid` when given.
  */
-function meshdCluster(name: string, address: EndpointAddress, input: BootstrapInput, clientSvid?: Record<string, unknown>): Record<string, unknown> {
-  const cluster: Record<string, unknown> = {
+function meshdCluster(name: string, address: EndpointAddress, input: BootstrapInput, clientSvid?: ProtoJson<SdsSecretConfig>): ProtoJson<Cluster> {
+  const cluster: ProtoJson<Cluster> = {
     name,
     type: address.isIp ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: '1s',
@@ -173,13 +176,13 @@ function meshdCluster(name: string, address: EndpointAddress, input: BootstrapIn
     },
     // One long-lived gRPC stream per proxy: lift Envoy's default 1024 limits as Istio does for xds-grpc.
     circuit_breakers: {
-      thresholds: ['DEFAULT', 'HIGH'].map((priority) => ({
+      thresholds: (['DEFAULT', 'HIGH'] as const).map((priority) => ({
         priority, max_connections: 100000, max_pending_requests: 100000, max_requests: 100000,
       })),
     },
     typed_extension_protocol_options: {
-      [HTTP_PROTOCOL_OPTIONS]: {
-        '@type': `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`,
+      [ExtensionName.HttpProtocolOptions]: {
+        '@type': ExtensionType.HttpProtocolOptions,
         // HTTP/2 PINGs notice a dead meshd (or NAT drop) long before TCP would.
         explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '30s', timeout: '10s' } } },
       },
@@ -188,7 +191,7 @@ function meshdCluster(name: string, address: EndpointAddress, input: BootstrapIn
     transport_socket: {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
-        '@type': UPSTREAM_TLS,
+        '@type': ExtensionType.UpstreamTlsContext,
         // SNI: the DNS name dialled (as Envoy's auto_sni would send), or "meshd" (a DNS SAN of
         // meshd's serving certificate) when dialling an IP. Trust is decided by the SAN match below.
         sni: address.isIp ? 'meshd' : address.host.replace(/\.$/, ''),
@@ -207,6 +210,6 @@ function meshdCluster(name: string, address: EndpointAddress, input: BootstrapIn
       },
     },
   };
-  if (!address.isIp) cluster['dns_lookup_family'] = 'V4_PREFERRED';
+  if (!address.isIp) cluster.dns_lookup_family = 'V4_PREFERRED';
   return cluster;
 }

@@ -3,9 +3,9 @@ import { stringify } from 'yaml';
 import { countLevels, findWorkloadEntry, loadConfigDir } from '../../config/index.js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
-import { decodeStrict, formatStrictErrors } from '../strict-decode.js';
+import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
-import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT } from './build-bootstrap.js';
+import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT, type JsonBootstrap } from './build-bootstrap.js';
 import { parseEndpointAddress } from './endpoint-address.js';
 import { readTrustBundlePem } from './trust-bundle-source.js';
 
@@ -32,7 +32,7 @@ export interface GenerateBootstrapOptions {
 }
 
 export interface GeneratedBootstrap {
-  bootstrap: Record<string, unknown>;
+  bootstrap: JsonBootstrap;
   yaml: string;
   /** For stderr: the output is usable, but the user should know. */
   warnings: string[];
@@ -99,6 +99,6 @@ function pickWorkload(snapshot: MeshSnapshot, opts: GenerateBootstrapOptions): W
 }
 
 /** YAML as Envoy reads it; PEM stays a literal block so the file is readable and diffable. */
-export function toYaml(bootstrap: Record<string, unknown>): string {
+export function toYaml(bootstrap: JsonBootstrap): string {
   return stringify(bootstrap, { lineWidth: 0, blockQuote: 'literal', aliasDuplicateObjects: false });
 }

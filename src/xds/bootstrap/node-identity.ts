@@ -1,4 +1,5 @@
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
+import type { JsonValue } from '../../envoy/json-form.js';
 
 /**
  * How a sidecar names itself to meshd, in Istio's node id format
@@ -14,7 +15,7 @@ export const DEFAULT_DNS_DOMAIN = 'cluster.local';
 export interface SidecarNode {
   id: string;
   cluster: string;
-  metadata: Record<string, unknown>;
+  metadata: Record<string, JsonValue>;
   locality?: { region?: string; zone?: string; sub_zone?: string };
 }
 
@@ -60,7 +61,7 @@ export function sidecarNode(workload: WorkloadEntry, mesh: MeshSettings, dnsDoma
   const { name, namespace } = workload.meta;
   // Istio: labels are the pod's; for a WorkloadEntry the spec labels are what selectors match.
   const labels = { ...workload.meta.labels, ...workload.spec.labels };
-  const metadata: Record<string, unknown> = {
+  const metadata: Record<string, JsonValue> = {
     NAMESPACE: namespace,
     WORKLOAD_NAME: name,
     SERVICE_ACCOUNT: workload.spec.serviceAccount,

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../common/logger.js';
 import type { Clock } from '../../common/clock.js';
-import { PUSH_ORDER, FULL_STATE_IN_SOTW, TypeUrl, shortTypeName } from '../type-urls.js';
+import { resourceType, shortTypeName, RESOURCE_TYPES } from '../../envoy/resource-types.js';
 import { GeneratorError, type Generator, type ProxyInfo } from './types.js';
 import { checkRequest, type ErrorDetail, type XdsRequest } from './requests.js';
 import { clip, MAX_LOGGED_EXAMPLES, MAX_NACK_MESSAGE_CHARS } from './limits.js';
@@ -224,7 +224,7 @@ export class Connection implements CoreStream {
 
     if (request.kind === 'sotw') {
       let state = this.states.get(typeUrl) as SotwTypeState | undefined;
-      if (!state) this.states.set(typeUrl, (state = new SotwTypeState(typeUrl, FULL_STATE_IN_SOTW.has(typeUrl))));
+      if (!state) this.states.set(typeUrl, (state = new SotwTypeState(typeUrl, resourceType(typeUrl)?.fullStateInSotw === true)));
       const outcome = state.receive(request, issued);
       if (outcome.kind === 'stale') {
         this.ctx.metrics.expiredNonce.inc({ type });
@@ -310,11 +310,12 @@ export class Connection implements CoreStream {
     this.ctx.metrics.pushes.inc({ type: written ? type : `${type}_senderr` });
     this.ctx.metrics.pushTime.observe({ type }, (performance.now() - started) / 1000);
     if (!written) { this.finish(); return; }
-    // D.5: a cluster that changed warms until it gets a ClusterLoadAssignment, so its
-    // endpoints follow right after it (CDS, then EDS), even when they did not change.
-    if (typeUrl === TypeUrl.Cluster && updated.length > 0) {
-      const endpoints = this.states.get(TypeUrl.Endpoint);
-      if (endpoints && endpoints.force(updated) > 0) await this.respond(TypeUrl.Endpoint, endpoints, queuedAt, pushed);
+    // A changed resource warms until Envoy gets what it warms on again: the same-named ones
+    // follow right after it (a changed cluster, then its endpoints), even when they did not change.
+    if (updated.length === 0) return;
+    for (const dependency of resourceType(typeUrl)?.warmsOn ?? []) {
+      const dependent = dependency.sameName ? this.states.get(dependency.typeUrl) : undefined;
+      if (dependent && dependent.force(updated) > 0) await this.respond(dependency.typeUrl, dependent, queuedAt, pushed);
     }
   }
 
@@ -340,11 +341,8 @@ export class Connection implements CoreStream {
   }
 }
 
-/** D.5 / D.8: CDS, EDS, secrets, LDS, RDS; any other type after them. */
+/** In ADS push order (each type's pushRank: CDS, EDS, secrets, LDS, RDS); any other type after them. */
 export function orderTypes(typeUrls: readonly string[]): string[] {
-  const rank = (t: string) => {
-    const i = PUSH_ORDER.indexOf(t);
-    return i === -1 ? PUSH_ORDER.length : i;
-  };
+  const rank = (t: string) => resourceType(t)?.pushRank ?? RESOURCE_TYPES.length;
   return [...typeUrls].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }

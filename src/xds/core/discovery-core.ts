@@ -3,7 +3,7 @@ import { status } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/logger.js';
 import { systemClock, type Clock } from '../../common/clock.js';
-import { shortTypeName } from '../type-urls.js';
+import { shortTypeName } from '../../envoy/resource-types.js';
 import { GeneratorError, type Generator, type ProxyInfo, type PushRequest } from './types.js';
 import { checkRequest, DEFAULT_MAX_RESOURCE_NAMES, type SotwRequest, type XdsRequest } from './requests.js';
 import { applySotwNames, covers, EMPTY_SUBSCRIPTION } from './subscription.js';

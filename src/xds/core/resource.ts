@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
-import { encodeAny } from '../protos.js';
+import { encodeAny } from '../../envoy/protos.js';
+import type { MessageOf } from '../../envoy/resource-types.js';
 import type { Resource } from './types.js';
 
 /**
@@ -22,7 +23,7 @@ export function shortDigest(data: string | Uint8Array): string {
 }
 
 /** Encodes `value` (snake_case fields, as Envoy's docs spell them) once, as an Any of `typeUrl`. */
-export function createResource(typeUrl: string, name: string, value: Record<string, unknown>): Resource {
+export function createResource<U extends string>(typeUrl: U, name: string, value: MessageOf<U>): Resource {
   const body = encodeAny(typeUrl, value);
   return { name, version: contentVersion(body), body };
 }

@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
-import { lookupType } from '../protos.js';
-import { internTypeUrl } from '../type-urls.js';
+import { lookupType } from '../../envoy/protos.js';
+import { internTypeUrl } from '../../envoy/type-urls.js';
 import type { Resource } from './types.js';
 import type { DeltaRequest, ErrorDetail, NodeInfo, SotwRequest } from './requests.js';
 import { asBuffer } from '../../common/bytes.js';

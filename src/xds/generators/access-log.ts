@@ -5,7 +5,7 @@ import {
   tcpProxyAccessLogOptions,
   type TrafficDirection,
 } from '../../telemetry/access-log-config.js';
-import type { AccessLogConfig } from './envoy-shapes.js';
+import type { AccessLog, TcpAccessLogOptions } from '../../envoy/messages.js';
 
 /**
  * The single integration point between the generated config and telemetry's access-log
@@ -16,20 +16,20 @@ import type { AccessLogConfig } from './envoy-shapes.js';
  */
 export type { TrafficDirection };
 
-export function httpAccessLogs(direction: TrafficDirection): AccessLogConfig[] {
+export function httpAccessLogs(direction: TrafficDirection): AccessLog[] {
   return [httpAccessLog(direction)];
 }
 
-export function tcpAccessLogs(direction: TrafficDirection): AccessLogConfig[] {
+export function tcpAccessLogs(direction: TrafficDirection): AccessLog[] {
   return [tcpAccessLog(direction)];
 }
 
 /** tcp_proxy access_log_options: an entry at upstream connect and periodic flushes (istio_tcp_* semantics). */
-export function tcpProxyLogOptions(): Record<string, unknown> {
+export function tcpProxyLogOptions(): TcpAccessLogOptions {
   return tcpProxyAccessLogOptions();
 }
 
 /** Listener-level log filtered on response flag NR: connections no filter chain matched. */
-export function noFilterChainAccessLogs(direction: TrafficDirection): AccessLogConfig[] {
+export function noFilterChainAccessLogs(direction: TrafficDirection): AccessLog[] {
   return [listenerNoFilterChainAccessLog(direction)];
 }

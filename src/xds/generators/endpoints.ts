@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import type { ServiceEndpoint as RegistryEndpoint } from '../../config/registry.js';
 import { modeForPort } from '../../policy/peer-authentication.js';
-import type { ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints } from './envoy-shapes.js';
-import { stringStruct } from './envoy-shapes.js';
+import type { ClusterLoadAssignment, LbEndpoint, Locality, LocalityLbEndpoints } from '../../envoy/messages.js';
+import { stringStruct } from '../../envoy/struct.js';
 import { workloadPortFor, type MeshIndex, type ServiceTarget } from './mesh-index.js';
 import { serviceAccountOf } from './names.js';
 import { hasMeshSidecar } from './sidecar-marker.js';
@@ -76,11 +76,11 @@ export function serviceEndpoints(index: MeshIndex, target: ServiceTarget): reado
   });
 }
 
-function locality(l: string | undefined): LocalityLbEndpoints['locality'] | undefined {
+function locality(l: string | undefined): Locality | undefined {
   if (l === undefined) return undefined;
   // Istio's form: region/zone/subzone.
   const [region, zone, subZone] = l.split('/');
-  const out: NonNullable<LocalityLbEndpoints['locality']> = {};
+  const out: Locality = {};
   if (region) out.region = region;
   if (zone) out.zone = zone;
   if (subZone) out.sub_zone = subZone;

@@ -1,10 +1,10 @@
 import type { PortProtocol } from '../../config/model.js';
-import type { AnyConfig, TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
+import type { HttpFilter, PackedAny } from '../../envoy/messages.js';
 import { isHttp2Protocol } from './protocols.js';
 
 /** HTTP/2 to the upstream for HTTP2/gRPC ports (Istio sets the same on inbound and outbound clusters). */
-export function upstreamProtocolOptions(protocol: PortProtocol): Record<string, AnyConfig> | undefined {
+export function upstreamProtocolOptions(protocol: PortProtocol): Record<string, PackedAny> | undefined {
   if (!isHttp2Protocol(protocol)) return undefined;
   return {
     [ExtensionName.HttpProtocolOptions]: {
@@ -14,6 +14,6 @@ export function upstreamProtocolOptions(protocol: PortProtocol): Record<string, 
   };
 }
 
-export function routerFilter(): TypedExtension {
+export function routerFilter(): HttpFilter {
   return { name: ExtensionName.Router, typed_config: { '@type': ExtensionType.Router } };
 }

@@ -1,6 +1,6 @@
 import type { MeshSettings } from '../../config/model.js';
 import type { EffectiveMode } from '../../policy/peer-authentication.js';
-import type { FilterChain, TypedExtension } from './envoy-shapes.js';
+import type { Filter, FilterChain } from '../../envoy/messages.js';
 import { inboundChainName } from './names.js';
 import { DOWNSTREAM_ALPNS, ISTIO_MTLS_ALPNS } from './protocols.js';
 import { downstreamTlsContext, tlsTransportSocket } from './tls-contexts.js';
@@ -33,9 +33,9 @@ export interface InboundChainOptions {
   mode: EffectiveMode;
   http: boolean;
   /** The connection's terminal filter: an HCM for HTTP ports, a tcp_proxy for TCP ports. */
-  terminal: TypedExtension;
+  terminal: Filter;
   /** tcp_proxy to the app, for the passthrough chain (TCP ports only). */
-  passthrough?: TypedExtension;
+  passthrough?: Filter;
 }
 
 export function inboundFilterChains(o: InboundChainOptions): FilterChain[] {

@@ -2,8 +2,8 @@ import { isIP } from 'node:net';
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
 import { modeForPort, type EffectiveMode } from '../../policy/peer-authentication.js';
 import { httpAccessLogs, noFilterChainAccessLogs } from './access-log.js';
-import type { Cluster, Listener, TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
+import type { Cluster, Duration, Filter, Listener, ListenerFilter } from '../../envoy/messages.js';
 import { upstreamProtocolOptions, routerFilter } from './http-options.js';
 import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
 import type { InboundPort, MeshIndex } from './mesh-index.js';
@@ -22,7 +22,7 @@ import { workloadLabels } from './workload-labels.js';
 export const APP_LOOPBACK = '127.0.0.1';
 
 /** Istio's default connect timeout (meshConfig.connectTimeout, 10s). */
-export const CONNECT_TIMEOUT = { seconds: 10 };
+export const CONNECT_TIMEOUT: Duration = { seconds: 10 };
 
 export interface InboundResources {
   listeners: Listener[];
@@ -64,7 +64,7 @@ function inboundCluster(port: InboundPort): Cluster {
   };
 }
 
-function inboundHcm(address: string, port: InboundPort): TypedExtension {
+function inboundHcm(address: string, port: InboundPort): Filter {
   const cluster = inboundClusterName(port.workloadPort);
   return {
     name: ExtensionName.HttpConnectionManager,
@@ -92,7 +92,7 @@ function inboundHcm(address: string, port: InboundPort): TypedExtension {
   };
 }
 
-function tlsInspector(): TypedExtension {
+function tlsInspector(): ListenerFilter {
   // Istio reads only the first 512 bytes for the ClientHello's SNI/ALPN (Envoy grows it if needed).
   return { name: ExtensionName.TlsInspector, typed_config: { '@type': ExtensionType.TlsInspector, initial_read_buffer_size: { value: 512 } } };
 }

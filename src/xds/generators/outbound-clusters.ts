@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import type { Cluster, ClusterLoadAssignment, TransportSocketMatch } from './envoy-shapes.js';
-import { stringStruct } from './envoy-shapes.js';
+import type { Cluster, ClusterLoadAssignment, TransportSocketMatch } from '../../envoy/messages.js';
+import { stringStruct } from '../../envoy/struct.js';
 import { clusterLoadAssignment, localityEndpoints, serviceEndpoints, type ServiceEndpoint } from './endpoints.js';
 import { upstreamProtocolOptions } from './http-options.js';
 import { CONNECT_TIMEOUT } from './inbound.js';

@@ -1,6 +1,6 @@
 import { httpAccessLogs } from './access-log.js';
-import type { Listener, RouteConfiguration, TypedExtension, VirtualHost } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
+import type { Filter, Listener, RetryPolicy, RouteConfiguration, VirtualHost } from '../../envoy/messages.js';
 import { routerFilter } from './http-options.js';
 import type { MeshIndex } from './mesh-index.js';
 import { listenerName, outboundClusterName } from './names.js';
@@ -12,7 +12,7 @@ import { tcpProxyFilter } from './tcp-proxy.js';
  * use an HCM with RDS over ADS; TCP listeners a tcp_proxy to the one service's cluster.
  */
 
-function outboundHcm(b: OutboundBinding): TypedExtension {
+function outboundHcm(b: OutboundBinding): Filter {
   return {
     name: ExtensionName.HttpConnectionManager,
     typed_config: {
@@ -54,7 +54,7 @@ export function hostDomains(host: string, port: number, clientNamespace: string)
 }
 
 /** Istio's default outbound retry policy (2 retries on connection-level failures and 503). */
-const DEFAULT_RETRY = {
+const DEFAULT_RETRY: RetryPolicy = {
   retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
   num_retries: { value: 2 },
   retriable_status_codes: [503],

@@ -1,5 +1,5 @@
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
-import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from './envoy-shapes.js';
+import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from '../../envoy/messages.js';
 import { APP_LOOPBACK, buildInbound } from './inbound.js';
 import { indexFor, type MeshIndex } from './mesh-index.js';
 import { namespaceBindings, type OutboundBinding } from './outbound-bind.js';

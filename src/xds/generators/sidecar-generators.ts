@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../core/types.js';
-import { encodeResource } from '../resource-encoder.js';
-import { TypeUrl } from '../type-urls.js';
+import { createResource } from '../core/resource.js';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type ResourceMessages, type ResourceType, type ResourceTypeUrl } from '../../envoy/resource-types.js';
 import { indexFor, type MeshIndex } from './mesh-index.js';
 import { namespaceOutbound, proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
 import { workloadRefForProxy } from './proxy-workload.js';
@@ -18,36 +18,35 @@ import { workloadRefForProxy } from './proxy-workload.js';
  * an unchanged resource keep its version across snapshots.
  */
 
-type Named = Record<string, unknown>;
-
-interface TypeSpec {
-  typeUrl: string;
-  nameOf: (o: Named) => string;
+interface TypeSpec<U extends ResourceTypeUrl = ResourceTypeUrl> {
+  type: ResourceType<U>;
   /** The proxy's resources of this type, as arrays to concatenate (own first). */
-  arrays: (p: ProxyConfigParts) => ReadonlyArray<readonly object[]>;
+  arrays: (p: ProxyConfigParts) => ReadonlyArray<readonly ResourceMessages[U][]>;
 }
 
+type Message = ResourceMessages[ResourceTypeUrl];
+
 const TYPES: readonly TypeSpec[] = [
-  { typeUrl: TypeUrl.Cluster, nameOf: (o) => o.name as string, arrays: (p) => [p.own.clusters, p.shared.clusters] },
-  { typeUrl: TypeUrl.Endpoint, nameOf: (o) => o.cluster_name as string, arrays: (p) => [p.shared.endpoints] },
-  { typeUrl: TypeUrl.Listener, nameOf: (o) => o.name as string, arrays: (p) => [p.own.listeners, p.sharedListeners] },
-  { typeUrl: TypeUrl.Route, nameOf: (o) => o.name as string, arrays: (p) => [p.shared.routes] },
+  { type: CLUSTER, arrays: (p) => [p.own.clusters, p.shared.clusters] },
+  { type: ENDPOINT, arrays: (p) => [p.shared.endpoints] },
+  { type: LISTENER, arrays: (p) => [p.own.listeners, p.sharedListeners] },
+  { type: ROUTE, arrays: (p) => [p.shared.routes] },
 ];
 
-const encodedObjects = new WeakMap<object, Resource>();
-const encodedArrays = new WeakMap<readonly object[], Resource[]>();
+const encodedObjects = new WeakMap<Message, Resource>();
+const encodedArrays = new WeakMap<readonly Message[], Resource[]>();
 const byNameIndexes = new WeakMap<readonly Resource[], ReadonlyMap<string, Resource>>();
 const fingerprints = new WeakMap<readonly Resource[], string>();
 
 let byContent = new Map<string, Resource>();
 let previousByContent = new Map<string, Resource>();
 
-function encodeOnce(spec: TypeSpec, value: object): Resource {
+function encodeOnce(spec: TypeSpec, value: Message): Resource {
   let r = encodedObjects.get(value);
   if (r === undefined) {
     // Equal JSON, equal resource: JSON.stringify + SHA-1 cost a fraction of protobufjs's fromObject + encode.
-    const key = `${spec.typeUrl}\u0000${createHash('sha1').update(JSON.stringify(value)).digest('base64')}`;
-    r = byContent.get(key) ?? previousByContent.get(key) ?? encodeResource(spec.typeUrl, spec.nameOf(value as Named), value as Named);
+    const key = `${spec.type.typeUrl}\u0000${createHash('sha1').update(JSON.stringify(value)).digest('base64')}`;
+    r = byContent.get(key) ?? previousByContent.get(key) ?? createResource(spec.type.typeUrl, spec.type.nameOf(value), value);
     if (!byContent.has(key)) {
       if (byContent.size >= 100_000) { previousByContent = byContent; byContent = new Map(); }
       byContent.set(key, r);
@@ -57,7 +56,7 @@ function encodeOnce(spec: TypeSpec, value: object): Resource {
   return r;
 }
 
-function encodeArray(spec: TypeSpec, values: readonly object[]): Resource[] {
+function encodeArray(spec: TypeSpec, values: readonly Message[]): Resource[] {
   let rs = encodedArrays.get(values);
   if (rs === undefined) {
     rs = values.map((v) => encodeOnce(spec, v));
@@ -97,14 +96,14 @@ function workloadOf(index: MeshIndex, proxy: ProxyInfo): WorkloadEntry | undefin
 
 function generator(spec: TypeSpec, snapshot: () => MeshSnapshot): Generator {
   return {
-    typeUrl: spec.typeUrl,
+    typeUrl: spec.type.typeUrl,
     generate(proxy: ProxyInfo, request: GenerateRequest): Resource[] {
       const index = indexFor(snapshot());
       const workload = workloadOf(index, proxy);
       if (workload === undefined) return [];
       const parts = proxyConfigParts(index, workload);
       if (request.names === undefined) {
-        return index.cached(`resources:${spec.typeUrl}:${workload.meta.namespace}/${workload.meta.name}`, () =>
+        return index.cached(`resources:${spec.type.typeUrl}:${workload.meta.namespace}/${workload.meta.name}`, () =>
           ([] as Resource[]).concat(...encodedPieces(spec, parts)));
       }
       const maps = encodedPieces(spec, parts).map(byName);
@@ -143,10 +142,10 @@ export function namespaceSharedFingerprint(snapshot: MeshSnapshot, namespace: st
   const index = indexFor(snapshot);
   return index.cached(`ns-fingerprint:${namespace}`, () => {
     const shared = namespaceOutbound(index, namespace);
-    const pieces: Array<[TypeSpec, readonly object[]]> = [[TYPES[0]!, shared.clusters], [TYPES[1]!, shared.endpoints], [TYPES[2]!, shared.listeners], [TYPES[3]!, shared.routes]];
+    const pieces: Array<[TypeSpec, readonly Message[]]> = [[TYPES[0]!, shared.clusters], [TYPES[1]!, shared.endpoints], [TYPES[2]!, shared.listeners], [TYPES[3]!, shared.routes]];
     return pieces.map(([spec, arr]) => fingerprintOf(encodeArray(spec, arr))).join('#');
   });
 }
 
 /** The type URLs of the parts of a fingerprint, in order. */
-export const FINGERPRINT_TYPES: readonly string[] = TYPES.map((t) => t.typeUrl);
+export const FINGERPRINT_TYPES: readonly string[] = TYPES.map((t) => t.type.typeUrl);

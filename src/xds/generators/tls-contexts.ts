@@ -1,7 +1,7 @@
 import type { MeshSettings } from '../../config/model.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../sds/secret-names.js';
-import type { AnyConfig, AnyConfigSource, TypedExtension } from './envoy-shapes.js';
-import { ExtensionName, ExtensionType } from './extension-types.js';
+import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
+import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMatcher, TransportSocket } from '../../envoy/messages.js';
 
 /**
  * TLS contexts for mesh mTLS (istio.md §1.5 inbound, §2.2 outbound). Certificates come over
@@ -25,11 +25,11 @@ export const ISTIO_CIPHER_SUITES: readonly string[] = [
   'AES128-GCM-SHA256',
 ];
 
-export function sdsOverAds(): AnyConfigSource {
+export function sdsOverAds(): ConfigSource {
   return { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: { seconds: 0 } };
 }
 
-function sdsSecret(name: string): { name: string; sds_config: AnyConfigSource } {
+function sdsSecret(name: string): SdsSecretConfig {
   return { name, sds_config: sdsOverAds() };
 }
 
@@ -50,8 +50,8 @@ export function expandWithTrustDomains(ids: readonly string[], mesh: MeshSetting
   return [...out];
 }
 
-function uriSan(kind: 'prefix' | 'exact', value: string): Record<string, unknown> {
-  return { san_type: 'URI', matcher: { [kind]: value } };
+function uriSan(kind: 'prefix' | 'exact', value: string): SubjectAltNameMatcher {
+  return { san_type: 'URI', matcher: kind === 'prefix' ? { prefix: value } : { exact: value } };
 }
 
 export interface DownstreamTlsOptions {
@@ -61,7 +61,7 @@ export interface DownstreamTlsOptions {
 }
 
 /** Inbound: the client must present an SVID of a trust domain the mesh accepts. */
-export function downstreamTlsContext(opts: DownstreamTlsOptions): AnyConfig {
+export function downstreamTlsContext(opts: DownstreamTlsOptions): Packed<typeof ExtensionType.DownstreamTlsContext> {
   const { mesh } = opts;
   return {
     '@type': ExtensionType.DownstreamTlsContext,
@@ -92,7 +92,7 @@ export interface UpstreamTlsOptions {
 }
 
 /** Outbound ISTIO_MUTUAL: TLS 1.2–1.3 (Istio's defaultUpstreamCommonTLSContext), exact server SANs. */
-export function upstreamTlsContext(opts: UpstreamTlsOptions): AnyConfig {
+export function upstreamTlsContext(opts: UpstreamTlsOptions): Packed<typeof ExtensionType.UpstreamTlsContext> {
   return {
     '@type': ExtensionType.UpstreamTlsContext,
     common_tls_context: {
@@ -110,10 +110,10 @@ export function upstreamTlsContext(opts: UpstreamTlsOptions): AnyConfig {
   };
 }
 
-export function tlsTransportSocket(context: AnyConfig): TypedExtension {
+export function tlsTransportSocket(context: PackedAny): TransportSocket {
   return { name: ExtensionName.Tls, typed_config: context };
 }
 
-export function rawBufferTransportSocket(): TypedExtension {
+export function rawBufferTransportSocket(): TransportSocket {
   return { name: ExtensionName.RawBuffer, typed_config: { '@type': ExtensionType.RawBuffer } };
 }

@@ -1,12 +1,12 @@
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
-import { TypeUrl } from '../type-urls.js';
+import { RESOURCE_TYPES } from '../../envoy/resource-types.js';
 import { decodeDeltaRequest, decodeSotwRequest } from '../core/wire.js';
 import type { DeltaRequest, SotwRequest } from '../core/requests.js';
 import { RequestLimitError } from '../core/node-limits.js';
 
 /**
  * The xDS gRPC services, described by hand rather than through @grpc/proto-loader: the
- * request side decodes with Envoy's protos (src/xds/protos.ts, via core/wire.ts) and the
+ * request side decodes with Envoy's protos (src/envoy/protos.ts, via core/wire.ts) and the
  * response side is the identity, because the core hands over a DiscoveryResponse that
  * is already encoded around each resource's shared bytes.
  */
@@ -23,13 +23,12 @@ export interface XdsServiceSpec {
   fetch?: string;
 }
 
+/** ADS, then one service per resource type (envoy/service/<type>/v3/<x>ds.proto). */
 export const XDS_SERVICES: readonly XdsServiceSpec[] = [
   { service: 'envoy.service.discovery.v3.AggregatedDiscoveryService', short: 'ads', stream: 'StreamAggregatedResources', delta: 'DeltaAggregatedResources' },
-  { service: 'envoy.service.secret.v3.SecretDiscoveryService', short: 'sds', typeUrl: TypeUrl.Secret, stream: 'StreamSecrets', delta: 'DeltaSecrets', fetch: 'FetchSecrets' },
-  { service: 'envoy.service.listener.v3.ListenerDiscoveryService', short: 'lds', typeUrl: TypeUrl.Listener, stream: 'StreamListeners', delta: 'DeltaListeners', fetch: 'FetchListeners' },
-  { service: 'envoy.service.cluster.v3.ClusterDiscoveryService', short: 'cds', typeUrl: TypeUrl.Cluster, stream: 'StreamClusters', delta: 'DeltaClusters', fetch: 'FetchClusters' },
-  { service: 'envoy.service.route.v3.RouteDiscoveryService', short: 'rds', typeUrl: TypeUrl.Route, stream: 'StreamRoutes', delta: 'DeltaRoutes', fetch: 'FetchRoutes' },
-  { service: 'envoy.service.endpoint.v3.EndpointDiscoveryService', short: 'eds', typeUrl: TypeUrl.Endpoint, stream: 'StreamEndpoints', delta: 'DeltaEndpoints', fetch: 'FetchEndpoints' },
+  ...RESOURCE_TYPES.map(({ typeUrl, shortName, service }) => ({
+    service: service.name, short: shortName, typeUrl, stream: `Stream${service.methods}`, delta: `Delta${service.methods}`, fetch: `Fetch${service.methods}`,
+  })),
 ];
 
 /** A request that did not decode, or went over a bound; the handler ends the call with INVALID_ARGUMENT. */

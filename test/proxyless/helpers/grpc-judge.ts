@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { lookupType } from '../../../src/xds/protos.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { lookupType } from '../../../src/envoy/protos.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import type { Resource } from '../../../src/xds/core/types.js';
 
 /**

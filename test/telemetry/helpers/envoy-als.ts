@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { lookupType } from '../../../src/xds/protos.js';
+import { lookupType } from '../../../src/envoy/protos.js';
 import { STREAM_ACCESS_LOGS_PATH } from '../../../src/telemetry/als-service.js';
 
 /**

@@ -12,7 +12,7 @@ import { ManualClock } from '../../../src/common/clock.js';
 import { loadConfigDir } from '../../../src/config/index.js';
 import { Command } from 'commander';
 import { registerBootstrap } from '../../../src/cli/bootstrap.js';
-import { decodeStrict } from '../../../src/xds/strict-decode.js';
+import { decodeStrict } from '../../../src/envoy/strict-decode.js';
 import { BOOTSTRAP_TYPE } from '../../../src/xds/bootstrap/build-bootstrap.js';
 import { generateBootstrap, type GenerateBootstrapOptions } from '../../../src/xds/bootstrap/generate-bootstrap.js';
 import { openCertificateAuthority } from '../../../src/ca/index.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { DeltaTypeState } from '../../../src/xds/core/delta-state.js';
 import type { DeltaRequest } from '../../../src/xds/core/requests.js';
 import type { Resource } from '../../../src/xds/core/types.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 const res = (name: string, version: string): Resource => ({ name, version, body: Buffer.from(`${name}@${version}`) });
 const req = (p: Partial<DeltaRequest>): DeltaRequest => ({

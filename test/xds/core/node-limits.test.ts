@@ -1,5 +1,5 @@
 import t, { type Test as Tap } from 'tap';
-import { lookupType } from '../../../src/xds/protos.js';
+import { lookupType } from '../../../src/envoy/protos.js';
 import { checkNodeLimits, RequestLimitError } from '../../../src/xds/core/node-limits.js';
 import { decodeDeltaRequest, decodeSotwRequest } from '../../../src/xds/core/wire.js';
 import { MAX_NODE_METADATA_BYTES, MAX_NODE_METADATA_DEPTH, MAX_NODE_METADATA_VALUES, MAX_NODE_STRING_BYTES } from '../../../src/xds/core/limits.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { SotwTypeState } from '../../../src/xds/core/sotw-state.js';
 import type { SotwRequest } from '../../../src/xds/core/requests.js';
 import type { Resource } from '../../../src/xds/core/types.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 const res = (name: string, version: string): Resource => ({ name, version, body: Buffer.from(`${name}@${version}`) });
 const req = (names: string[], nonce = '', error?: string): SotwRequest => ({

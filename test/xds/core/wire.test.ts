@@ -1,9 +1,9 @@
 import t from 'tap';
-import { lookupType, encodeAny, decodeMessage } from '../../../src/xds/protos.js';
+import { lookupType, encodeAny, decodeMessage } from '../../../src/envoy/protos.js';
 import { decodeDeltaRequest, decodeSotwRequest, encodeDeltaResponse, encodeSotwResponse } from '../../../src/xds/core/wire.js';
 import { createResource, ResourceInterner, viewVersion, contentVersion } from '../../../src/xds/core/resource.js';
 import { NonceIssuer } from '../../../src/xds/core/nonce.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 const secret = (name: string) => createResource(TypeUrl.Secret, name, { name, validation_context: { trusted_ca: { inline_string: `ca-of-${name}` } } });
 

@@ -1,15 +1,15 @@
-import { encodeAny, lookupType, typeNameOf } from '../../../src/xds/protos.js';
-import { decodeStrictAny, formatStrictErrors } from '../../../src/xds/strict-decode.js';
+import { encodeAny, lookupType, typeNameOf } from '../../../src/envoy/protos.js';
+import { decodeStrictAny, formatStrictErrors } from '../../../src/envoy/strict-decode.js';
 
 /**
  * Would Envoy accept this generated resource? Two checks:
  * 1. the encoded Any decodes strictly against Envoy's protos (unknown fields and Any types
- *    rejected, PGV constraints such as required fields and ranges checked: src/xds/strict-decode.ts);
+ *    rejected, PGV constraints such as required fields and ranges checked: src/envoy/strict-decode.ts);
  * 2. nothing the generator wrote was dropped on the way: protobufjs's fromObject silently
  *    ignores a misspelt field, so every leaf of the built object must come back from the bytes.
  * Returns the problems, empty when the resource is fine.
  */
-export function envoyRejects(typeUrl: string, value: Record<string, unknown>): string[] {
+export function envoyRejects(typeUrl: string, value: object): string[] {
   const bytes = encodeAny(typeUrl, value);
   const strict = decodeStrictAny(bytes);
   if (!strict.valid) return [formatStrictErrors(typeUrl, strict)];

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
-import type { Cluster, FilterChain, Listener } from '../../../src/xds/generators/envoy-shapes.js';
+import type { Cluster, FilterChain, Listener } from '../../../src/envoy/messages.js';
 import { duplicateMatches } from '../../../src/check/filter-chain-match.js';
 import { docs, pa, se, snapshotOf, we, workload } from './fixtures.js';
 
@@ -58,7 +58,7 @@ function inbound(listeners: readonly Listener[]): Listener {
 }
 
 function shape(c: FilterChain): ChainExpect {
-  const f = c.filters[0]!;
+  const f = c.filters![0]!;
   return {
     transport: c.filter_chain_match!.transport_protocol as 'tls' | 'raw_buffer',
     alpn: (c.filter_chain_match!.application_protocols ?? []).length > 0,
@@ -75,9 +75,9 @@ for (const mode of ['STRICT', 'PERMISSIVE', 'DISABLE'] as const) {
         const c = config(mode, p.protocol, override);
         const l = inbound(c.listeners);
         t.equal(l.name, '10.1.0.5_9000', 'bound on the workload address and workload (target) port');
-        t.same(l.address.socket_address, { address: '10.1.0.5', port_value: 9000 });
-        t.same(l.filter_chains.map(shape), EXPECT[effective][p.kind], 'chains per istio.md §1.4');
-        t.ok(l.filter_chains.every((ch) => ch.filter_chain_match?.destination_port?.value === 9000), 'every chain matches the destination port');
+        t.same(l.address!.socket_address, { address: '10.1.0.5', port_value: 9000 });
+        t.same(l.filter_chains!.map(shape), EXPECT[effective][p.kind], 'chains per istio.md §1.4');
+        t.ok(l.filter_chains!.every((ch) => ch.filter_chain_match?.destination_port?.value === 9000), 'every chain matches the destination port');
         t.same(duplicateMatches(l), [], 'no two chains share a match (Envoy would reject the listener)');
         const inspector = (l.listener_filters ?? []).some((f) => f.name === 'envoy.filters.listener.tls_inspector');
         t.equal(inspector, effective !== 'DISABLE', 'tls_inspector exactly when a chain matches tls');
@@ -86,12 +86,12 @@ for (const mode of ['STRICT', 'PERMISSIVE', 'DISABLE'] as const) {
 
         const cluster = c.clusters.find((x) => x.name === 'inbound|9000||') as Cluster;
         t.equal(cluster.type, 'STATIC');
-        t.same(cluster.load_assignment!.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address, { address: '127.0.0.1', port_value: 9000 }, 'app on loopback at the workload port');
+        t.same(cluster.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address, { address: '127.0.0.1', port_value: 9000 }, 'app on loopback at the workload port');
         t.equal(cluster.typed_extension_protocol_options !== undefined, p.h2, 'HTTP/2 to the app only for HTTP2/gRPC ports');
 
-        for (const ch of l.filter_chains) {
-          const f = ch.filters[0]!.typed_config as Record<string, unknown>;
-          if (ch.filters[0]!.name === 'envoy.filters.network.http_connection_manager') {
+        for (const ch of l.filter_chains!) {
+          const f = ch.filters![0]!.typed_config as unknown as Record<string, unknown>;
+          if (ch.filters![0]!.name === 'envoy.filters.network.http_connection_manager') {
             t.equal(f.forward_client_cert_details, 'APPEND_FORWARD');
             t.match(f.set_current_client_cert_details, { uri: true });
             t.ok(f.route_config, 'inline route, not RDS, inbound');
@@ -108,7 +108,7 @@ for (const mode of ['STRICT', 'PERMISSIVE', 'DISABLE'] as const) {
 
 t.test('TLS chains: client certificate required, SDS default/ROOTCA over ADS, trust-domain prefixes, TLS ≥ 1.2, no istio ALPN advertised', async (t) => {
   const c = config('STRICT', 'HTTP', undefined, 'trustDomain: example.org\ntrustDomainAliases: [old.example.org]\n');
-  const chain = inbound(c.listeners).filter_chains[0]!;
+  const chain = inbound(c.listeners).filter_chains![0]!;
   const ctx = chain.transport_socket!.typed_config as Record<string, any>;
   t.equal(ctx['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext');
   t.same(ctx.require_client_certificate, { value: true });
@@ -126,14 +126,14 @@ t.test('TLS chains: client certificate required, SDS default/ROOTCA over ADS, tr
 
 t.test('meshMTLS.minProtocolVersion TLSV1_3 raises the inbound minimum', async (t) => {
   const c = config('STRICT', 'TCP', undefined, 'meshMTLS:\n  minProtocolVersion: TLSV1_3\n');
-  const ctx = inbound(c.listeners).filter_chains[0]!.transport_socket!.typed_config as Record<string, any>;
+  const ctx = inbound(c.listeners).filter_chains![0]!.transport_socket!.typed_config as Record<string, any>;
   t.equal(ctx.common_tls_context.tls_params.tls_minimum_protocol_version, 'TLSv1_3');
 });
 
 t.test('PERMISSIVE TLS chains match the istio ALPNs but never istio-peer-exchange, anywhere in the config', async (t) => {
   for (const protocol of ['HTTP', 'TCP']) {
     const c = config('PERMISSIVE', protocol);
-    const mtls = inbound(c.listeners).filter_chains[0]!;
+    const mtls = inbound(c.listeners).filter_chains![0]!;
     t.same(mtls.filter_chain_match!.application_protocols, ['istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
     t.notMatch(JSON.stringify(c), /istio-peer-exchange/, `${protocol}: not offered, advertised or matched`);
   }
@@ -158,7 +158,7 @@ t.test('two ServiceEntries on one workload port: one listener, the oldest decide
   const c = buildProxyConfig(snap, workload(snap, 'app', 'srv-1'));
   const l = c.listeners.filter((x) => x.traffic_direction === 'INBOUND');
   t.equal(l.length, 1);
-  t.equal(l[0]!.filter_chains[0]!.filters[0]!.name, 'envoy.filters.network.http_connection_manager');
+  t.equal(l[0]!.filter_chains![0]!.filters![0]!.name, 'envoy.filters.network.http_connection_manager');
   t.match(c.warnings.join('\n'), /workload port 9000 is HTTP in ServiceEntry app\/old but TCP in ServiceEntry app\/new/);
 });
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { buildProxyConfig, type ProxyConfig } from '../../../src/xds/generators/proxy-config.js';
-import type { Cluster, ClusterLoadAssignment, LbEndpoint } from '../../../src/xds/generators/envoy-shapes.js';
+import type { Cluster, ClusterLoadAssignment, LbEndpoint } from '../../../src/envoy/messages.js';
 import { docs, pa, se, snapshotOf, we, workload } from './fixtures.js';
 
 /**
@@ -23,11 +23,11 @@ function cluster(c: ProxyConfig, name: string): Cluster {
 
 function endpoints(c: ProxyConfig, name: string): LbEndpoint[] {
   const cla = c.endpoints.find((x) => x.cluster_name === name) as ClusterLoadAssignment;
-  return cla.endpoints.flatMap((l) => l.lb_endpoints);
+  return cla.endpoints!.flatMap((l) => l.lb_endpoints!);
 }
 
 function tlsModeOf(e: LbEndpoint): string | undefined {
-  return e.metadata?.filter_metadata['envoy.transport_socket_match']?.fields.tlsMode?.stringValue;
+  return e.metadata?.filter_metadata?.['envoy.transport_socket_match']?.fields?.tlsMode?.stringValue;
 }
 
 const SVC = (protocol = 'HTTP', extra: Partial<Parameters<typeof se>[2]> = {}) =>
@@ -45,7 +45,7 @@ t.test('auto mTLS cluster: transport_socket_matches tlsMode-istio → UpstreamTl
   const [istio, disabled] = c.transport_socket_matches!;
   t.equal(istio!.name, 'tlsMode-istio');
   t.same(istio!.match, { fields: { tlsMode: { stringValue: 'istio' } } });
-  const ctx = istio!.transport_socket.typed_config as Record<string, any>;
+  const ctx = istio!.transport_socket!.typed_config as Record<string, any>;
   t.equal(ctx['@type'], 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
   t.equal(ctx.sni, 'outbound_.8080_._.api.srv.svc.cluster.local');
   t.same(ctx.common_tls_context.alpn_protocols, ['istio']);
@@ -62,7 +62,7 @@ t.test('auto mTLS cluster: transport_socket_matches tlsMode-istio → UpstreamTl
 t.test('HTTP/2 and gRPC services offer ALPN [istio, h2] and use HTTP/2 upstream', async (t) => {
   for (const protocol of ['GRPC', 'HTTP2']) {
     const c = cluster(clientConfig(SVC(protocol), SRV1), NAME);
-    t.same((c.transport_socket_matches![0]!.transport_socket.typed_config as any).common_tls_context.alpn_protocols, ['istio', 'h2']);
+    t.same((c.transport_socket_matches![0]!.transport_socket!.typed_config as any).common_tls_context.alpn_protocols, ['istio', 'h2']);
     t.ok(c.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'], `${protocol}: explicit HTTP/2`);
   }
   t.equal(cluster(clientConfig(SVC('TCP'), SRV1), NAME).typed_extension_protocol_options, undefined);
@@ -71,7 +71,7 @@ t.test('HTTP/2 and gRPC services offer ALPN [istio, h2] and use HTTP/2 upstream'
 t.test('trust-domain aliases expand the exact server SANs', async (t) => {
   const snap = snapshotOf(docs(CLIENT, SVC(), SRV1), 'trustDomain: new.org\ntrustDomainAliases: [old.org]\n');
   const c = cluster(buildProxyConfig(snap, workload(snap, 'client', 'client-1')), NAME);
-  const ids = (c.transport_socket_matches![0]!.transport_socket.typed_config as any).common_tls_context
+  const ids = (c.transport_socket_matches![0]!.transport_socket!.typed_config as any).common_tls_context
     .combined_validation_context.default_validation_context.match_typed_subject_alt_names.map((m: any) => m.matcher.exact);
   t.same(ids, ['spiffe://new.org/ns/srv/sa/api', 'spiffe://old.org/ns/srv/sa/api']);
 });
@@ -91,7 +91,7 @@ const endpointRows: Array<{ name: string; objects: string[]; expect: Record<stri
 for (const row of endpointRows) {
   t.test(`endpoints: ${row.name}`, async (t) => {
     const c = clientConfig(SVC(), ...row.objects);
-    const got = Object.fromEntries(endpoints(c, NAME).map((e) => [e.endpoint.address.socket_address.address, tlsModeOf(e)]));
+    const got = Object.fromEntries(endpoints(c, NAME).map((e) => [e.endpoint!.address!.socket_address!.address, tlsModeOf(e)]));
     t.same(got, row.expect);
   });
 }
@@ -99,7 +99,7 @@ for (const row of endpointRows) {
 t.test('endpoints carry locality and weights; localities weigh the sum of their endpoints', async (t) => {
   const c = clientConfig(SVC(), SRV1, SRV3);
   const cla = c.endpoints.find((x) => x.cluster_name === NAME)!;
-  t.same(cla.endpoints.map((l) => [l.locality ?? null, l.load_balancing_weight.value, l.lb_endpoints.map((e) => e.load_balancing_weight.value)]), [
+  t.same(cla.endpoints!.map((l) => [l.locality ?? null, l.load_balancing_weight!.value, l.lb_endpoints!.map((e) => e.load_balancing_weight!.value)]), [
     [null, 1, [1]],
     [{ region: 'eu', zone: 'zone-a' }, 3, [3]],
   ]);
@@ -124,17 +124,17 @@ t.test('DNS resolution: STRICT_DNS with the host inline; NONE is skipped with a 
   const c = clientConfig(se('ext', 'web', { hosts: ['api.example.com'], location: 'MESH_EXTERNAL', resolution: 'DNS', ports: [{ number: 443, name: 'tls', protocol: 'TLS' }] }));
   const dns = cluster(c, 'outbound|443||api.example.com');
   t.equal(dns.type, 'STRICT_DNS');
-  t.same(dns.load_assignment!.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address, { address: 'api.example.com', port_value: 443 });
+  t.same(dns.load_assignment!.endpoints![0]!.lb_endpoints![0]!.endpoint!.address!.socket_address, { address: 'api.example.com', port_value: 443 });
   t.equal(c.endpoints.some((e) => e.cluster_name === 'outbound|443||api.example.com'), false, 'no EDS for DNS clusters');
 
   const none = clientConfig(se('ext', 'any', { hosts: ['*.example.org'], location: 'MESH_EXTERNAL', resolution: 'NONE', ports: [{ number: 443, name: 'tls', protocol: 'TLS' }] }));
-  t.equal(none.clusters.some((x) => x.name.includes('example.org')), false);
+  t.equal(none.clusters.some((x) => x.name!.includes('example.org')), false);
   t.match(none.warnings.join('\n'), /resolution NONE needs transparent interception/);
 });
 
 t.test('inline ServiceEntry endpoints are served like WorkloadEntries', async (t) => {
   const c = clientConfig(se('srv', 'api', { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], endpoints: [{ address: '10.0.2.1', serviceAccount: 'api' }, { address: '10.0.2.2' }] }));
-  t.same(endpoints(c, NAME).map((e) => [e.endpoint.address.socket_address.address, tlsModeOf(e)]), [['10.0.2.1', 'istio'], ['10.0.2.2', undefined]]);
+  t.same(endpoints(c, NAME).map((e) => [e.endpoint!.address!.socket_address!.address, tlsModeOf(e)]), [['10.0.2.1', 'istio'], ['10.0.2.2', undefined]]);
 });
 
 t.test('exportTo limits which namespaces see a service', async (t) => {
@@ -150,24 +150,24 @@ t.test('outbound listeners: 127.0.0.1:<port> shared by HTTP services, RDS named 
   );
   const out = c.listeners.filter((l) => l.traffic_direction === 'OUTBOUND');
   t.same(out.map((l) => l.name), ['127.0.0.1_8080']);
-  const hcm = out[0]!.filter_chains[0]!.filters[0]!.typed_config as Record<string, any>;
+  const hcm = out[0]!.filter_chains![0]!.filters![0]!.typed_config as Record<string, any>;
   t.same(hcm.rds, { route_config_name: '8080', config_source: { ads: {}, resource_api_version: 'V3' } });
   t.equal(hcm.access_log.length, 1);
   const route = c.routes.find((r) => r.name === '8080')!;
-  t.same(route.virtual_hosts.map((v) => v.name), ['api.srv.svc.cluster.local:8080', 'books.other.svc.cluster.local:8080']);
-  t.same(route.virtual_hosts[0]!.domains, [
+  t.same(route.virtual_hosts!.map((v) => v.name), ['api.srv.svc.cluster.local:8080', 'books.other.svc.cluster.local:8080']);
+  t.same(route.virtual_hosts![0]!.domains, [
     'api.srv.svc.cluster.local', 'api.srv.svc.cluster.local:8080', 'api.srv.svc', 'api.srv.svc:8080', 'api.srv', 'api.srv:8080',
   ], 'no bare short name from another namespace');
-  t.equal(route.virtual_hosts[0]!.routes[0]!.route.cluster, NAME);
+  t.equal(route.virtual_hosts![0]!.routes![0]!.route!.cluster, NAME);
 });
 
 t.test('a loopback VIP in spec.addresses gets its own listener and a catch-all virtual host', async (t) => {
   const c = clientConfig(SVC('HTTP', { addresses: ['127.0.0.50/32'] }), SRV1, se('srv', 'db', { addresses: ['127.0.0.51'], ports: [{ number: 5432, name: 'pg', protocol: 'TCP' }], selector: { app: 'db' } }));
   const out = c.listeners.filter((l) => l.traffic_direction === 'OUTBOUND');
-  t.same(out.map((l) => [l.name, l.address.socket_address.address, l.address.socket_address.port_value]), [['127.0.0.50_8080', '127.0.0.50', 8080], ['127.0.0.51_5432', '127.0.0.51', 5432]]);
+  t.same(out.map((l) => [l.name, l.address!.socket_address!.address, l.address!.socket_address!.port_value]), [['127.0.0.50_8080', '127.0.0.50', 8080], ['127.0.0.51_5432', '127.0.0.51', 5432]]);
   const route = c.routes.find((r) => r.name === '127.0.0.50:8080')!;
-  t.same(route.virtual_hosts[0]!.domains, ['*']);
-  const tcp = out[1]!.filter_chains[0]!.filters[0]!;
+  t.same(route.virtual_hosts![0]!.domains, ['*']);
+  const tcp = out[1]!.filter_chains![0]!.filters![0]!;
   t.equal(tcp.name, 'envoy.filters.network.tcp_proxy');
   t.equal((tcp.typed_config as any).cluster, 'outbound|5432||db.srv.svc.cluster.local');
 });
@@ -183,7 +183,7 @@ t.test('collisions: a TCP port taken by an older service, and the app\'s own por
   const c = buildProxyConfig(snap, workload(snap, 'client', 'client-1'));
   const out = c.listeners.filter((l) => l.traffic_direction === 'OUTBOUND');
   t.same(out.map((l) => l.name), ['127.0.0.1_6379']);
-  t.equal((out[0]!.filter_chains[0]!.filters[0]!.typed_config as any).cluster, 'outbound|6379||first.a.svc.cluster.local', 'the oldest ServiceEntry keeps the port');
+  t.equal((out[0]!.filter_chains![0]!.filters![0]!.typed_config as any).cluster, 'outbound|6379||first.a.svc.cluster.local', 'the oldest ServiceEntry keeps the port');
   const w = c.warnings.join('\n');
   t.match(w, /outbound 127\.0\.0\.1:6379 is taken by first\.a\.svc\.cluster\.local:6379 .*second\.b\.svc\.cluster\.local:6379 .* gets no listener/);
   t.match(w, /outbound 127\.0\.0\.1:9000 .* is not opened: the workload's own port 9000 is served there/);

@@ -4,9 +4,9 @@ import { dispatchByProxyKind, proxyKind } from '../../../src/xds/generators/gene
 import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
 import type { MeshSnapshot } from '../../../src/config/model.js';
 import type { Generator, Resource } from '../../../src/xds/core/types.js';
-import { decodeStrictAny } from '../../../src/xds/strict-decode.js';
-import { lookupType } from '../../../src/xds/protos.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { decodeStrictAny } from '../../../src/envoy/strict-decode.js';
+import { lookupType } from '../../../src/envoy/protos.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import { docs, identity, pa, proxyFor, se, snapshotOf, we, workload } from './fixtures.js';
 
 const OBJECTS = [
@@ -34,10 +34,10 @@ t.test('one generator per type, serving exactly buildProxyConfig, as Any bodies 
   t.same([...gens.keys()].sort(), [TypeUrl.Cluster, TypeUrl.Endpoint, TypeUrl.Listener, TypeUrl.Route].sort());
   const expected = buildProxyConfig(snap, workload(snap, 'srv', 'api-1'));
   const want: Record<string, string[]> = {
-    [TypeUrl.Listener]: expected.listeners.map((l) => l.name),
-    [TypeUrl.Cluster]: expected.clusters.map((c) => c.name),
-    [TypeUrl.Route]: expected.routes.map((r) => r.name),
-    [TypeUrl.Endpoint]: expected.endpoints.map((e) => e.cluster_name),
+    [TypeUrl.Listener]: expected.listeners.map((l) => l.name!),
+    [TypeUrl.Cluster]: expected.clusters.map((c) => c.name!),
+    [TypeUrl.Route]: expected.routes.map((r) => r.name!),
+    [TypeUrl.Endpoint]: expected.endpoints.map((e) => e.cluster_name!),
   };
   for (const [typeUrl, g] of gens) {
     const rs = await gen(g, API);

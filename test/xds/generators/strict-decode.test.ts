@@ -2,7 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { loadConfigDir } from '../../../src/config/load-config-dir.js';
 import { buildProxyConfig, type ProxyConfig } from '../../../src/xds/generators/proxy-config.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import { envoyRejects } from './envoy-accepts.js';
 import { docs, pa, se, snapshotOf, we, workload } from './fixtures.js';
 

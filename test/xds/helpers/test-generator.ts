@@ -1,6 +1,6 @@
 import { createResource, resourceFromAny } from '../../../src/xds/core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../../../src/xds/core/types.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /** A real Envoy message of each type whose content is one controllable string. */
 export function messageFor(typeUrl: string, name: string, content: string): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { lookupType, decodeMessage } from '../../../src/xds/protos.js';
+import { lookupType, decodeMessage } from '../../../src/envoy/protos.js';
 
 /**
  * An xDS client that speaks SotW and delta the way Envoy does, built on grpc-js and

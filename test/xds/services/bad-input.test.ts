@@ -5,7 +5,7 @@ import { TestGenerator } from '../helpers/test-generator.js';
 import { identityHeader } from '../helpers/test-authenticator.js';
 import { createResource } from '../../../src/xds/core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../../../src/xds/core/types.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /** Bad input gets a precise status, and the server keeps serving every other stream. */
 

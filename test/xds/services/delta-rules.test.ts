@@ -3,7 +3,7 @@ import { startXdsServer } from '../helpers/xds-server.js';
 import { TestGenerator, contentOf } from '../helpers/test-generator.js';
 import { identityHeader } from '../helpers/test-authenticator.js';
 import type { DeltaResponse, DeltaStream } from '../helpers/xds-client.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /** The incremental protocol (checklist D.4, D.6) over real gRPC, ADS and per-type. */
 const secrets = new TestGenerator(TypeUrl.Secret);

@@ -4,9 +4,9 @@ import { startXdsServer, waitFor } from '../helpers/xds-server.js';
 import { TestGenerator, contentOf } from '../helpers/test-generator.js';
 import { identityHeader } from '../helpers/test-authenticator.js';
 import type { SotwStream } from '../helpers/xds-client.js';
-import { lookupType, encodeMessage } from '../../../src/xds/protos.js';
+import { lookupType, encodeMessage } from '../../../src/envoy/protos.js';
 import { GeneratorError, type GenerateRequest, type Generator, type ProxyInfo, type Resource } from '../../../src/xds/core/types.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /** Pushes: who gets them, in which order, with which bytes; generator failures; the debug view and metrics. */
 

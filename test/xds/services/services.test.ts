@@ -5,7 +5,7 @@ import { TestGenerator, contentOf } from '../helpers/test-generator.js';
 import { identityHeader } from '../helpers/test-authenticator.js';
 import type { ServiceName } from '../helpers/xds-client.js';
 import { GeneratorError } from '../../../src/xds/core/types.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /** Every gRPC service is a thin adapter over the one core: SDS, ADS and per-type LDS/CDS/RDS/EDS. */
 const generators = {

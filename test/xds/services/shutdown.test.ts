@@ -3,7 +3,7 @@ import { status } from '@grpc/grpc-js';
 import { startXdsServer } from '../helpers/xds-server.js';
 import { TestGenerator } from '../helpers/test-generator.js';
 import { identityHeader } from '../helpers/test-authenticator.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 t.test('shutdown: core.close() ends every stream with UNAVAILABLE so proxies reconnect elsewhere', async (t) => {
   const secrets = new TestGenerator(TypeUrl.Secret);

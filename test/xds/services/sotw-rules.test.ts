@@ -4,7 +4,7 @@ import { startXdsServer } from '../helpers/xds-server.js';
 import { TestGenerator, contentOf } from '../helpers/test-generator.js';
 import { identityHeader } from '../helpers/test-authenticator.js';
 import type { SotwStream, SotwResponse } from '../helpers/xds-client.js';
-import { TypeUrl } from '../../../src/xds/type-urls.js';
+import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /**
  * The state-of-the-world rules of xds_protocol (checklist D.2–D.4), one test each, over

@@ -1,7 +1,8 @@
 import type { MeshSnapshot, WorkloadEntry } from '../../../config/model.js';
 import { createResource } from '../../core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../../core/types.js';
-import { TypeUrl } from '../../type-urls.js';
+import type { MessageOf } from '../../../envoy/resource-types.js';
+import { TypeUrl } from '../../../envoy/type-urls.js';
 import { indexFor, type MeshIndex } from '../mesh-index.js';
 import { workloadRefForProxy } from '../proxy-workload.js';
 import { allServerListenerNames, grpcServerListener, servesInbound } from './inbound.js';
@@ -22,7 +23,7 @@ import {
  */
 const encoded = new WeakMap<object, Resource>();
 
-function encodeOnce(typeUrl: string, name: string, value: Record<string, unknown>): Resource {
+function encodeOnce<U extends string>(typeUrl: U, name: string, value: MessageOf<U>): Resource {
   let r = encoded.get(value);
   if (r === undefined) {
     r = createResource(typeUrl, name, value);

@@ -1,5 +1,6 @@
 import type { WorkloadEntry } from '../../../config/model.js';
-import { ExtensionName, ExtensionType } from '../extension-types.js';
+import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
+import type { FilterChain, Listener, Packed } from '../../../envoy/messages.js';
 import type { MeshIndex } from '../mesh-index.js';
 import { grpcInboundTls } from './inbound-mode.js';
 import { inboundListenerName, isUnspecifiedAddress, type InboundListenerName } from './names.js';
@@ -20,13 +21,13 @@ import { grpcDownstreamTls } from './tls.js';
  *   changes only the transport socket is ignored (mTLS→plaintext) or throws and kills the process
  *   (plaintext→mTLS). Changing the HCM too makes every mode change a real chain change.
  */
-export function grpcServerListener(index: MeshIndex, workload: WorkloadEntry, requested: InboundListenerName): Record<string, unknown> {
+export function grpcServerListener(index: MeshIndex, workload: WorkloadEntry, requested: InboundListenerName): Listener {
   const key = `grpc-lds-in:${workload.meta.namespace}/${workload.meta.name}:${requested.ip}:${requested.port}`;
   return index.cached(key, () => {
     const tls = grpcInboundTls(index, workload.meta.namespace, workload.spec.labels, requested.port);
     const kind = tls.mtls ? 'mtls' : 'plaintext';
     const tag = `inbound|${requested.port}|${kind}`;
-    const hcm = {
+    const hcm: Packed<typeof ExtensionType.HttpConnectionManager> = {
       '@type': ExtensionType.HttpConnectionManager,
       stat_prefix: tag,
       route_config: {
@@ -39,7 +40,7 @@ export function grpcServerListener(index: MeshIndex, workload: WorkloadEntry, re
       },
       http_filters: [{ name: ExtensionName.Router, typed_config: { '@type': ExtensionType.Router } }],
     };
-    const chain: Record<string, unknown> = {
+    const chain: FilterChain = {
       name: `inbound-${kind}`,
       filters: [{ name: ExtensionName.HttpConnectionManager, typed_config: hcm }],
     };

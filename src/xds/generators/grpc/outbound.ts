@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { ExtensionName, ExtensionType } from '../extension-types.js';
+import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
+import type { Cluster, ClusterLoadAssignment, Listener, Locality, RouteConfiguration } from '../../../envoy/messages.js';
 import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../mesh-index.js';
 import { outboundClusterName, serviceAccountOf, spiffeId } from '../names.js';
 import { expandWithTrustDomains } from '../tls-contexts.js';
@@ -64,7 +65,7 @@ export function allTargetNames(targets: ReadonlyMap<string, GrpcTarget>): string
   return names.sort();
 }
 
-export function grpcApiListener(index: MeshIndex, name: string, target: GrpcTarget): Record<string, unknown> {
+export function grpcApiListener(index: MeshIndex, name: string, target: GrpcTarget): Listener {
   return index.cached(`grpc-lds-out:${name}:${target.clusterName}`, () => ({
     name,
     api_listener: {
@@ -79,7 +80,7 @@ export function grpcApiListener(index: MeshIndex, name: string, target: GrpcTarg
 }
 
 /** Domains cover both authorities a client may use: `host` and `host:port` (else calls hang in resolution). */
-export function grpcRouteConfig(index: MeshIndex, target: GrpcTarget): Record<string, unknown> {
+export function grpcRouteConfig(index: MeshIndex, target: GrpcTarget): RouteConfiguration {
   return index.cached(`grpc-rds:${target.routeName}:${target.clusterName}`, () => {
     const { host, port } = target.target;
     return {
@@ -131,10 +132,10 @@ export function clusterUsesMtls(endpoints: readonly GrpcEndpoint[]): boolean {
   return endpoints.some((e) => e.mtls);
 }
 
-export function grpcCluster(index: MeshIndex, target: GrpcTarget): Record<string, unknown> {
+export function grpcCluster(index: MeshIndex, target: GrpcTarget): Cluster {
   return index.cached(`grpc-cds:${target.clusterName}:${target.target.entry.meta.namespace}/${target.target.entry.meta.name}`, () => {
     const endpoints = grpcEndpoints(index, target);
-    const cluster: Record<string, unknown> = {
+    const cluster: Cluster = {
       name: target.clusterName,
       type: 'EDS',
       lb_policy: 'ROUND_ROBIN',
@@ -148,8 +149,8 @@ export function grpcCluster(index: MeshIndex, target: GrpcTarget): Record<string
   });
 }
 
-function localityOf(l: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+function localityOf(l: string | undefined): Locality {
+  const out: Locality = {};
   if (!l) return out;
   const [region, zone, subZone] = l.split('/');
   if (region) out.region = region;
@@ -163,7 +164,7 @@ function localityOf(l: string | undefined): Record<string, string> {
  * without `load_balancing_weight` ("priority policy has empty priority list"), so both are
  * always set (an empty locality when the WorkloadEntry names none).
  */
-export function grpcClusterLoadAssignment(index: MeshIndex, target: GrpcTarget): Record<string, unknown> {
+export function grpcClusterLoadAssignment(index: MeshIndex, target: GrpcTarget): ClusterLoadAssignment {
   return index.cached(`grpc-eds:${target.clusterName}:${target.target.entry.meta.namespace}/${target.target.entry.meta.name}`, () => {
     const all = grpcEndpoints(index, target);
     const mtls = clusterUsesMtls(all);

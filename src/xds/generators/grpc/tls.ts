@@ -1,5 +1,5 @@
-import { ExtensionName, ExtensionType } from '../extension-types.js';
-import type { AnyConfig, TypedExtension } from '../envoy-shapes.js';
+import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
+import type { CertificateValidationContext, CommonTlsContext, Packed, TransportSocket } from '../../../envoy/messages.js';
 
 /**
  * TLS for proxyless gRPC: certificate provider instances named in the gRPC bootstrap instead of
@@ -16,8 +16,8 @@ export const CERTIFICATE_PROVIDER_INSTANCE = 'default';
 export const IDENTITY_CERTIFICATE_NAME = 'default';
 export const ROOT_CERTIFICATE_NAME = 'ROOTCA';
 
-function commonTlsContext(matchSpiffeIds?: readonly string[]): Record<string, unknown> {
-  const validation: Record<string, unknown> = {
+function commonTlsContext(matchSpiffeIds?: readonly string[]): CommonTlsContext {
+  const validation: CertificateValidationContext = {
     ca_certificate_provider_instance: { instance_name: CERTIFICATE_PROVIDER_INSTANCE, certificate_name: ROOT_CERTIFICATE_NAME },
   };
   if (matchSpiffeIds !== undefined) validation.match_subject_alt_names = matchSpiffeIds.map((id) => ({ exact: id }));
@@ -31,8 +31,8 @@ function commonTlsContext(matchSpiffeIds?: readonly string[]): Record<string, un
 }
 
 /** Server side of mesh mTLS: a client SVID from the bundle is required. */
-export function grpcDownstreamTls(): TypedExtension {
-  const context: AnyConfig = {
+export function grpcDownstreamTls(): TransportSocket {
+  const context: Packed<typeof ExtensionType.DownstreamTlsContext> = {
     '@type': ExtensionType.DownstreamTlsContext,
     require_client_certificate: { value: true },
     common_tls_context: commonTlsContext(),
@@ -41,8 +41,8 @@ export function grpcDownstreamTls(): TypedExtension {
 }
 
 /** Client side: our SVID, the bundle, and the server's SPIFFE ID among `serverIds` (exact). */
-export function grpcUpstreamTls(serverIds: readonly string[]): TypedExtension {
-  const context: AnyConfig = {
+export function grpcUpstreamTls(serverIds: readonly string[]): TransportSocket {
+  const context: Packed<typeof ExtensionType.UpstreamTlsContext> = {
     '@type': ExtensionType.UpstreamTlsContext,
     common_tls_context: commonTlsContext(serverIds),
   };
