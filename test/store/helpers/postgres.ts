@@ -159,7 +159,8 @@ export async function startPostgres(t: Tap): Promise<TestPostgres> {
     start: startServer,
     async createDatabase() {
       const name = `test_${process.pid}_${++databases}`;
-      await sql(`CREATE DATABASE ${name}`);
+      // FILE_COPY: about half the time of the default WAL_LOG strategy for an empty template.
+      await sql(`CREATE DATABASE ${name} STRATEGY = FILE_COPY`);
       return `postgres://meshd@127.0.0.1:${port}/${name}`;
     },
     sql,
