@@ -1,0 +1,23 @@
+import type { Registry } from 'prom-client';
+import type { Clock } from '../common/clock.js';
+import type { Logger } from '../common/logger.js';
+import type { RandomBytes } from './key-ring.js';
+
+/** Runs `fn` once after `ms`; returns a function that cancels it. */
+export type Schedule = (ms: number, fn: () => void) => () => void;
+
+/** Node's timers, unref'd: a store's timers never keep a process alive on their own. */
+export const unrefTimer: Schedule = (ms, fn) => {
+  const handle = setTimeout(fn, ms);
+  handle.unref();
+  return () => clearTimeout(handle);
+};
+
+/** What every store part is given rather than reaching for globals. */
+export interface StoreDeps {
+  clock: Clock;
+  random: RandomBytes;
+  logger: Logger;
+  registry: Registry;
+  timer: Schedule;
+}
