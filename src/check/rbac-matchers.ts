@@ -90,7 +90,7 @@ export function matchCidr(range: CidrRange, address: IpAddress | undefined): boo
 }
 
 /** A value in dynamic metadata: JSON as google.protobuf.Value holds it; undefined is "not set". */
-export function matchValue(m: ValueMatcher, value: unknown): boolean {
+function matchValue(m: ValueMatcher, value: unknown): boolean {
   if ('null_match' in m) return value === null;
   if ('string_match' in m) return typeof value === 'string' && matchString(m.string_match, value);
   if ('bool_match' in m) return typeof value === 'boolean' && value === m.bool_match;

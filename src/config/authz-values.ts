@@ -19,7 +19,7 @@ export function checkEmptyValues(key: string, values: readonly string[]): ValueP
 }
 
 /** Exact, prefix `foo*`, suffix `*foo` or presence `*`: at most one `*`, at either end. */
-export function checkWildcardValues(key: string, values: readonly string[]): ValueProblem[] {
+function checkWildcardValues(key: string, values: readonly string[]): ValueProblem[] {
   const empty = checkEmptyValues(key, values);
   if (empty.length > 0) return empty;
   for (const [i, v] of values.entries()) {
@@ -59,12 +59,12 @@ export function checkServiceAccount(key: string, values: readonly string[]): Val
   return [];
 }
 
-export const MATCH_ONE_TEMPLATE = '{*}';
-export const MATCH_ANY_TEMPLATE = '{**}';
+const MATCH_ONE_TEMPLATE = '{*}';
+const MATCH_ANY_TEMPLATE = '{**}';
 /** RFC 3986 pchar, the literals Envoy's URI templates accept. */
 const VALID_LITERAL = /^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$/;
 
-export function containsPathTemplate(path: string): boolean {
+function containsPathTemplate(path: string): boolean {
   return path.includes(MATCH_ONE_TEMPLATE) || path.includes(MATCH_ANY_TEMPLATE);
 }
 

@@ -31,7 +31,7 @@ export function authorizationPolicyRef(p: AuthorizationPolicy): string {
 }
 
 /** Whether a policy in scope attaches to a workload with these labels. */
-export function attachesTo(p: AuthorizationPolicy, labels: Readonly<Record<string, string>>): boolean {
+function attachesTo(p: AuthorizationPolicy, labels: Readonly<Record<string, string>>): boolean {
   if (p.targetRefs.length > 0) return false;
   return p.selector === undefined || selectorMatches(p.selector, labels);
 }

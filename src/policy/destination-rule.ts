@@ -30,7 +30,7 @@ import { parseIp } from '../common/ip.js';
 import { selectorMatches, type WorkloadRef } from './peer-authentication.js';
 
 /** The DNS suffix of `<name>.<namespace>.svc.<suffix>` hosts (Kubernetes' default cluster domain). */
-export const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
+const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
 
 /** One or more rules for the same host merged as istiod merges them. */
 export interface ConsolidatedDestinationRule {

@@ -47,7 +47,7 @@ function httpOnly(key: string, forTcp: boolean): void {
 }
 
 /** AddrStrToCidrRange: the prefix as netip prints it, a single address as /32 or /128. */
-export function cidrRange(value: string): CidrRange {
+function cidrRange(value: string): CidrRange {
   const p = parseIpBlock(value);
   if (!p.ok) throw new GenerateError(p.error);
   return { address_prefix: formatIp(p.value.address), prefix_len: { value: p.value.bits } };
@@ -61,13 +61,13 @@ function port(value: string): number {
 }
 
 /** `[a]` → a (util.go extractNameInBrackets). */
-export function nameInBrackets(s: string): string {
+function nameInBrackets(s: string): string {
   if (!s.startsWith('[') || !s.endsWith(']')) throw new GenerateError(`expecting format [<NAME>], but found ${s}`);
   return s.slice(1, -1);
 }
 
 /** `[a]` → a; `[a][b]` → a, b: nested JWT claims (extractNameInNestedBrackets). */
-export function namesInBrackets(s: string): string[] {
+function namesInBrackets(s: string): string[] {
   const single = (): string[] => [nameInBrackets(s)];
   const names: string[] = [];
   for (let begin = 0; begin < s.length;) {
@@ -148,7 +148,13 @@ const requestPrincipal: ListGenerator = {
 };
 
 function claimList(claim: string): ListGenerator {
-  return { list: true, principal: (key, values, forTcp) => (httpOnly(key, forTcp), { metadata: jwtClaims([claim], stringOrMatcher(values)) }) };
+  return {
+    list: true,
+    principal: (key, values, forTcp) => {
+      httpOnly(key, forTcp);
+      return { metadata: jwtClaims([claim], stringOrMatcher(values)) };
+    },
+  };
 }
 
 const requestClaims: ListGenerator = {
@@ -180,8 +186,18 @@ const envoyFilter: ListGenerator = {
   },
 };
 
-const host: ValueGenerator = { permission: (key, v, forTcp) => (httpOnly(key, forTcp), { header: hostMatcher(':authority', v) }) };
-const method: ValueGenerator = { permission: (key, v, forTcp) => (httpOnly(key, forTcp), { header: headerMatcher(':method', v) }) };
+const host: ValueGenerator = {
+  permission: (key, v, forTcp) => {
+    httpOnly(key, forTcp);
+    return { header: hostMatcher(':authority', v) };
+  },
+};
+const method: ValueGenerator = {
+  permission: (key, v, forTcp) => {
+    httpOnly(key, forTcp);
+    return { header: headerMatcher(':method', v) };
+  },
+};
 const path: ValueGenerator = {
   permission: (key, v, forTcp) => {
     httpOnly(key, forTcp);

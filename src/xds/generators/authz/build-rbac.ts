@@ -49,7 +49,7 @@ export interface BuiltFilters<F> {
 }
 
 /** Istio's RBAC stat prefixes (pilot/pkg/security/authz/model/model.go). */
-export const TCP_STAT_PREFIX = 'tcp.';
+const TCP_STAT_PREFIX = 'tcp.';
 const DRY_RUN_ALLOW_PREFIX = 'istio_dry_run_allow_';
 const DRY_RUN_DENY_PREFIX = 'istio_dry_run_deny_';
 const EXT_AUTHZ_PREFIX = 'istio-ext-authz';
@@ -63,7 +63,7 @@ const MATCH_NEVER: Policy = {
 };
 const MATCH_ALL: Policy = { permissions: [{ any: true }], principals: [{ any: true }] };
 
-export function policyName(namespace: string, name: string, rule: number, prefix = ''): string {
+function policyName(namespace: string, name: string, rule: number, prefix = ''): string {
   return `${prefix}ns[${namespace}]-policy[${name}]-rule[${rule}]`;
 }
 
