@@ -11,7 +11,8 @@
  * - a policy with targetRef(s) attaches to gateways and waypoints only, so to no sidecar;
  * - within a namespace, oldest first; the root namespace's policies come first.
  *
- * The result is grouped by action: CUSTOM, DENY, ALLOW, AUDIT. Pure.
+ * The result is grouped by action: CUSTOM, DENY, ALLOW, AUDIT. Pure (the per-namespace index is
+ * memoized on the immutable policy list).
  */
 import { compareByCreation } from '../config/creation-order.js';
 import type { AuthorizationPolicy } from '../config/model.js';
@@ -41,6 +42,27 @@ export function isUnrestricted(a: WorkloadAuthorization): boolean {
   return a.custom.length + a.deny.length + a.allow.length + a.audit.length === 0;
 }
 
+/**
+ * Policies by namespace, oldest first, computed once per policy list: a snapshot's list is
+ * immutable, and every workload of every proxy asks.
+ */
+const byNamespaceCache = new WeakMap<readonly AuthorizationPolicy[], ReadonlyMap<string, readonly AuthorizationPolicy[]>>();
+
+function byNamespace(policies: readonly AuthorizationPolicy[]): ReadonlyMap<string, readonly AuthorizationPolicy[]> {
+  let index = byNamespaceCache.get(policies);
+  if (index === undefined) {
+    const m = new Map<string, AuthorizationPolicy[]>();
+    for (const p of policies) {
+      const list = m.get(p.meta.namespace);
+      if (list === undefined) m.set(p.meta.namespace, [p]);
+      else list.push(p);
+    }
+    for (const list of m.values()) list.sort(compareByCreation);
+    byNamespaceCache.set(policies, (index = m));
+  }
+  return index;
+}
+
 export function authorizationFor(
   policies: readonly AuthorizationPolicy[],
   rootNamespace: string,
@@ -48,9 +70,10 @@ export function authorizationFor(
 ): WorkloadAuthorization {
   const namespaces = rootNamespace === workload.namespace ? [rootNamespace] : [rootNamespace, workload.namespace];
   const out = { custom: [] as AuthorizationPolicy[], deny: [] as AuthorizationPolicy[], allow: [] as AuthorizationPolicy[], audit: [] as AuthorizationPolicy[] };
+  const index = byNamespace(policies);
   for (const ns of namespaces) {
-    const inNamespace = policies.filter((p) => p.meta.namespace === ns && attachesTo(p, workload.labels)).sort(compareByCreation);
-    for (const p of inNamespace) {
+    for (const p of index.get(ns) ?? []) {
+      if (!attachesTo(p, workload.labels)) continue;
       switch (p.action) {
         case 'CUSTOM': out.custom.push(p); break;
         case 'DENY': out.deny.push(p); break;
