@@ -11,7 +11,7 @@ import { readConfigFiles } from '../config/load-config-dir.js';
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('validate mesh config (PeerAuthentication, ServiceEntry, WorkloadEntry, MeshConfig) as istioctl validate does; exits 1 on errors')
+    .description('validate mesh config (PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule, MeshConfig) as istioctl validate does; exits 1 on errors')
     .argument('<paths...>', 'config dirs (every *.yaml / *.yml in them) or single files')
     .action(async (paths: string[]) => {
       const files: ConfigFile[] = [];
@@ -35,7 +35,15 @@ export function registerValidate(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const counts = `${plural(snapshot.peerAuthentications.length, 'PeerAuthentication')}, ${plural(snapshot.serviceEntries.length, 'ServiceEntry').replace('Entrys', 'Entries')}, ${plural(snapshot.workloadEntries.length, 'WorkloadEntry').replace('Entrys', 'Entries')}`;
+      const parts = [
+        plural(snapshot.peerAuthentications.length, 'PeerAuthentication'),
+        plural(snapshot.serviceEntries.length, 'ServiceEntry').replace('Entrys', 'Entries'),
+        plural(snapshot.workloadEntries.length, 'WorkloadEntry').replace('Entrys', 'Entries'),
+      ];
+      // The newer kinds are counted when present, so configs without them print as before.
+      if (snapshot.authorizationPolicies.length > 0) parts.push(plural(snapshot.authorizationPolicies.length, 'AuthorizationPolicy').replace('Policys', 'Policies'));
+      if (snapshot.destinationRules.length > 0) parts.push(plural(snapshot.destinationRules.length, 'DestinationRule'));
+      const counts = parts.join(', ');
       process.stdout.write(`${what} ${warnings > 0 ? `has ${plural(warnings, 'warning')}` : 'is valid'}: ${counts}\n`);
     });
 }

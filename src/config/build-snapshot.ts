@@ -18,17 +18,19 @@ import {
   type ResourceKind,
 } from './envelope.js';
 import {
-  DEFAULT_MESH_SETTINGS, type ConfigMessage, type MeshSettings, type MeshSnapshot, type ObjectMeta,
-  type PeerAuthentication, type ServiceEntry, type WorkloadEntry,
+  DEFAULT_MESH_SETTINGS, type AuthorizationPolicy, type ConfigMessage, type DestinationRule, type MeshSettings, type MeshSnapshot,
+  type ObjectMeta, type PeerAuthentication, type ServiceEntry, type WorkloadEntry,
 } from './model.js';
 import { parseMeshConfig } from './parse-mesh-config.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
+import { parseAuthorizationPolicy } from './parse-authorization-policy.js';
+import { parseDestinationRule } from './parse-destination-rule.js';
 import { parseServiceEntry } from './parse-service-entry.js';
 import { parseWorkloadEntry } from './parse-workload-entry.js';
 import { parseYamlFile, type FieldPath, type YamlDocument } from './yaml-source.js';
 import { crossReferenceWarnings } from './cross-checks.js';
 
-export type MeshResource = PeerAuthentication | ServiceEntry | WorkloadEntry;
+export type MeshResource = PeerAuthentication | AuthorizationPolicy | ServiceEntry | WorkloadEntry | DestinationRule;
 
 export interface ConfigFile {
   path: string;
@@ -148,7 +150,9 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
   }
   const served = (SERVED_VERSIONS as Record<string, readonly string[]>)[kind];
   if (served === undefined || !served.includes(apiVersion)) {
-    const hint = served ? ` (meshd reads ${kind} as ${served.join(', ')})` : ' (meshd reads PeerAuthentication, ServiceEntry, WorkloadEntry and MeshConfig)';
+    const hint = served
+      ? ` (meshd reads ${kind} as ${served.join(', ')})`
+      : ' (meshd reads PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule and MeshConfig)';
     c.add('error', file, doc.lineOf(['kind']), `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}${hint}`, `${kind}/${nsName(value)}`);
     c.unidentifiedFiles.add(file);
     return;
@@ -171,6 +175,8 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
     case 'PeerAuthentication': resource = parsePeerAuthentication(value.spec, r, meta); break;
     case 'ServiceEntry': resource = parseServiceEntry(value.spec, r, meta); break;
     case 'WorkloadEntry': resource = parseWorkloadEntry(value.spec, r, meta); break;
+    case 'AuthorizationPolicy': resource = parseAuthorizationPolicy(value.spec, r, meta); break;
+    case 'DestinationRule': resource = parseDestinationRule(value.spec, r, meta); break;
   }
   c.flush(issues, doc, file, resourceName);
   if (metaFields.name === undefined) {
@@ -274,7 +280,8 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   // Previous objects by key, to keep the last good version.
   const prevByKey = new Map<string, MeshResource>();
   if (previous) {
-    for (const r of [...previous.peerAuthentications, ...previous.serviceEntries, ...previous.workloadEntries]) prevByKey.set(resourceKey(r), r);
+    const kinds = [previous.peerAuthentications, previous.authorizationPolicies, previous.serviceEntries, previous.workloadEntries, previous.destinationRules];
+    for (const r of kinds.flat()) prevByKey.set(resourceKey(r), r);
   }
 
   const resolved = new Map<string, MeshResource>();
@@ -315,7 +322,9 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   const peerAuthentications = all.filter((r): r is PeerAuthentication => r.kind === 'PeerAuthentication').sort(byNamespaceName);
   const serviceEntries = all.filter((r): r is ServiceEntry => r.kind === 'ServiceEntry').sort(byNamespaceName);
   const workloadEntries = all.filter((r): r is WorkloadEntry => r.kind === 'WorkloadEntry').sort(byNamespaceName);
-  const partial = { mesh, peerAuthentications, serviceEntries, workloadEntries };
+  const authorizationPolicies = all.filter((r): r is AuthorizationPolicy => r.kind === 'AuthorizationPolicy').sort(byNamespaceName);
+  const destinationRules = all.filter((r): r is DestinationRule => r.kind === 'DestinationRule').sort(byNamespaceName);
+  const partial = { mesh, peerAuthentications, serviceEntries, workloadEntries, authorizationPolicies, destinationRules };
   c.messages.push(...crossReferenceWarnings(partial));
 
   return Object.freeze({
@@ -324,6 +333,8 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
     peerAuthentications: Object.freeze(peerAuthentications),
     serviceEntries: Object.freeze(serviceEntries),
     workloadEntries: Object.freeze(workloadEntries),
+    authorizationPolicies: Object.freeze(authorizationPolicies),
+    destinationRules: Object.freeze(destinationRules),
     messages: Object.freeze(c.messages.sort(byFileLine)),
   });
 }

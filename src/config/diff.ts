@@ -3,7 +3,7 @@
  * (Istio's PushRequest.ConfigsUpdated carries the same kind of set). Objects compare by
  * content: moving a document to another file or line is not a change.
  */
-import type { MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
+import type { AuthorizationPolicy, DestinationRule, MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
 import { labelsMatch } from './registry.js';
 
 export interface SnapshotDiff {
@@ -15,6 +15,10 @@ export interface SnapshotDiff {
   readonly services: ReadonlySet<string>;
   /** "namespace/name" of WorkloadEntries added, removed or changed. */
   readonly workloads: ReadonlySet<string>;
+  /** "namespace/name" of AuthorizationPolicies added, removed or changed. */
+  readonly authorizationPolicies: ReadonlySet<string>;
+  /** "namespace/name" of DestinationRules added, removed or changed. */
+  readonly destinationRules: ReadonlySet<string>;
   /** Every namespace touched by the sets above. */
   readonly namespaces: ReadonlySet<string>;
   /** The validation messages differ (a new error, or one fixed). */
@@ -23,7 +27,7 @@ export interface SnapshotDiff {
   readonly empty: boolean;
 }
 
-type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry;
+type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry | AuthorizationPolicy | DestinationRule;
 
 /** Content of an object without where it was read from; Maps become sorted entries. */
 function canonical(o: Obj): string {
@@ -64,16 +68,23 @@ export function diffSnapshots(prev: MeshSnapshot | undefined, next: MeshSnapshot
   const paKeys = changedKeys(prev.peerAuthentications, next.peerAuthentications);
   const services = changedKeys(prev.serviceEntries, next.serviceEntries);
   const workloads = changedKeys(prev.workloadEntries, next.workloadEntries);
+  const authorizationPolicies = changedKeys(prev.authorizationPolicies, next.authorizationPolicies);
+  const destinationRules = changedKeys(prev.destinationRules, next.destinationRules);
   const peerAuthenticationNamespaces = new Set([...paKeys].map(nsOf));
-  const namespaces = new Set([...peerAuthenticationNamespaces, ...[...services].map(nsOf), ...[...workloads].map(nsOf)]);
+  const namespaces = new Set([
+    ...peerAuthenticationNamespaces, ...[...services, ...workloads, ...authorizationPolicies, ...destinationRules].map(nsOf),
+  ]);
   return {
     meshChanged,
     peerAuthenticationNamespaces,
     services,
     workloads,
+    authorizationPolicies,
+    destinationRules,
     namespaces,
     messagesChanged: messagesKey(prev) !== messagesKey(next),
-    empty: !meshChanged && paKeys.size === 0 && services.size === 0 && workloads.size === 0,
+    empty: !meshChanged && paKeys.size === 0 && services.size === 0 && workloads.size === 0 &&
+      authorizationPolicies.size === 0 && destinationRules.size === 0,
   };
 }
 
@@ -82,13 +93,19 @@ export function fullDiff(s: MeshSnapshot): SnapshotDiff {
   const key = (o: Obj): string => `${o.meta.namespace}/${o.meta.name}`;
   const services = new Set(s.serviceEntries.map(key));
   const workloads = new Set(s.workloadEntries.map(key));
+  const authorizationPolicies = new Set(s.authorizationPolicies.map(key));
+  const destinationRules = new Set(s.destinationRules.map(key));
   const peerAuthenticationNamespaces = new Set(s.peerAuthentications.map((p) => p.meta.namespace));
   return {
     meshChanged: true,
     peerAuthenticationNamespaces,
     services,
     workloads,
-    namespaces: new Set([...peerAuthenticationNamespaces, ...[...services].map(nsOf), ...[...workloads].map(nsOf)]),
+    authorizationPolicies,
+    destinationRules,
+    namespaces: new Set([
+      ...peerAuthenticationNamespaces, ...[...services, ...workloads, ...authorizationPolicies, ...destinationRules].map(nsOf),
+    ]),
     messagesChanged: s.messages.length > 0,
     empty: false,
   };

@@ -5,13 +5,15 @@
 import { Reader, type YamlMap } from './fields.js';
 import { dns1123LabelError, dns1123SubdomainError, isRfc3339, labelErrors } from './rules.js';
 
-export type ResourceKind = 'PeerAuthentication' | 'ServiceEntry' | 'WorkloadEntry';
+export type ResourceKind = 'PeerAuthentication' | 'AuthorizationPolicy' | 'ServiceEntry' | 'WorkloadEntry' | 'DestinationRule';
 
 /** Istio's served versions (security.istio.io CRD: v1, v1beta1; networking.istio.io: v1, v1beta1, v1alpha3). */
 export const SERVED_VERSIONS: Readonly<Record<ResourceKind, readonly string[]>> = {
   PeerAuthentication: ['security.istio.io/v1', 'security.istio.io/v1beta1'],
+  AuthorizationPolicy: ['security.istio.io/v1', 'security.istio.io/v1beta1'],
   ServiceEntry: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
   WorkloadEntry: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
+  DestinationRule: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
 };
 
 /**
@@ -19,7 +21,7 @@ export const SERVED_VERSIONS: Readonly<Record<ResourceKind, readonly string[]>> 
  * and `meshd validate` stays green, but the user learns the resource has no effect.
  */
 export const UNSUPPORTED_ISTIO_KINDS = [
-  'AuthorizationPolicy', 'DestinationRule', 'EnvoyFilter', 'Gateway', 'ProxyConfig', 'RequestAuthentication',
+  'EnvoyFilter', 'Gateway', 'ProxyConfig', 'RequestAuthentication',
   'Sidecar', 'Telemetry', 'VirtualService', 'WasmPlugin', 'WorkloadGroup',
 ];
 

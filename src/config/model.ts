@@ -2,8 +2,9 @@
  * The mesh model: an immutable snapshot built from the config dir. A config change
  * builds a new snapshot; nothing but src/config reads files.
  *
- * Shapes follow Istio's APIs (security.istio.io PeerAuthentication, networking.istio.io
- * ServiceEntry / WorkloadEntry, MeshConfig), with names normalised to what meshd uses.
+ * Shapes follow Istio's APIs (security.istio.io PeerAuthentication / AuthorizationPolicy,
+ * networking.istio.io ServiceEntry / WorkloadEntry / DestinationRule, MeshConfig), with names
+ * normalised to what meshd uses.
  */
 
 export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
@@ -84,6 +85,130 @@ export interface WorkloadEntry {
   spec: WorkloadSpec;
 }
 
+/**
+ * security.istio.io AuthorizationPolicy actions. CUSTOM is kept so it can fail closed: meshd
+ * runs no external authorizer, so (as istiod does for an unknown provider) requests matching a
+ * CUSTOM policy's rules are denied.
+ */
+export type AuthorizationAction = 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
+
+/** Rule.From.source; every list is empty when unset. Fields are ANDed, values within a field ORed. */
+export interface AuthorizationSource {
+  principals: readonly string[];
+  notPrincipals: readonly string[];
+  requestPrincipals: readonly string[];
+  notRequestPrincipals: readonly string[];
+  namespaces: readonly string[];
+  notNamespaces: readonly string[];
+  serviceAccounts: readonly string[];
+  notServiceAccounts: readonly string[];
+  trustDomains: readonly string[];
+  notTrustDomains: readonly string[];
+  ipBlocks: readonly string[];
+  notIpBlocks: readonly string[];
+  remoteIpBlocks: readonly string[];
+  notRemoteIpBlocks: readonly string[];
+}
+
+/** Rule.To.operation; every list is empty when unset. */
+export interface AuthorizationOperation {
+  hosts: readonly string[];
+  notHosts: readonly string[];
+  ports: readonly string[];
+  notPorts: readonly string[];
+  methods: readonly string[];
+  notMethods: readonly string[];
+  paths: readonly string[];
+  notPaths: readonly string[];
+}
+
+/** Rule.when: an Istio attribute (`source.ip`, `request.headers[x-token]`, ...) and its values. */
+export interface AuthorizationCondition {
+  key: string;
+  values: readonly string[];
+  notValues: readonly string[];
+}
+
+export interface AuthorizationRule {
+  /** Empty: any source. */
+  from: readonly AuthorizationSource[];
+  /** Empty: any operation. */
+  to: readonly AuthorizationOperation[];
+  when: readonly AuthorizationCondition[];
+}
+
+/** istio.type.v1beta1.PolicyTargetReference. */
+export interface PolicyTargetReference {
+  group: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface AuthorizationPolicy {
+  kind: 'AuthorizationPolicy';
+  meta: ObjectMeta;
+  /** selector.matchLabels; undefined = no selector (namespace- or, in the root namespace, mesh-wide). */
+  selector?: Readonly<Record<string, string>>;
+  /** targetRef and targetRefs together. Non-empty: the policy applies to gateways/waypoints only, so to no sidecar. */
+  targetRefs: readonly PolicyTargetReference[];
+  action: AuthorizationAction;
+  /** Empty for an ALLOW policy: it allows nothing (`spec: {}`). */
+  rules: readonly AuthorizationRule[];
+  /** provider.name of a CUSTOM policy. */
+  provider?: string;
+  /** The `istio.io/dry-run` annotation: the policy is evaluated as a shadow rule and enforces nothing. */
+  dryRun: boolean;
+}
+
+/** networking.istio.io ClientTLSSettings.mode. */
+export type ClientTlsMode = 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+
+/** ClientTLSSettings: the TLS a client sidecar originates towards a destination. */
+export interface ClientTlsSettings {
+  mode: ClientTlsMode;
+  /** Files on the sidecar's host (MUTUAL). */
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  caCrl?: string;
+  /** A Kubernetes Secret name: meshd cannot read Secrets and warns. */
+  credentialName?: string;
+  subjectAltNames: readonly string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+}
+
+/** TrafficPolicy.portLevelSettings[]: an entry replaces the destination-level settings for its port. */
+export interface PortTrafficPolicy {
+  /** The service port number (PortSelector.number). */
+  port: number;
+  tls?: ClientTlsSettings;
+}
+
+/** The TrafficPolicy fields meshd applies; the others are accepted and ignored with a warning. */
+export interface TrafficPolicy {
+  tls?: ClientTlsSettings;
+  portLevelSettings: readonly PortTrafficPolicy[];
+}
+
+export interface DestinationRuleSubset {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface DestinationRule {
+  kind: 'DestinationRule';
+  meta: ObjectMeta;
+  /** As written (a short name resolves against the rule's namespace when selected). */
+  host: string;
+  trafficPolicy?: TrafficPolicy;
+  subsets: readonly DestinationRuleSubset[];
+  exportTo: readonly string[];
+  /** workloadSelector.matchLabels: the client workloads (in the rule's namespace) it applies to. */
+  workloadSelector?: Readonly<Record<string, string>>;
+}
+
 /** Mesh settings, keys after Istio's MeshConfig where one exists. */
 export interface MeshSettings {
   trustDomain: string;
@@ -131,6 +256,8 @@ export interface MeshSnapshot {
   readonly peerAuthentications: readonly PeerAuthentication[];
   readonly serviceEntries: readonly ServiceEntry[];
   readonly workloadEntries: readonly WorkloadEntry[];
+  readonly authorizationPolicies: readonly AuthorizationPolicy[];
+  readonly destinationRules: readonly DestinationRule[];
   /** Errors and warnings of the current config; errored documents keep their last good version. */
   readonly messages: readonly ConfigMessage[];
 }

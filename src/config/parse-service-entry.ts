@@ -5,7 +5,7 @@
  */
 import type { ObjectMeta, PortProtocol, ServiceEntry, ServicePort, WorkloadSpec } from './model.js';
 import { Reader } from './fields.js';
-import { fqdnError, ipSubnetError, isPortName, portError, wildcardDomainError, dns1123LabelError } from './rules.js';
+import { exportToErrors, fqdnError, ipSubnetError, isPortName, portError, wildcardDomainError } from './rules.js';
 import { parseWorkloadSpec } from './parse-workload-entry.js';
 
 const SPEC_FIELDS = ['hosts', 'addresses', 'ports', 'location', 'resolution', 'endpoints', 'workloadSelector', 'exportTo', 'subjectAltNames'];
@@ -71,26 +71,6 @@ function readPorts(r: Reader, v: unknown): ServicePort[] {
     out.push({ number, protocol, name, targetPort: targetPort || number });
   });
   return out;
-}
-
-/** Istio validateExportTo for a ServiceEntry (which may use "~"). */
-function checkExportTo(r: Reader, namespace: string, exportTo: readonly string[]): void {
-  const path = ['spec', 'exportTo'];
-  const seen = new Set<string>();
-  for (const e of exportTo) {
-    const key = e === '.' ? namespace : e;
-    if (seen.has(key)) {
-      r.issues.error(path, key !== e ? `duplicate entries in exportTo: . and current namespace ${namespace}` : `duplicate entries in exportTo for entry ${e}`);
-      continue;
-    }
-    if (e !== '~' && key !== '*' && key !== '.' && dns1123LabelError(key) !== undefined) {
-      r.issues.error(path, 'only .,*, or a valid DNS 1123 label is allowed as exportTo entry');
-      continue;
-    }
-    seen.add(key);
-  }
-  if (seen.has('*') && exportTo.length > 1) r.issues.error(path, 'cannot have both public (*) and non-public exportTo values for a resource');
-  if (seen.has('~') && exportTo.length > 1) r.issues.error(path, 'cannot export service entry to no one (~) and someone');
 }
 
 export function parseServiceEntry(spec: unknown, r: Reader, meta: ObjectMeta): ServiceEntry {
@@ -195,7 +175,7 @@ export function parseServiceEntry(spec: unknown, r: Reader, meta: ObjectMeta): S
   }
 
   const exportTo = r.stringList(s.exportTo, ['spec', 'exportTo']);
-  checkExportTo(r, meta.namespace, exportTo);
+  for (const e of exportToErrors(meta.namespace, exportTo, { serviceEntry: true })) r.issues.error(['spec', 'exportTo'], e);
   const subjectAltNames = r.stringList(s.subjectAltNames, ['spec', 'subjectAltNames']);
 
   const se: ServiceEntry = {

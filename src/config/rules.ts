@@ -113,3 +113,39 @@ export function trustDomainError(domain: string): string | undefined {
 export function isRfc3339(value: string): boolean {
   return /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value));
 }
+
+/**
+ * Istio's validateExportTo (pkg/config/validation/validation.go) for ServiceEntry (which may
+ * use `~`) and DestinationRule (which may not, and with a workloadSelector may only be
+ * exported to its own namespace). `.` counts as the config's own namespace.
+ */
+export function exportToErrors(
+  namespace: string,
+  exportTo: readonly string[],
+  kind: { serviceEntry?: boolean; destinationRuleWithSelector?: boolean } = {},
+): string[] {
+  const errors: string[] = [];
+  if (exportTo.length === 0) return errors;
+  const seen = new Set<string>();
+  for (const e of exportTo) {
+    const key = e === '.' ? namespace : e;
+    if (seen.has(key)) {
+      errors.push(key !== e ? `duplicate entries in exportTo: . and current namespace ${namespace}` : `duplicate entries in exportTo for entry ${e}`);
+    } else if (kind.serviceEntry === true && e === '~') {
+      seen.add(key);
+    } else if (key === '~') {
+      errors.push('exportTo ~ (none) is not allowed for Istio configuration objects');
+    } else if (key !== '*' && dns1123LabelError(key) !== undefined) {
+      errors.push('only .,*, or a valid DNS 1123 label is allowed as exportTo entry');
+    } else {
+      seen.add(key);
+    }
+  }
+  if (kind.destinationRuleWithSelector === true && seen.size > 0) {
+    if (!seen.has(namespace)) errors.push('destination rule with workload selector cannot have exportTo beyond current namespace');
+    else if (seen.size > 1) errors.push('destination rule with workload selector cannot have multiple entries in exportTo');
+  }
+  if (seen.has('*') && exportTo.length > 1) errors.push('cannot have both public (*) and non-public exportTo values for a resource');
+  if (seen.has('~') && exportTo.length > 1) errors.push('cannot export service entry to no one (~) and someone');
+  return errors;
+}

@@ -117,3 +117,19 @@ t.test('FileParseCache: unchanged files yield the same objects; a changed file i
   t.equal(d.messages.filter((m) => m.level === 'error').length, 1);
   t.equal(shop(d)?.mode, 'STRICT');
 });
+
+t.test('an AuthorizationPolicy or DestinationRule edit is a change of its own (the new snapshot applies)', async (t) => {
+  const ap = (action: string): string => `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny, namespace: pay}\nspec:\n  action: ${action}\n  rules: [{}]\n`;
+  const dr = (mode: string): string => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: api, namespace: shop}\nspec:\n  host: api\n  trafficPolicy: {tls: {mode: ${mode}}}\n`;
+  const a = snapshotOf({ ...base, 'authz.yaml': ap('DENY'), 'dr.yaml': dr('SIMPLE') });
+  const b = snapshotOf({ ...base, 'authz.yaml': ap('AUDIT'), 'dr.yaml': dr('SIMPLE') }, a);
+  const d = diffSnapshots(a, b);
+  t.equal(d.empty, false, 'the same warnings, yet not an empty diff');
+  t.equal(d.messagesChanged, false);
+  t.same([...d.authorizationPolicies], ['pay/deny']);
+  t.same([...d.destinationRules], []);
+  t.same([...d.namespaces], ['pay']);
+  const c = snapshotOf({ ...base, 'authz.yaml': ap('AUDIT'), 'dr.yaml': dr('DISABLE') }, b);
+  t.same([...diffSnapshots(b, c).destinationRules], ['shop/api']);
+  t.same([...fullDiff(c).authorizationPolicies], ['pay/deny']);
+});

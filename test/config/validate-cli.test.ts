@@ -51,10 +51,26 @@ t.test('errors and warnings are printed with file and line; exit 1', async (t) =
 t.test('warnings alone pass (exit 0)', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'meshd-validate-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'dr.yaml'), 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: x}\nspec: {host: a}\n');
-  const r = await meshd('validate', join(dir, 'dr.yaml'));
+  await writeFile(join(dir, 'vs.yaml'), 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec: {hosts: [a]}\n');
+  const r = await meshd('validate', join(dir, 'vs.yaml'));
   t.equal(r.code, 0);
-  t.match(r.stdout, /^Warning: .*dr\.yaml:1: DestinationRule\/default\/x: DestinationRule is not supported by meshd and is ignored\n.* has 1 warning: 0 PeerAuthentications/);
+  t.match(r.stdout, /^Warning: .*vs\.yaml:1: VirtualService\/default\/x: VirtualService is not supported by meshd and is ignored\n.* has 1 warning: 0 PeerAuthentications/);
+});
+
+t.test('AuthorizationPolicies and DestinationRules are counted, and refused in Istio\'s words with file and line', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshd-validate-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const ap = (name: string, spec: string): string => `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ${name}, namespace: shop}\nspec:\n${spec}`;
+  const dr = 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: api, namespace: shop}\nspec:\n  host: api.shop.svc.cluster.local\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n';
+  await writeFile(join(dir, 'authz.yaml'), [ap('allow-nothing', '  {}\n'), ap('deny-dev', '  action: DENY\n  rules:\n  - from:\n    - source: {namespaces: [dev]}\n'), dr].join('---\n'));
+  const good = await meshd('validate', dir);
+  t.equal(good.code, 0, good.stdout + good.stderr);
+  t.match(good.stdout, /has 3 warnings: 0 PeerAuthentications, 0 ServiceEntries, 0 WorkloadEntries, 2 AuthorizationPolicies, 1 DestinationRule\n$/);
+
+  await writeFile(join(dir, 'authz.yaml'), ap('deny-dev', '  action: DENY\n  rules:\n  - from:\n    - source: {ipBlocks: ["10.0.0.0/40"]}\n'));
+  const bad = await meshd('validate', dir);
+  t.equal(bad.code, 1);
+  t.equal(bad.stdout.split('\n')[0], `Error: ${join(dir, 'authz.yaml')}:8: AuthorizationPolicy/shop/deny-dev: bad CIDR range (10.0.0.0/40): netip.ParsePrefix("10.0.0.0/40"): prefix length out of range`);
 });
 
 t.test('a missing path is an error', async (t) => {

@@ -362,7 +362,7 @@ const rows: Row[] = [
       kind: PeerAuthorization
       metadata: {name: x}
     `,
-    errors: [[2, 'no matches for kind "PeerAuthorization" in version "security.istio.io/v1" (meshd reads PeerAuthentication, ServiceEntry, WorkloadEntry and MeshConfig)']],
+    errors: [[2, 'no matches for kind "PeerAuthorization" in version "security.istio.io/v1" (meshd reads PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule and MeshConfig)']],
   },
   {
     name: 'unserved apiVersion of a known kind',
@@ -404,12 +404,12 @@ const rows: Row[] = [
     name: 'unsupported Istio kind is a warning',
     text: yaml`
       apiVersion: networking.istio.io/v1
-      kind: DestinationRule
+      kind: VirtualService
       metadata: {name: x, namespace: shop}
-      spec: {host: a}
+      spec: {hosts: [a]}
     `,
     errors: [],
-    warnings: [[1, 'DestinationRule is not supported by meshd and is ignored']],
+    warnings: [[1, 'VirtualService is not supported by meshd and is ignored']],
   },
   {
     name: 'numeric label value must be quoted',
