@@ -1,5 +1,5 @@
-import { decodeMessage, encodeAny, encodeMessage } from '../../src/xds/protos.js';
-import { decodeStrictAny, formatStrictErrors } from '../../src/xds/strict-decode.js';
+import { decodeMessage, encodeAny, encodeMessage } from '../../src/envoy/protos.js';
+import { decodeStrictAny, formatStrictErrors } from '../../src/envoy/strict-decode.js';
 
 /**
  * An RBAC filter as Envoy would see it: its typed_config encoded, decoded strictly against
