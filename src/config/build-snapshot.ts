@@ -14,13 +14,15 @@
 import { basename } from 'node:path';
 import { Issues, Reader, isPlainMap, type YamlMap } from './fields.js';
 import {
-  KUBERNETES_KINDS, SERVED_VERSIONS, UNSUPPORTED_ISTIO_KINDS, checkTopLevel, readEnvelope, readMetadata,
+  CLUSTER_SCOPED_KINDS, KUBERNETES_KINDS, SERVED_VERSIONS, UNSUPPORTED_ISTIO_KINDS, checkTopLevel, readEnvelope, readMetadata,
   type ResourceKind,
 } from './envelope.js';
 import {
-  DEFAULT_MESH_SETTINGS, type ConfigMessage, type MeshSettings, type MeshSnapshot, type ObjectMeta,
+  DEFAULT_MESH_SETTINGS, type ConfigMessage, type FederatedTrustDomain, type MeshSettings, type MeshSnapshot, type ObjectMeta,
   type PeerAuthentication, type ServiceEntry, type WorkloadEntry,
 } from './model.js';
+import { parseFederatedTrustDomain } from './parse-federated-trust-domain.js';
+import { federationConflicts } from './federation-checks.js';
 import { parseMeshConfig } from './parse-mesh-config.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseServiceEntry } from './parse-service-entry.js';
@@ -28,7 +30,7 @@ import { parseWorkloadEntry } from './parse-workload-entry.js';
 import { parseYamlFile, type FieldPath, type YamlDocument } from './yaml-source.js';
 import { crossReferenceWarnings } from './cross-checks.js';
 
-export type MeshResource = PeerAuthentication | ServiceEntry | WorkloadEntry;
+export type MeshResource = PeerAuthentication | ServiceEntry | WorkloadEntry | FederatedTrustDomain;
 
 export interface ConfigFile {
   path: string;
@@ -40,8 +42,9 @@ export interface ConfigFile {
 /** Files named like this hold the mesh config as a plain MeshConfig document (pilot-discovery --meshConfig). */
 export const MESH_CONFIG_FILE_NAMES = ['mesh.yaml', 'mesh.yml'];
 
+/** "Kind/namespace/name", or "Kind/name" for a cluster-scoped kind (namespace ''). */
 export function resourceKey(r: { kind: string; meta: { namespace: string; name: string } }): string {
-  return `${r.kind}/${r.meta.namespace}/${r.meta.name}`;
+  return r.meta.namespace === '' ? `${r.kind}/${r.meta.name}` : `${r.kind}/${r.meta.namespace}/${r.meta.name}`;
 }
 
 interface Entry {
@@ -148,15 +151,16 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
   }
   const served = (SERVED_VERSIONS as Record<string, readonly string[]>)[kind];
   if (served === undefined || !served.includes(apiVersion)) {
-    const hint = served ? ` (meshd reads ${kind} as ${served.join(', ')})` : ' (meshd reads PeerAuthentication, ServiceEntry, WorkloadEntry and MeshConfig)';
+    const hint = served ? ` (meshd reads ${kind} as ${served.join(', ')})` : ' (meshd reads PeerAuthentication, ServiceEntry, WorkloadEntry, ClusterFederatedTrustDomain and MeshConfig)';
     c.add('error', file, doc.lineOf(['kind']), `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}${hint}`, `${kind}/${nsName(value)}`);
     c.unidentifiedFiles.add(file);
     return;
   }
 
   checkTopLevel(value, r);
-  const metaFields = readMetadata(value, r);
-  const resourceName = `${kind}/${metaFields.namespace}/${metaFields.name ?? ''}`;
+  const clusterScoped = CLUSTER_SCOPED_KINDS.includes(kind as ResourceKind);
+  const metaFields = readMetadata(value, r, clusterScoped ? kind : undefined);
+  const resourceName = resourceKey({ kind, meta: { namespace: metaFields.namespace, name: metaFields.name ?? '' } });
   const meta: ObjectMeta = {
     name: metaFields.name ?? '',
     namespace: metaFields.namespace,
@@ -171,6 +175,7 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
     case 'PeerAuthentication': resource = parsePeerAuthentication(value.spec, r, meta); break;
     case 'ServiceEntry': resource = parseServiceEntry(value.spec, r, meta); break;
     case 'WorkloadEntry': resource = parseWorkloadEntry(value.spec, r, meta); break;
+    case 'ClusterFederatedTrustDomain': resource = parseFederatedTrustDomain(value.spec, r, meta); break;
   }
   c.flush(issues, doc, file, resourceName);
   if (metaFields.name === undefined) {
@@ -195,8 +200,10 @@ function itemDocument(list: YamlDocument, value: unknown, i: number): YamlDocume
 
 function nsName(doc: YamlMap): string {
   const m = isPlainMap(doc.metadata) ? doc.metadata : {};
+  const name = typeof m.name === 'string' ? m.name : '';
+  if (CLUSTER_SCOPED_KINDS.includes(doc.kind as ResourceKind)) return name;
   const ns = typeof m.namespace === 'string' && m.namespace !== '' ? m.namespace : 'default';
-  return `${ns}/${typeof m.name === 'string' ? m.name : ''}`;
+  return `${ns}/${name}`;
 }
 
 function where(s: { file: string; line: number }): string {
@@ -274,7 +281,7 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   // Previous objects by key, to keep the last good version.
   const prevByKey = new Map<string, MeshResource>();
   if (previous) {
-    for (const r of [...previous.peerAuthentications, ...previous.serviceEntries, ...previous.workloadEntries]) prevByKey.set(resourceKey(r), r);
+    for (const r of [...previous.peerAuthentications, ...previous.serviceEntries, ...previous.workloadEntries, ...previous.federatedTrustDomains]) prevByKey.set(resourceKey(r), r);
   }
 
   const resolved = new Map<string, MeshResource>();
@@ -317,6 +324,8 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   const workloadEntries = all.filter((r): r is WorkloadEntry => r.kind === 'WorkloadEntry').sort(byNamespaceName);
   const partial = { mesh, peerAuthentications, serviceEntries, workloadEntries };
   c.messages.push(...crossReferenceWarnings(partial));
+  const federation = federationConflicts(mesh, all.filter((r): r is FederatedTrustDomain => r.kind === 'ClusterFederatedTrustDomain'));
+  c.messages.push(...federation.messages);
 
   return Object.freeze({
     version: (previous?.version ?? 0) + 1,
@@ -324,6 +333,7 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
     peerAuthentications: Object.freeze(peerAuthentications),
     serviceEntries: Object.freeze(serviceEntries),
     workloadEntries: Object.freeze(workloadEntries),
+    federatedTrustDomains: Object.freeze(federation.accepted),
     messages: Object.freeze(c.messages.sort(byFileLine)),
   });
 }

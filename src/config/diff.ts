@@ -3,7 +3,7 @@
  * (Istio's PushRequest.ConfigsUpdated carries the same kind of set). Objects compare by
  * content: moving a document to another file or line is not a change.
  */
-import type { MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
+import type { FederatedTrustDomain, MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
 import { labelsMatch } from './registry.js';
 
 export interface SnapshotDiff {
@@ -15,6 +15,8 @@ export interface SnapshotDiff {
   readonly services: ReadonlySet<string>;
   /** "namespace/name" of WorkloadEntries added, removed or changed. */
   readonly workloads: ReadonlySet<string>;
+  /** Trust domain names whose ClusterFederatedTrustDomain was added, removed or changed. */
+  readonly federatedTrustDomains: ReadonlySet<string>;
   /** Every namespace touched by the sets above. */
   readonly namespaces: ReadonlySet<string>;
   /** The validation messages differ (a new error, or one fixed). */
@@ -23,7 +25,7 @@ export interface SnapshotDiff {
   readonly empty: boolean;
 }
 
-type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry;
+type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry | FederatedTrustDomain;
 
 /** Content of an object without where it was read from; Maps become sorted entries. */
 function canonical(o: Obj): string {
@@ -37,8 +39,7 @@ function canonical(o: Obj): string {
   });
 }
 
-function changedKeys(prev: readonly Obj[], next: readonly Obj[]): Set<string> {
-  const key = (o: Obj): string => `${o.meta.namespace}/${o.meta.name}`;
+function changedKeys(prev: readonly Obj[], next: readonly Obj[], key: (o: Obj) => string = (o) => `${o.meta.namespace}/${o.meta.name}`): Set<string> {
   const before = new Map(prev.map((o) => [key(o), o]));
   const out = new Set<string>();
   for (const o of next) {
@@ -64,6 +65,7 @@ export function diffSnapshots(prev: MeshSnapshot | undefined, next: MeshSnapshot
   const paKeys = changedKeys(prev.peerAuthentications, next.peerAuthentications);
   const services = changedKeys(prev.serviceEntries, next.serviceEntries);
   const workloads = changedKeys(prev.workloadEntries, next.workloadEntries);
+  const federatedTrustDomains = changedKeys(prev.federatedTrustDomains, next.federatedTrustDomains, (o) => (o as FederatedTrustDomain).trustDomain);
   const peerAuthenticationNamespaces = new Set([...paKeys].map(nsOf));
   const namespaces = new Set([...peerAuthenticationNamespaces, ...[...services].map(nsOf), ...[...workloads].map(nsOf)]);
   return {
@@ -71,9 +73,10 @@ export function diffSnapshots(prev: MeshSnapshot | undefined, next: MeshSnapshot
     peerAuthenticationNamespaces,
     services,
     workloads,
+    federatedTrustDomains,
     namespaces,
     messagesChanged: messagesKey(prev) !== messagesKey(next),
-    empty: !meshChanged && paKeys.size === 0 && services.size === 0 && workloads.size === 0,
+    empty: !meshChanged && paKeys.size === 0 && services.size === 0 && workloads.size === 0 && federatedTrustDomains.size === 0,
   };
 }
 
@@ -88,6 +91,7 @@ export function fullDiff(s: MeshSnapshot): SnapshotDiff {
     peerAuthenticationNamespaces,
     services,
     workloads,
+    federatedTrustDomains: new Set(s.federatedTrustDomains.map((f) => f.trustDomain)),
     namespaces: new Set([...peerAuthenticationNamespaces, ...[...services].map(nsOf), ...[...workloads].map(nsOf)]),
     messagesChanged: s.messages.length > 0,
     empty: false,

@@ -3,8 +3,10 @@
  * builds a new snapshot; nothing but src/config reads files.
  *
  * Shapes follow Istio's APIs (security.istio.io PeerAuthentication, networking.istio.io
- * ServiceEntry / WorkloadEntry, MeshConfig), with names normalised to what meshd uses.
+ * ServiceEntry / WorkloadEntry, MeshConfig) and SPIRE's ClusterFederatedTrustDomain
+ * (spire.spiffe.io), with names normalised to what meshd uses.
  */
+import type { FederationRelationship } from '../federation/relationship.js';
 
 export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
 
@@ -84,6 +86,16 @@ export interface WorkloadEntry {
   spec: WorkloadSpec;
 }
 
+/**
+ * A foreign trust domain meshd trusts (ClusterFederatedTrustDomain, cluster-scoped:
+ * `meta.namespace` is ''). Never meshd's own trust domain or one of its aliases, and at most
+ * one per trust domain: build-snapshot.ts refuses both.
+ */
+export interface FederatedTrustDomain extends FederationRelationship {
+  kind: 'ClusterFederatedTrustDomain';
+  meta: ObjectMeta;
+}
+
 /** Mesh settings, keys after Istio's MeshConfig where one exists. */
 export interface MeshSettings {
   trustDomain: string;
@@ -131,6 +143,8 @@ export interface MeshSnapshot {
   readonly peerAuthentications: readonly PeerAuthentication[];
   readonly serviceEntries: readonly ServiceEntry[];
   readonly workloadEntries: readonly WorkloadEntry[];
+  /** Foreign trust domains, by trust domain name. */
+  readonly federatedTrustDomains: readonly FederatedTrustDomain[];
   /** Errors and warnings of the current config; errored documents keep their last good version. */
   readonly messages: readonly ConfigMessage[];
 }
