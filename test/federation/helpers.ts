@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -101,23 +101,33 @@ export class SwitchableIdentity implements ServingCertificateSource {
 
 export interface WebPki {
   caPem: string;
+  caKeyFile: string;
   certFile: string;
   keyFile: string;
   certPem: string;
   keyPem: string;
 }
 
-/** A Web PKI made with openssl: a CA, and a server certificate for 127.0.0.1 and localhost it signs. */
-export function webPki(dir: string, name = 'web'): WebPki {
+/**
+ * A Web PKI made with openssl: a CA, and a server certificate it signs for `san` (default
+ * 127.0.0.1 and localhost). With `ca`, the server certificate is signed by that PKI's CA instead.
+ */
+export function webPki(dir: string, name = 'web', san = 'IP:127.0.0.1,DNS:localhost', ca?: WebPki): WebPki {
   const p = (f: string): string => join(dir, `${name}-${f}`);
   const run = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'pipe' }); };
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'),
-    '-days', '2', '-subj', `/O=${name} test web CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
+  if (ca) {
+    writeFileSync(p('ca.pem'), ca.caPem);
+    copyFileSync(ca.caKeyFile, p('ca.key'));
+  } else {
+    run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'),
+      '-days', '2', '-subj', `/O=${name} test web CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  }
+  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', `/O=${name}`]);
   const ext = p('ext.cnf');
-  execFileSync('sh', ['-c', `printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\nbasicConstraints=CA:FALSE\\n' > '${ext}'`]);
+  writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`);
   run(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '1', '-extfile', ext]);
   return {
+    caKeyFile: p('ca.key'),
     caPem: readFileSync(p('ca.pem'), 'utf8'),
     certFile: p('server.pem'),
     keyFile: p('server.key'),
@@ -131,6 +141,8 @@ export interface RawEndpoint {
   url: string;
   /** Requests received so far. */
   requests: number;
+  /** Serve another certificate to new connections. */
+  setTls(tls: { keyPem: string; certPem: string }): void;
   close(): Promise<void>;
 }
 
@@ -147,6 +159,7 @@ export async function rawHttpsEndpoint(tls: { keyPem: string; certPem: string },
     port,
     url: `https://127.0.0.1:${port}/`,
     get requests() { return state.requests; },
+    setTls: (tls) => server.setSecureContext({ key: tls.keyPem, cert: tls.certPem }),
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
