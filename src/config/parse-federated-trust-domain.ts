@@ -23,7 +23,7 @@ import { checkTrustDomain, SpiffeIdError, tryParseSpiffeId } from '../ca/spiffe-
 import type { FederatedTrustDomain, ObjectMeta } from './model.js';
 import { Reader } from './fields.js';
 
-export const BUNDLE_FILE_ANNOTATION = 'meshd.io/trust-domain-bundle-file';
+const BUNDLE_FILE_ANNOTATION = 'meshd.io/trust-domain-bundle-file';
 
 const SPEC_FIELDS = ['trustDomain', 'bundleEndpointURL', 'bundleEndpointProfile', 'trustDomainBundle', 'className'];
 const PROFILE_FIELDS = ['type', 'endpointSPIFFEID'];

@@ -21,7 +21,7 @@ import { describeJson, isJsonObject, JsonSyntaxError, parseStrictJson, type Json
  *   "revoke every identity of the trust domain".
  * - A document with no usable X.509 authority is refused for the same reason: meshd keeps the
  *   last good bundle and reports it, rather than let one bad response cut a federation.
- *   Ending a federation is done by deleting it from the config (SPIFFE Federation §6).
+ *   Ending a federation is done by deleting it from the config (SPIFFE Federation §6.3).
  * - Duplicate member names, wrong types, more than MAX_BUNDLE_BYTES or MAX_BUNDLE_KEYS are
  *   refused. Unknown top-level members are allowed (§4.1 MAY).
  */
@@ -33,7 +33,7 @@ export const MAX_BUNDLE_BYTES = 512 * 1024;
  */
 export const MAX_BUNDLE_KEYS = 128;
 /** A DER certificate in x5c; real CA certificates are 0.5-2 KB. */
-export const MAX_CERTIFICATE_BYTES = 16 * 1024;
+const MAX_CERTIFICATE_BYTES = 16 * 1024;
 const MAX_UINT64 = (1n << 64n) - 1n;
 
 export type BundleRefusal = 'too-large' | 'malformed-json' | 'invalid-jwks' | 'no-x509-authorities' | AuthorityRefusal;

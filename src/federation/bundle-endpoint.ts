@@ -13,8 +13,8 @@ import { TLS_CIPHERS, TLS_MIN_VERSION } from './tls-policy.js';
 /**
  * meshd's SPIFFE bundle endpoint (SPIFFE Federation §4): its own trust bundle over HTTPS, on a
  * port of its own, for other trust domains to fetch. `GET /` answers the bundle as
- * application/json; nothing else is served. No client authentication is asked for (§4.1: it
- * MUST NOT be required).
+ * application/json; nothing else is served. No client authentication is asked for (§5.2.1.3, §5.2.2.3:
+ * it MUST NOT be required).
  *
  * Both server profiles (§5.2):
  * - https_web: a certificate and key from files the operator provides (a public CA's, so
@@ -59,7 +59,7 @@ export interface BundleEndpointHandle {
 
 /** SPIRE's bundle endpoint listens on 8443 by default (doc/spire_server.md, federation.bundle_endpoint). */
 export const DEFAULT_BUNDLE_ENDPOINT_PORT = 8443;
-export const DEFAULT_CERT_FILE_POLL_MS = 10_000;
+const DEFAULT_CERT_FILE_POLL_MS = 10_000;
 const MAX_CONNECTIONS = 256;
 const MAX_HEADER_BYTES = 8 * 1024;
 const TIMEOUT_MS = 10_000;

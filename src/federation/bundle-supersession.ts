@@ -24,7 +24,7 @@ export interface HeldAuthorities {
   sequence?: bigint;
 }
 
-export function sameAuthorities(a: readonly string[], b: readonly string[]): boolean {
+function sameAuthorities(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   const set = new Set(a);
   return b.every((pem) => set.has(pem));

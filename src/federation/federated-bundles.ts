@@ -23,7 +23,7 @@ import { realScheduler, type Scheduler } from './scheduler.js';
  *   changed since it was stored (the operator re-bootstrapping the federation);
  * - otherwise the configured bundle (spec.trustDomainBundle or its file);
  * - then the endpoint, refreshed on its hint. A trust domain removed from the config is
- *   forgotten, its stored bundle deleted (SPIFFE Federation §6).
+ *   forgotten, its stored bundle deleted (SPIFFE Federation §6.3).
  */
 
 export interface TrustedForeignBundle {

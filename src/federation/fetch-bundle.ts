@@ -15,8 +15,9 @@ import { TLS_CIPHERS, TLS_MIN_VERSION } from './tls-policy.js';
  * - https_spiffe: the server's certificate chain must verify against the foreign trust
  *   domain's authorities meshd holds (and only those), and its leaf must be an X509-SVID with
  *   exactly the configured SPIFFE ID; the host name plays no part.
- * Temporary or permanent redirects are followed (§5.3), at most MAX_REDIRECTS, each hop to an
- * https URL and authenticated the same way; the new location is never remembered.
+ * Redirects are followed (§5.2.1.4, §5.2.2.4), at most MAX_REDIRECTS, each hop to an https URL
+ * and authenticated the same way (the same SPIFFE ID for https_spiffe); every redirect is treated
+ * as temporary and the new location is never remembered (§7.5.1).
  * Everything is bounded: one deadline for the whole exchange, the body size, the headers.
  */
 
@@ -40,8 +41,8 @@ export interface FetchOptions {
   maxBytes?: number;
 }
 
-export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
-export const MAX_REDIRECTS = 3;
+const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
+const MAX_REDIRECTS = 3;
 const MAX_HEADER_BYTES = 16 * 1024;
 
 class FetchError extends Error {
@@ -51,7 +52,7 @@ class FetchError extends Error {
 }
 
 /** Exactly one URI SAN equal to `expected`, and not a CA: an X509-SVID for that ID (X509-SVID §2, §4.1, §5). */
-export function svidIdentityError(der: Buffer, expected: string): string | undefined {
+function svidIdentityError(der: Buffer, expected: string): string | undefined {
   try {
     const cert = parseCertificate(der, 'server certificate');
     const bc = findExtension(cert, OID.basicConstraints);

@@ -1,9 +1,8 @@
 /**
  * When to fetch a foreign bundle again (pure maths; the random draw is passed in).
  *
- * SPIFFE Federation §4.2: poll every spiffe_refresh_hint, or about every five minutes when the
- * bundle has none; after a failure retry at a sensible pace rather than aggressively. The hint
- * comes from the foreign side, so it is bounded:
+ * SPIFFE Federation §4.1: poll every spiffe_refresh_hint, or about every five minutes when the
+ * bundle has none. The hint comes from the foreign side, so it is bounded:
  * - floor 1 minute, SPIRE's bundleutil.MinimumRefreshHint: a hint of 1 s (a typo, or a hostile
  *   endpoint) must not turn meshd into a load generator;
  * - ceiling 1 hour: the spec's own example hint is 28 days, and polling that rarely would
@@ -17,7 +16,13 @@ export const MIN_REFRESH_MS = 60_000;
 export const MAX_REFRESH_MS = 3_600_000;
 /** SPIFFE Trust Domain and Bundle §6.1, and SPIRE's defaultRefreshInterval. */
 export const DEFAULT_REFRESH_MS = 300_000;
-/** First retry after a failed fetch; doubles per consecutive failure. */
+/**
+ * After a failure SPIFFE Federation §6.2 asks to retry at the next interval rather than immediately or
+ * aggressively. meshd retries sooner, but gently: from 5 s, doubling per consecutive failure,
+ * never beyond min(5 min, the interval). One lost poll (a restart of the foreign side) then
+ * costs seconds, not a whole interval of staleness, while an endpoint that stays down sees at
+ * most one request per 5 minutes from each meshd.
+ */
 export const RETRY_BASE_MS = 5_000;
 /** Retries never wait longer than this (nor longer than the refresh interval itself). */
 export const RETRY_CAP_MS = 300_000;

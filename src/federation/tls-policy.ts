@@ -1,5 +1,5 @@
 /**
- * TLS for bundle endpoints, server and client: SPIFFE Federation §5.2 asks for Mozilla's
+ * TLS for bundle endpoints, server and client: SPIFFE Federation §5 asks for Mozilla's
  * "intermediate" compatibility (https://wiki.mozilla.org/Security/Server_Side_TLS): TLS 1.2 and
  * 1.3; for TLS 1.2 only ECDHE/DHE key exchange with AEAD ciphers. TLS 1.3 suites are OpenSSL's
  * defaults, which are exactly Mozilla's list.

@@ -54,13 +54,13 @@ async function rig(t: Tap): Promise<Rig> {
   };
 }
 
-function federation(t: Tap, r: { dir: string; pki: WebPki }, opts: { dataDir?: string; own?: string[]; timers?: ManualTimers } = {}) {
+function federation(t: Tap, r: { dir: string; pki: WebPki }, opts: { dataDir?: string; own?: string[]; timers?: ManualTimers; fetchTimeoutMs?: number } = {}) {
   const timers = opts.timers ?? new ManualTimers();
   const log = captureLogger();
   const registry = new Registry();
   const bundles = new FederatedBundles({
     ownTrustDomains: () => opts.own ?? ['cluster.local'], store: new DataDirBundleStore(opts.dataDir ?? r.dir), logger: log.logger, registry,
-    clock: timers.clock, schedule: timers.schedule, random: () => 0.5, extraWebCaPem: r.pki.caPem,
+    clock: timers.clock, schedule: timers.schedule, random: () => 0.5, extraWebCaPem: r.pki.caPem, fetchTimeoutMs: opts.fetchTimeoutMs,
   });
   t.teardown(() => bundles.stop());
   const announced: Array<ReadonlyMap<string, TrustedForeignBundle>> = [];
@@ -250,12 +250,14 @@ t.test('the schedule: again after the refresh hint, backing off on failures, bac
     res.end(state.body);
   });
   t.teardown(() => endpoint.close());
-  const f = federation(t, r);
+  // While an attempt runs, its fetch deadline is the one pending timer; once it is done, the next refresh is.
+  const FETCH_DEADLINE = 7_777;
+  const f = federation(t, r, { fetchTimeoutMs: FETCH_DEADLINE });
   await f.bundles.start([{ trustDomain: 'west.example', endpoint: { url: endpoint.url, profile: { type: 'https_web' } } }]);
   const next = async (expected: number, what: string): Promise<void> => {
     const seen = endpoint.requests;
     f.timers.advance(f.timers.delays()[0]!);
-    await until(() => endpoint.requests > seen && f.timers.delays().length === 1, `${what}: the attempt to finish`);
+    await until(() => endpoint.requests > seen && f.timers.delays().length === 1 && f.timers.delays()[0] !== FETCH_DEADLINE, `${what}: the attempt to finish`);
     t.same(f.timers.delays(), [expected], what);
   };
   t.same(f.timers.delays(), [0]);
