@@ -38,29 +38,45 @@ const CURVES: Record<string, { crv: string; size: number }> = {
   [OID.secp521r1]: { crv: 'P-521', size: 66 },
 };
 
+/** The public-key members of a JWK (RFC 7518 §6.2 EC, §6.3 RSA). */
+export type PublicKeyJwk = { kty: 'EC'; crv: string; x: string; y: string } | { kty: 'RSA'; n: string; e: string };
+
 /**
- * The root's public key as a JWK (RFC 7518 §6.2, §6.3), read from its SubjectPublicKeyInfo.
+ * A SubjectPublicKeyInfo's key as JWK members; throws for a key a JWK cannot carry here.
  * Not KeyObject.export({format: 'jwk'}): for EC keys that deadlocks on this Node/OpenSSL
  * (see keys.ts).
  */
+export function publicKeyJwk(spki: Buffer): PublicKeyJwk {
+  const parts = publicKeyParts(spki);
+  if (parts.kty === 'EC') {
+    const curve = CURVES[parts.curveOid];
+    if (!curve || parts.point.length !== 1 + 2 * curve.size || parts.point[0] !== 4) throw new Error(`key on curve ${parts.curveOid} cannot be written as a JWK`);
+    return {
+      kty: 'EC',
+      crv: curve.crv,
+      x: parts.point.subarray(1, 1 + curve.size).toString('base64url'),
+      y: parts.point.subarray(1 + curve.size).toString('base64url'),
+    };
+  }
+  if (parts.kty === 'RSA') return { kty: 'RSA', n: parts.n.toString('base64url'), e: parts.e.toString('base64url') };
+  throw new Error(`key algorithm ${parts.algorithmOid} cannot be written as a JWK`);
+}
+
+/** The root's public key as a JWK, read from its SubjectPublicKeyInfo. */
 function rootJwk(pem: string): X509SvidJwk {
   const cached = jwkCache.get(pem);
   if (cached) return cached;
   const der = decodePemOf(pem, 'CERTIFICATE', 'trust bundle')[0]!;
-  const parts = publicKeyParts(parseCertificate(der, 'trust bundle root').spki);
-  const jwk: X509SvidJwk = { kty: parts.kty, use: 'x509-svid', x5c: [der.toString('base64')] };
-  if (parts.kty === 'EC') {
-    const curve = CURVES[parts.curveOid];
-    if (!curve || parts.point.length !== 1 + 2 * curve.size || parts.point[0] !== 4) throw new Error(`root key on curve ${parts.curveOid} cannot be written as a JWK`);
-    jwk.crv = curve.crv;
-    jwk.x = parts.point.subarray(1, 1 + curve.size).toString('base64url');
-    jwk.y = parts.point.subarray(1 + curve.size).toString('base64url');
-  } else if (parts.kty === 'RSA') {
-    jwk.n = parts.n.toString('base64url');
-    jwk.e = parts.e.toString('base64url');
-  } else {
-    throw new Error(`root key algorithm ${parts.algorithmOid} cannot be written as a JWK`);
+  const spki = parseCertificate(der, 'trust bundle root').spki;
+  let key: PublicKeyJwk;
+  try {
+    key = publicKeyJwk(spki);
+  } catch (err) {
+    throw new Error(`root ${(err as Error).message}`);
   }
+  // Member order as before: kty, use, x5c, then the key parameters.
+  const { kty, ...params } = key;
+  const jwk: X509SvidJwk = { kty, use: 'x509-svid', x5c: [der.toString('base64')], ...params };
   if (jwkCache.size > 64) jwkCache.clear();
   jwkCache.set(pem, jwk);
   return jwk;

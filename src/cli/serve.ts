@@ -4,6 +4,7 @@ import { createLogger } from '../common/logger.js';
 import { systemClock } from '../common/clock.js';
 import { startMeshd } from '../server/meshd.js';
 import { defaultMintWorkers } from '../ca/mint-pool.js';
+import { DEFAULT_BUNDLE_ENDPOINT_PORT } from '../federation/bundle-endpoint.js';
 import { absolute, dataDirOption, logLevelOption, trustDomainOption } from './options.js';
 
 /**
@@ -29,6 +30,11 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--rotation-fraction <f>', 'fraction of an SVID lifetime after which it is re-issued and pushed; given explicitly it overrides the mesh config').default('0.8'))
     .addOption(new Option('--ca-workers <n>', 'threads that mint workload SVIDs when the CA key is in this process (0: on the event loop; default one per core beyond the first, at most 4)')
       .env('MESHD_CA_WORKERS').default(defaultMintWorkers()).argParser(workerCount))
+    .addOption(new Option('--federation-addr [host:port]', "serve meshd's trust bundle as a SPIFFE bundle endpoint for other trust domains (off unless given; given alone, 0.0.0.0:8443 as SPIRE's bundle endpoint)").preset(`0.0.0.0:${DEFAULT_BUNDLE_ENDPOINT_PORT}`))
+    .addOption(new Option('--federation-profile <profile>', "how foreign trust domains authenticate the bundle endpoint: meshd's own SVID, or a Web PKI certificate from --federation-cert-file (default https_spiffe)").choices(['https_spiffe', 'https_web']))
+    .addOption(new Option('--federation-cert-file <file>', 'https_web: the bundle endpoint certificate chain (PEM), re-read when it changes'))
+    .addOption(new Option('--federation-key-file <file>', 'https_web: the bundle endpoint private key (PEM), re-read when it changes'))
+    .addOption(new Option('--federation-web-ca-file <file>', 'PEM CAs trusted for https_web bundle endpoints of foreign trust domains, beside the system CAs'))
     .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default('10s'))
     .addOption(logLevelOption())
     .action(async (opts: ServeFlags, cmd: Command) => {
@@ -51,6 +57,13 @@ export function registerServe(program: Command): void {
         maxWorkloadCertTtlMs: parseDuration(opts.maxWorkloadCertTtl),
         rotationFraction: explicit('rotationFraction') ? Number(opts.rotationFraction) : undefined,
         caWorkers: opts.caWorkers,
+        federation: {
+          addr: opts.federationAddr,
+          profile: opts.federationProfile,
+          certFile: opts.federationCertFile ? absolute(opts.federationCertFile) : undefined,
+          keyFile: opts.federationKeyFile ? absolute(opts.federationKeyFile) : undefined,
+          webCaFile: opts.federationWebCaFile ? absolute(opts.federationWebCaFile) : undefined,
+        },
         logger,
         clock: systemClock,
       });
@@ -94,6 +107,11 @@ interface ServeFlags {
   maxWorkloadCertTtl: string;
   rotationFraction: string;
   caWorkers: number;
+  federationAddr?: string;
+  federationProfile?: 'https_spiffe' | 'https_web';
+  federationCertFile?: string;
+  federationKeyFile?: string;
+  federationWebCaFile?: string;
   shutdownGrace: string;
   logLevel: string;
 }

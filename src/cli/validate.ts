@@ -11,7 +11,7 @@ import { readConfigFiles } from '../config/load-config-dir.js';
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('validate mesh config (PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule, MeshConfig) as istioctl validate does; exits 1 on errors')
+    .description('validate mesh config (PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule, ClusterFederatedTrustDomain, MeshConfig) as istioctl validate does; exits 1 on errors')
     .argument('<paths...>', 'config dirs (every *.yaml / *.yml in them) or single files')
     .action(async (paths: string[]) => {
       const files: ConfigFile[] = [];
@@ -43,6 +43,7 @@ export function registerValidate(program: Command): void {
       // The newer kinds are counted when present, so configs without them print as before.
       if (snapshot.authorizationPolicies.length > 0) parts.push(plural(snapshot.authorizationPolicies.length, 'AuthorizationPolicy').replace('Policys', 'Policies'));
       if (snapshot.destinationRules.length > 0) parts.push(plural(snapshot.destinationRules.length, 'DestinationRule'));
+      if (snapshot.federatedTrustDomains.length > 0) parts.push(plural(snapshot.federatedTrustDomains.length, 'ClusterFederatedTrustDomain'));
       const counts = parts.join(', ');
       process.stdout.write(`${what} ${warnings > 0 ? `has ${plural(warnings, 'warning')}` : 'is valid'}: ${counts}\n`);
     });

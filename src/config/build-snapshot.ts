@@ -14,13 +14,15 @@
 import { basename } from 'node:path';
 import { Issues, Reader, isPlainMap, type YamlMap } from './fields.js';
 import {
-  KUBERNETES_KINDS, SERVED_VERSIONS, UNSUPPORTED_ISTIO_KINDS, checkTopLevel, readEnvelope, readMetadata,
+  CLUSTER_SCOPED_KINDS, KUBERNETES_KINDS, SERVED_VERSIONS, UNSUPPORTED_ISTIO_KINDS, checkTopLevel, readEnvelope, readMetadata,
   type ResourceKind,
 } from './envelope.js';
 import {
-  DEFAULT_MESH_SETTINGS, type AuthorizationPolicy, type ConfigMessage, type DestinationRule, type MeshSettings, type MeshSnapshot,
-  type ObjectMeta, type PeerAuthentication, type ServiceEntry, type WorkloadEntry,
+  DEFAULT_MESH_SETTINGS, type AuthorizationPolicy, type ConfigMessage, type DestinationRule, type FederatedTrustDomain, type MeshSettings,
+  type MeshSnapshot, type ObjectMeta, type PeerAuthentication, type ServiceEntry, type WorkloadEntry,
 } from './model.js';
+import { parseFederatedTrustDomain } from './parse-federated-trust-domain.js';
+import { federationConflicts } from './federation-checks.js';
 import { parseMeshConfig } from './parse-mesh-config.js';
 import { parsePeerAuthentication } from './parse-peer-authentication.js';
 import { parseAuthorizationPolicy } from './parse-authorization-policy.js';
@@ -30,7 +32,7 @@ import { parseWorkloadEntry } from './parse-workload-entry.js';
 import { parseYamlFile, type FieldPath, type YamlDocument } from './yaml-source.js';
 import { crossReferenceWarnings } from './cross-checks.js';
 
-export type MeshResource = PeerAuthentication | AuthorizationPolicy | ServiceEntry | WorkloadEntry | DestinationRule;
+export type MeshResource = PeerAuthentication | AuthorizationPolicy | ServiceEntry | WorkloadEntry | DestinationRule | FederatedTrustDomain;
 
 export interface ConfigFile {
   path: string;
@@ -42,8 +44,9 @@ export interface ConfigFile {
 /** Files named like this hold the mesh config as a plain MeshConfig document (pilot-discovery --meshConfig). */
 export const MESH_CONFIG_FILE_NAMES = ['mesh.yaml', 'mesh.yml'];
 
+/** "Kind/namespace/name", or "Kind/name" for a cluster-scoped kind (namespace ''). */
 export function resourceKey(r: { kind: string; meta: { namespace: string; name: string } }): string {
-  return `${r.kind}/${r.meta.namespace}/${r.meta.name}`;
+  return r.meta.namespace === '' ? `${r.kind}/${r.meta.name}` : `${r.kind}/${r.meta.namespace}/${r.meta.name}`;
 }
 
 interface Entry {
@@ -152,15 +155,16 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
   if (served === undefined || !served.includes(apiVersion)) {
     const hint = served
       ? ` (meshd reads ${kind} as ${served.join(', ')})`
-      : ' (meshd reads PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule and MeshConfig)';
+      : ' (meshd reads PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule, ClusterFederatedTrustDomain and MeshConfig)';
     c.add('error', file, doc.lineOf(['kind']), `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}${hint}`, `${kind}/${nsName(value)}`);
     c.unidentifiedFiles.add(file);
     return;
   }
 
   checkTopLevel(value, r);
-  const metaFields = readMetadata(value, r);
-  const resourceName = `${kind}/${metaFields.namespace}/${metaFields.name ?? ''}`;
+  const clusterScoped = CLUSTER_SCOPED_KINDS.includes(kind as ResourceKind);
+  const metaFields = readMetadata(value, r, clusterScoped ? kind : undefined);
+  const resourceName = resourceKey({ kind, meta: { namespace: metaFields.namespace, name: metaFields.name ?? '' } });
   const meta: ObjectMeta = {
     name: metaFields.name ?? '',
     namespace: metaFields.namespace,
@@ -177,6 +181,7 @@ function readDocument(c: Collector, file: string, doc: YamlDocument, isMeshFile:
     case 'WorkloadEntry': resource = parseWorkloadEntry(value.spec, r, meta); break;
     case 'AuthorizationPolicy': resource = parseAuthorizationPolicy(value.spec, r, meta); break;
     case 'DestinationRule': resource = parseDestinationRule(value.spec, r, meta); break;
+    case 'ClusterFederatedTrustDomain': resource = parseFederatedTrustDomain(value.spec, r, meta); break;
   }
   c.flush(issues, doc, file, resourceName);
   if (metaFields.name === undefined) {
@@ -201,8 +206,10 @@ function itemDocument(list: YamlDocument, value: unknown, i: number): YamlDocume
 
 function nsName(doc: YamlMap): string {
   const m = isPlainMap(doc.metadata) ? doc.metadata : {};
+  const name = typeof m.name === 'string' ? m.name : '';
+  if (CLUSTER_SCOPED_KINDS.includes(doc.kind as ResourceKind)) return name;
   const ns = typeof m.namespace === 'string' && m.namespace !== '' ? m.namespace : 'default';
-  return `${ns}/${typeof m.name === 'string' ? m.name : ''}`;
+  return `${ns}/${name}`;
 }
 
 function where(s: { file: string; line: number }): string {
@@ -280,7 +287,10 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   // Previous objects by key, to keep the last good version.
   const prevByKey = new Map<string, MeshResource>();
   if (previous) {
-    const kinds = [previous.peerAuthentications, previous.authorizationPolicies, previous.serviceEntries, previous.workloadEntries, previous.destinationRules];
+    const kinds = [
+      previous.peerAuthentications, previous.authorizationPolicies, previous.serviceEntries, previous.workloadEntries, previous.destinationRules,
+      previous.federatedTrustDomains,
+    ];
     for (const r of kinds.flat()) prevByKey.set(resourceKey(r), r);
   }
 
@@ -326,6 +336,8 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   const destinationRules = all.filter((r): r is DestinationRule => r.kind === 'DestinationRule').sort(byNamespaceName);
   const partial = { mesh, peerAuthentications, serviceEntries, workloadEntries, authorizationPolicies, destinationRules };
   c.messages.push(...crossReferenceWarnings(partial));
+  const federation = federationConflicts(mesh, all.filter((r): r is FederatedTrustDomain => r.kind === 'ClusterFederatedTrustDomain'));
+  c.messages.push(...federation.messages);
 
   return Object.freeze({
     version: (previous?.version ?? 0) + 1,
@@ -335,6 +347,7 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
     workloadEntries: Object.freeze(workloadEntries),
     authorizationPolicies: Object.freeze(authorizationPolicies),
     destinationRules: Object.freeze(destinationRules),
+    federatedTrustDomains: Object.freeze(federation.accepted),
     messages: Object.freeze(c.messages.sort(byFileLine)),
   });
 }

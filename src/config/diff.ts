@@ -3,7 +3,7 @@
  * (Istio's PushRequest.ConfigsUpdated carries the same kind of set). Objects compare by
  * content: moving a document to another file or line is not a change.
  */
-import type { AuthorizationPolicy, DestinationRule, MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
+import type { AuthorizationPolicy, DestinationRule, FederatedTrustDomain, MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
 import { labelsMatch } from './registry.js';
 
 export interface SnapshotDiff {
@@ -19,6 +19,8 @@ export interface SnapshotDiff {
   readonly authorizationPolicies: ReadonlySet<string>;
   /** "namespace/name" of DestinationRules added, removed or changed. */
   readonly destinationRules: ReadonlySet<string>;
+  /** Trust domain names whose ClusterFederatedTrustDomain was added, removed or changed. */
+  readonly federatedTrustDomains: ReadonlySet<string>;
   /** Every namespace touched by the sets above. */
   readonly namespaces: ReadonlySet<string>;
   /** The validation messages differ (a new error, or one fixed). */
@@ -27,7 +29,7 @@ export interface SnapshotDiff {
   readonly empty: boolean;
 }
 
-type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry | AuthorizationPolicy | DestinationRule;
+type Obj = PeerAuthentication | ServiceEntry | WorkloadEntry | AuthorizationPolicy | DestinationRule | FederatedTrustDomain;
 
 /** Content of an object without where it was read from; Maps become sorted entries. */
 function canonical(o: Obj): string {
@@ -41,8 +43,7 @@ function canonical(o: Obj): string {
   });
 }
 
-function changedKeys(prev: readonly Obj[], next: readonly Obj[]): Set<string> {
-  const key = (o: Obj): string => `${o.meta.namespace}/${o.meta.name}`;
+function changedKeys(prev: readonly Obj[], next: readonly Obj[], key: (o: Obj) => string = (o) => `${o.meta.namespace}/${o.meta.name}`): Set<string> {
   const before = new Map(prev.map((o) => [key(o), o]));
   const out = new Set<string>();
   for (const o of next) {
@@ -70,6 +71,7 @@ export function diffSnapshots(prev: MeshSnapshot | undefined, next: MeshSnapshot
   const workloads = changedKeys(prev.workloadEntries, next.workloadEntries);
   const authorizationPolicies = changedKeys(prev.authorizationPolicies, next.authorizationPolicies);
   const destinationRules = changedKeys(prev.destinationRules, next.destinationRules);
+  const federatedTrustDomains = changedKeys(prev.federatedTrustDomains, next.federatedTrustDomains, (o) => (o as FederatedTrustDomain).trustDomain);
   const peerAuthenticationNamespaces = new Set([...paKeys].map(nsOf));
   const namespaces = new Set([
     ...peerAuthenticationNamespaces, ...[...services, ...workloads, ...authorizationPolicies, ...destinationRules].map(nsOf),
@@ -81,10 +83,11 @@ export function diffSnapshots(prev: MeshSnapshot | undefined, next: MeshSnapshot
     workloads,
     authorizationPolicies,
     destinationRules,
+    federatedTrustDomains,
     namespaces,
     messagesChanged: messagesKey(prev) !== messagesKey(next),
     empty: !meshChanged && paKeys.size === 0 && services.size === 0 && workloads.size === 0 &&
-      authorizationPolicies.size === 0 && destinationRules.size === 0,
+      authorizationPolicies.size === 0 && destinationRules.size === 0 && federatedTrustDomains.size === 0,
   };
 }
 
@@ -103,6 +106,7 @@ export function fullDiff(s: MeshSnapshot): SnapshotDiff {
     workloads,
     authorizationPolicies,
     destinationRules,
+    federatedTrustDomains: new Set(s.federatedTrustDomains.map((f) => f.trustDomain)),
     namespaces: new Set([
       ...peerAuthenticationNamespaces, ...[...services, ...workloads, ...authorizationPolicies, ...destinationRules].map(nsOf),
     ]),

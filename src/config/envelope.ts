@@ -5,16 +5,23 @@
 import { Reader, type YamlMap } from './fields.js';
 import { dns1123LabelError, dns1123SubdomainError, isRfc3339, labelErrors } from './rules.js';
 
-export type ResourceKind = 'PeerAuthentication' | 'AuthorizationPolicy' | 'ServiceEntry' | 'WorkloadEntry' | 'DestinationRule';
+export type ResourceKind = 'PeerAuthentication' | 'AuthorizationPolicy' | 'ServiceEntry' | 'WorkloadEntry' | 'DestinationRule' | 'ClusterFederatedTrustDomain';
 
-/** Istio's served versions (security.istio.io CRD: v1, v1beta1; networking.istio.io: v1, v1beta1, v1alpha3). */
+/**
+ * Istio's served versions (security.istio.io CRD: v1, v1beta1; networking.istio.io: v1, v1beta1,
+ * v1alpha3), and spire-controller-manager's for ClusterFederatedTrustDomain.
+ */
 export const SERVED_VERSIONS: Readonly<Record<ResourceKind, readonly string[]>> = {
   PeerAuthentication: ['security.istio.io/v1', 'security.istio.io/v1beta1'],
   AuthorizationPolicy: ['security.istio.io/v1', 'security.istio.io/v1beta1'],
   ServiceEntry: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
   WorkloadEntry: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
   DestinationRule: ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'],
+  ClusterFederatedTrustDomain: ['spire.spiffe.io/v1alpha1'],
 };
+
+/** Kinds without a namespace (Kubernetes scope: Cluster). */
+export const CLUSTER_SCOPED_KINDS: readonly ResourceKind[] = ['ClusterFederatedTrustDomain'];
 
 /**
  * Istio kinds meshd does not implement. A warning, not an error: the rest of the file applies
@@ -66,8 +73,11 @@ export interface MetaFields {
   creationTimestamp?: string;
 }
 
-/** metadata, with Kubernetes' rules and wording (`resource name may not be empty`, RFC 1123 names). */
-export function readMetadata(doc: YamlMap, r: Reader): MetaFields {
+/**
+ * metadata, with Kubernetes' rules and wording (`resource name may not be empty`, RFC 1123 names).
+ * For a cluster-scoped kind (`clusterScopedKind` set) the namespace is '' and one given is ignored.
+ */
+export function readMetadata(doc: YamlMap, r: Reader, clusterScopedKind?: string): MetaFields {
   const m = r.map(doc.metadata, ['metadata']) ?? {};
   r.fields(m, ['metadata'], METADATA_FIELDS);
   const out: MetaFields = { namespace: DEFAULT_NAMESPACE, labels: {}, annotations: {} };
@@ -82,7 +92,10 @@ export function readMetadata(doc: YamlMap, r: Reader): MetaFields {
   }
 
   const namespace = r.string(m.namespace, ['metadata', 'namespace']);
-  if (namespace !== undefined && namespace !== '') {
+  if (clusterScopedKind !== undefined) {
+    out.namespace = '';
+    if (namespace !== undefined && namespace !== '') r.issues.warn(['metadata', 'namespace'], `${clusterScopedKind} is cluster-scoped; metadata.namespace is ignored`);
+  } else if (namespace !== undefined && namespace !== '') {
     const err = dns1123LabelError(namespace);
     if (err) r.issues.error(['metadata', 'namespace'], `metadata.namespace: Invalid value: ${JSON.stringify(namespace)}: ${err}`);
     out.namespace = namespace;

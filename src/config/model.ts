@@ -3,9 +3,10 @@
  * builds a new snapshot; nothing but src/config reads files.
  *
  * Shapes follow Istio's APIs (security.istio.io PeerAuthentication / AuthorizationPolicy,
- * networking.istio.io ServiceEntry / WorkloadEntry / DestinationRule, MeshConfig), with names
- * normalised to what meshd uses.
+ * networking.istio.io ServiceEntry / WorkloadEntry / DestinationRule, MeshConfig) and SPIRE's
+ * ClusterFederatedTrustDomain (spire.spiffe.io), with names normalised to what meshd uses.
  */
+import type { FederationRelationship } from '../federation/relationship.js';
 
 export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
 
@@ -209,6 +210,16 @@ export interface DestinationRule {
   workloadSelector?: Readonly<Record<string, string>>;
 }
 
+/**
+ * A foreign trust domain meshd trusts (ClusterFederatedTrustDomain, cluster-scoped:
+ * `meta.namespace` is ''). Never meshd's own trust domain or one of its aliases, and at most
+ * one per trust domain: build-snapshot.ts refuses both.
+ */
+export interface FederatedTrustDomain extends FederationRelationship {
+  kind: 'ClusterFederatedTrustDomain';
+  meta: ObjectMeta;
+}
+
 /** Mesh settings, keys after Istio's MeshConfig where one exists. */
 export interface MeshSettings {
   trustDomain: string;
@@ -258,6 +269,8 @@ export interface MeshSnapshot {
   readonly workloadEntries: readonly WorkloadEntry[];
   readonly authorizationPolicies: readonly AuthorizationPolicy[];
   readonly destinationRules: readonly DestinationRule[];
+  /** Foreign trust domains, by trust domain name. */
+  readonly federatedTrustDomains: readonly FederatedTrustDomain[];
   /** Errors and warnings of the current config; errored documents keep their last good version. */
   readonly messages: readonly ConfigMessage[];
 }

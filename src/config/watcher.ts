@@ -173,7 +173,7 @@ export class ConfigWatcher {
     logger.info(
       {
         version: next.version, meshChanged: diff.meshChanged, namespaces: [...diff.namespaces],
-        services: [...diff.services], workloads: [...diff.workloads],
+        services: [...diff.services], workloads: [...diff.workloads], federatedTrustDomains: [...diff.federatedTrustDomains],
       },
       diff.empty ? 'mesh config messages changed' : 'mesh config changed',
     );

@@ -25,6 +25,8 @@ import { envoyRoot } from '../envoy/protos.js';
 import { AccessLogIngester, addAccessLogService, meshWorkloadResolver } from '../telemetry/index.js';
 import { GRPC_SERVER_OPTIONS } from './grpc-server-options.js';
 import { HandlerErrors } from '../common/handler-errors.js';
+import { checkFederationOptions, startFederation, type FederationOptions } from './federation.js';
+import type { ForeignBundleSet } from '../federation/index.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
 const TELEMETRY_CLUSTER = 'Kubernetes';
@@ -53,10 +55,12 @@ export interface MeshdOptions {
   svidTickMs?: number;
   /** Threads that mint workload SVIDs (default: one per core beyond the first, at most 4; 0: on the event loop). */
   caWorkers?: number;
+  /** The SPIFFE bundle endpoint (off without `addr`) and foreign bundle fetching. */
+  federation?: FederationOptions;
 }
 
 export interface RunningMeshd {
-  ports: { secureGrpc: number; grpc: number; monitoring: number };
+  ports: { secureGrpc: number; grpc: number; monitoring: number; federation?: number };
   ca: ManagedCertificateAuthority;
   core: DiscoveryCore;
   tokens: TokenAuthority;
@@ -65,6 +69,8 @@ export interface RunningMeshd {
   registry: Registry;
   /** Unexpected handler errors, counted in meshd_handler_errors_total (the serve command reports stray rejections here too). */
   errors: HandlerErrors;
+  /** The foreign trust domains' bundles meshd trusts (ClusterFederatedTrustDomain). */
+  foreignBundles: ForeignBundleSet;
   /** Graceful stop: refuse new streams, end open ones with UNAVAILABLE, wait up to graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -82,6 +88,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   if (!isLoopback(plain.host) && !options.allowRemotePlaintext) {
     throw new Error(`--grpc-addr ${options.grpcAddr} is not a loopback address; plaintext gRPC beyond this host needs --allow-remote-plaintext`);
   }
+  checkFederationOptions(options.federation);
 
   // Parse Envoy's protos before serving: lazily, the first xDS request pays for it while every stream waits.
   envoyRoot();
@@ -148,8 +155,12 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     dnsNames: DEFAULT_SERVING_DNS_NAMES,
     ttlMs: workloadTtl(),
     rotation: rotation(),
-    onRenewed: (svid) => credentials.update({ keyPem: svid.keyPem, chainPem: svid.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') }),
+    onRenewed: (svid) => {
+      credentials.update({ keyPem: svid.keyPem, chainPem: svid.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') });
+      for (const listener of servingRenewed) listener();
+    },
   });
+  const servingRenewed = new Set<() => void>();
   const first = await serving.start();
   const credentials = new RotatingServerCredentials({ keyPem: first.keyPem, chainPem: first.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') });
   const unsubscribeServing = ca.onBundleChange(() => void serving.renew());
@@ -173,6 +184,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   let ready = true;
   let http: HttpServerHandle | undefined;
   http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready }), { name: 'monitoring', logger, errors });
+  const federation = await startFederation({
+    options: options.federation, dataDir: options.dataDir, trustDomain, mesh, ca, registry, clock, logger: logger.child({ component: 'federation' }),
+    serving: { current: () => serving.svid ?? first, onChange: (l) => { servingRenewed.add(l); return () => servingRenewed.delete(l); } },
+  });
   logger.info({
     trustDomain, secureGrpc: `${secure.host}:${securePort}`, grpc: `${plain.host}:${plainPort}`, monitoring: `${monitoring.host}:${http.port}`,
     dataDir: options.dataDir, configDir: options.configDir ?? null, caDir: options.caDir ?? null,
@@ -191,6 +206,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
       svids.stop();
       serving.stop();
       ca.stop();
+      await federation.stop();
       await mesh.close();
       await http?.close();
       http = undefined;
@@ -199,7 +215,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     return stopped;
   };
 
-  return { ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port }, ca, core, tokens, svids, registry, errors, stop };
+  return {
+    ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port, ...(federation.port !== undefined ? { federation: federation.port } : {}) },
+    ca, core, tokens, svids, registry, errors, foreignBundles: federation.bundles, stop,
+  };
 }
 
 function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {

@@ -3,6 +3,7 @@ import type { ManagedCertificateAuthority } from '../ca/index.js';
 import type { DiscoveryCore } from '../xds/core/index.js';
 import type { MeshState } from './mesh-state.js';
 import { json, type HttpHandler } from './http-server.js';
+import { encodeBundleDocument } from '../federation/bundle-document.js';
 
 export interface MonitoringDeps {
   registry: Registry;
@@ -21,7 +22,7 @@ export function monitoringRoutes(deps: MonitoringDeps): Map<string, HttpHandler>
     // SPIFFE bundle (JWKS with spiffe_sequence and spiffe_refresh_hint); ?format=pem for the PEM roots.
     ['/trust-bundle', (url) => (url.searchParams.get('format') === 'pem'
       ? { contentType: 'application/x-pem-file', body: deps.ca.trustBundle().rootsPem.join('') }
-      : { contentType: 'application/json', body: JSON.stringify(deps.ca.bundleJwks(), null, 2) + '\n' })],
+      : { contentType: 'application/json', body: encodeBundleDocument(deps.ca.bundleJwks()) })],
     ['/debug/connections', () => json(deps.core.connections())],
     ['/debug/config', () => {
       const s = deps.mesh.snapshot;

@@ -78,3 +78,31 @@ t.test('a missing path is an error', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, 'cannot read /nonexistent/meshd-config: ENOENT');
 });
+
+t.test('ClusterFederatedTrustDomains are counted; federating with meshd\'s own trust domain is an error with file and line', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshd-validate-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const cftd = (name: string, td: string): string => yaml`
+    apiVersion: spire.spiffe.io/v1alpha1
+    kind: ClusterFederatedTrustDomain
+    metadata: {name: ${name}}
+    spec:
+      trustDomain: ${td}
+      bundleEndpointURL: https://${td}:8443/
+      bundleEndpointProfile: {type: https_web}
+  `;
+  await writeFile(join(dir, 'mesh.yaml'), 'trustDomain: east.example\n');
+  await writeFile(join(dir, 'federation.yaml'), `${cftd('west', 'west.example')}---\n${cftd('north', 'north.example')}`);
+  const ok = await meshd('validate', dir);
+  t.equal(ok.code, 0, ok.stdout + ok.stderr);
+  t.equal(ok.stdout, `"${dir}" is valid: 0 PeerAuthentications, 0 ServiceEntries, 0 WorkloadEntries, 2 ClusterFederatedTrustDomains\n`);
+
+  await writeFile(join(dir, 'self.yaml'), cftd('self', 'east.example'));
+  const bad = await meshd('validate', dir);
+  t.equal(bad.code, 1);
+  t.equal(bad.stdout, [
+    `Error: ${join(dir, 'self.yaml')}:1: ClusterFederatedTrustDomain/self: spec.trustDomain east.example is meshd's own trust domain; only meshd's CA signs for it, so it cannot be federated`,
+    `"${dir}": 1 error, 0 warnings in 3 files`,
+    '',
+  ].join('\n'));
+});

@@ -362,7 +362,7 @@ const rows: Row[] = [
       kind: PeerAuthorization
       metadata: {name: x}
     `,
-    errors: [[2, 'no matches for kind "PeerAuthorization" in version "security.istio.io/v1" (meshd reads PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule and MeshConfig)']],
+    errors: [[2, 'no matches for kind "PeerAuthorization" in version "security.istio.io/v1" (meshd reads PeerAuthentication, AuthorizationPolicy, ServiceEntry, WorkloadEntry, DestinationRule, ClusterFederatedTrustDomain and MeshConfig)']],
   },
   {
     name: 'unserved apiVersion of a known kind',
