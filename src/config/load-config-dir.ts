@@ -5,10 +5,16 @@
  * What is read is bounded before any of it is parsed: a file larger than maxFileBytes, or
  * files past maxDirBytes in all (by name order), are not read and are reported as errors, so
  * the objects they held stay in force (build-snapshot.ts).
+ *
+ * Symlinks are followed only to files inside the config dir. The dir's own path is resolved
+ * first, so a config path that is itself a symlink (switched to another dir by a config-sync
+ * tool) works, and so does a Kubernetes ConfigMap volume, whose files are symlinks into the
+ * same dir (`shop.yaml -> ..data/shop.yaml`, `..data -> ..2024_01_01_00_00_00.123`). A symlink
+ * that leads outside is skipped with a warning.
  */
 import { constants } from 'node:fs';
 import { open, readdir, realpath, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { buildSnapshot, type ConfigFile, type FileParseCache } from './build-snapshot.js';
 import type { MeshSnapshot } from './model.js';
 
@@ -33,6 +39,12 @@ function fmtBytes(n: number): string {
   const mib = n / (1024 * 1024);
   const unit = mib >= 1 ? `${Number(mib.toFixed(1))} MiB` : `${Number((n / 1024).toFixed(1))} KiB`;
   return `${n.toLocaleString('en-US')} bytes (${unit})`;
+}
+
+/** Inside `root` (already resolved), not `root` itself. */
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
 
 /** Up to `max` bytes; undefined when there are more (a file can grow between stat and read). */
@@ -120,6 +132,10 @@ export async function readConfigFiles(dir: string, limits: ConfigReadLimits = CO
         real = await realpath(real);
       } catch {
         continue; // dangling, or removed since readdir
+      }
+      if (!isInside(root, real)) {
+        files.push({ path, notRead: { level: 'warning', message: `symlink to ${real}, outside the config dir ${root}; meshd follows symlinks only to files inside it, so this file is skipped` } });
+        continue;
       }
     }
     const room = limits.maxDirBytes - total;
