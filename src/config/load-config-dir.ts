@@ -24,12 +24,13 @@ export interface ConfigReadLimits {
 }
 
 /**
- * - 1.5 MiB a file: the largest object Kubernetes stores (etcd's default request limit), so
- *   any object kubectl could apply fits in one file; Istio objects are a few KB.
- * - 16 MiB a dir: ten files at the bound. A reload parses only changed files, but a start
+ * - 1 MiB a file: Istio objects are a few KB (1 MiB holds ~5,000 WorkloadEntries), and
+ *   Kubernetes itself refuses an object over 1.5 MiB (etcd's default request limit). The YAML
+ *   bounds (yaml-limits.ts) are set so that a file of this size of Istio objects passes them.
+ * - 16 MiB a dir: sixteen files at the bound. A reload parses only changed files, but a start
  *   parses them all, at about 1 MB/s.
  */
-export const CONFIG_READ_LIMITS: ConfigReadLimits = Object.freeze({ maxFileBytes: 1.5 * 1024 * 1024, maxDirBytes: 16 * 1024 * 1024 });
+export const CONFIG_READ_LIMITS: ConfigReadLimits = Object.freeze({ maxFileBytes: 1024 * 1024, maxDirBytes: 16 * 1024 * 1024 });
 
 export function isConfigFileName(name: string): boolean {
   return /\.ya?ml$/i.test(name) && !name.startsWith('.') && !name.endsWith('~');

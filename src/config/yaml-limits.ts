@@ -3,8 +3,8 @@
  * anything big from it.
  *
  * The `yaml` package parses at about 1 MB/s and its syntax tree holds ~1 KB per token, so
- * the cost of a file is set by its number of tokens, not its bytes: 1 MB of `[1,1,1,…]` is
- * 500,000 tokens, 4 s and 500 MB. Its composer also recurses once per nesting level: about a
+ * the cost of a file is set by its number of tokens (and documents), not its bytes: 1 MB of
+ * `[1,1,1,…]` is 500,000 tokens, 4 s and 500 MB. Its composer also recurses once per nesting level: about a
  * thousand levels (a few KB of `[[[[…`) overflow the stack, and overflowing it twice in one
  * process has aborted Node 20 outright ("RegExpCompiler Allocation failed"). And it resolves
  * each alias by scanning the document's anchors, quadratic in the number of aliases.
@@ -18,6 +18,8 @@ import { CST, Lexer, LineCounter, Parser } from 'yaml';
 export interface YamlLimits {
   /** Tokens per file: scalars, keys, aliases, anchors, tags, indicators (`-`, `:`, `,`, brackets). */
   maxTokens: number;
+  /** Documents per file. */
+  maxDocuments: number;
   /** Nesting of collections, aliases expanded. */
   maxDepth: number;
   /** Alias nodes (`*name`) per file. */
@@ -25,15 +27,17 @@ export interface YamlLimits {
 }
 
 /**
- * - maxTokens 200,000: the example and demo configs spend 8-15 bytes a token, so a file of the
- *   largest size read (MAX_CONFIG_FILE_BYTES, 1.5 MiB) of real Istio YAML is 100-200k tokens;
- *   at the bound a dense file parses in about 2 s (off the event loop) in about 200 MB.
+ * - maxTokens 200,000: Istio objects without comments spend about 6 bytes a token, so a file of
+ *   the largest size read (CONFIG_READ_LIMITS, 1 MiB) of them is ~175,000 tokens; at the
+ *   bound the densest YAML parses in 1.5-3.5 s (on a worker thread) in ~150 MB of heap.
+ * - maxDocuments 10,000: a document costs far more than a token (~100 µs and ~10 KB); 1 MiB of
+ *   WorkloadEntries is ~5,000 documents, and `kubectl get -o yaml` writes one List document.
  * - maxDepth 100: the deepest field of an Istio object is a few levels down (a `kubectl get -o
  *   yaml` List of ServiceEntries reaches spec.endpoints[].labels at 7); the composer's stack
  *   holds well over 100.
  * - maxAliases 100: Kubernetes never writes aliases, a hand-written file uses a few.
  */
-export const YAML_LIMITS: YamlLimits = Object.freeze({ maxTokens: 200_000, maxDepth: 100, maxAliases: 100 });
+export const YAML_LIMITS: YamlLimits = Object.freeze({ maxTokens: 200_000, maxDocuments: 10_000, maxDepth: 100, maxAliases: 100 });
 
 /** What the lexer yields that is not a token of the document itself. */
 const NOT_COUNTED = new Set(['space', 'newline', 'comment', 'doc-mode', 'byte-order-mark']);
@@ -56,7 +60,16 @@ export function readBoundedCst(text: string, lineCounter: LineCounter, limits: Y
   const tokens: CST.Token[] = [];
   let counted = 0;
   let aliases = 0;
+  let documents = 0;
   let scalarText = false;
+  const take = (token: CST.Token): boolean => {
+    if (token.type === 'document' && ++documents > limits.maxDocuments) return false;
+    tokens.push(token);
+    return true;
+  };
+  const tooManyDocuments = (offset: number): BoundedCst => ({
+    refused: { offset, message: `more than ${fmt(limits.maxDocuments)} documents; meshd reads at most ${fmt(limits.maxDocuments)} per file` },
+  });
   for (const lexeme of new Lexer().lex(text)) {
     const type = CST.tokenType(lexeme);
     // A plain or block scalar is a `scalar` marker, then its text: the marker counts, the text does not.
@@ -70,9 +83,9 @@ export function readBoundedCst(text: string, lineCounter: LineCounter, limits: Y
         return { refused: { offset: parser.offset, message: `more than ${fmt(limits.maxAliases)} aliases; meshd reads at most ${fmt(limits.maxAliases)} per file` } };
       }
     }
-    for (const token of parser.next(lexeme)) tokens.push(token);
+    for (const token of parser.next(lexeme)) if (!take(token)) return tooManyDocuments(token.offset);
   }
-  for (const token of parser.end()) tokens.push(token);
+  for (const token of parser.end()) if (!take(token)) return tooManyDocuments(token.offset);
   const deep = firstTooDeep(tokens, limits.maxDepth);
   if (deep !== undefined) return { refused: { offset: deep, message: depthMessage(limits.maxDepth) } };
   return { tokens };

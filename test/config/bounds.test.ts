@@ -22,8 +22,8 @@ const lines = (s: { messages: readonly { level: string; source: { file: string; 
   s.messages.map((m) => [m.level, m.source.line, m.message]);
 
 t.test('the bounds are the documented ones', async (t) => {
-  t.same(CONFIG_READ_LIMITS, { maxFileBytes: 1_572_864, maxDirBytes: 16_777_216 });
-  t.same(YAML_LIMITS, { maxTokens: 200_000, maxDepth: 100, maxAliases: 100 });
+  t.same(CONFIG_READ_LIMITS, { maxFileBytes: 1_048_576, maxDirBytes: 16_777_216 });
+  t.same(YAML_LIMITS, { maxTokens: 200_000, maxDocuments: 10_000, maxDepth: 100, maxAliases: 100 });
 });
 
 t.test('a file over the size bound is not read: an error names the file and the bound, its objects stay in force', async (t) => {
@@ -41,7 +41,7 @@ t.test('a file over the size bound is not read: an error names the file and the 
   t.equal(v2.peerAuthentications.find((p) => p.meta.namespace === 'pay')?.mode, 'DISABLE', 'other files apply');
   const size = Buffer.byteLength(big).toLocaleString('en-US');
   t.same(v2.messages.filter((m) => m.source.file === file).map((m) => [m.level, m.source.line, m.message]), [
-    ['error', 1, `file is ${size} bytes (1.5 MiB); meshd reads config files of at most 1,572,864 bytes (1.5 MiB)`],
+    ['error', 1, `file is ${size} bytes (1 MiB); meshd reads config files of at most 1,048,576 bytes (1 MiB)`],
     ['warning', 1, `keeping the last good version of PeerAuthentication/shop/default: ${file} has a document that cannot be read`],
   ]);
 });
@@ -96,6 +96,12 @@ t.test('dense YAML is counted by tokens, not bytes: 100,001 list items of "1," a
   t.ok(text.length < CONFIG_READ_LIMITS.maxFileBytes, 'well under the size bound');
   const doc = parseYamlFile('dense.yaml', text).documents;
   t.same(doc.map((d) => d.syntaxErrors.map((e) => e.message)), [['more than 200,000 YAML tokens (keys, values, indicators); meshd reads at most 200,000 per file']]);
+});
+
+t.test('more than 10,000 documents in a file are refused at the document past the bound', async (t) => {
+  const docs = (n: number): string => 'a: 1\n---\n'.repeat(n - 1) + 'a: 1\n';
+  t.equal(parseYamlFile('ok.yaml', docs(10_000)).documents.length, 10_000);
+  t.same(parseYamlFile('many.yaml', docs(10_001)).documents.map((d) => d.syntaxErrors), [[{ line: 20_000, message: 'more than 10,000 documents; meshd reads at most 10,000 per file' }]]);
 });
 
 t.test('nesting deeper than 100 levels is refused; 100 levels are read', async (t) => {
