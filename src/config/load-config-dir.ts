@@ -17,6 +17,7 @@ import { open, readdir, realpath, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { buildSnapshot, type ConfigFile, type FileParseCache } from './build-snapshot.js';
 import type { MeshSnapshot } from './model.js';
+import type { ConfigParser } from './off-thread-parse.js';
 
 export interface ConfigReadLimits {
   maxFileBytes: number;
@@ -155,7 +156,12 @@ export async function readConfigFiles(dir: string, limits: ConfigReadLimits = CO
   return files;
 }
 
-/** Load a snapshot from `dir`; a previous snapshot keeps last good versions of failing documents. */
-export async function loadConfigDir(dir: string, previous?: MeshSnapshot, cache?: FileParseCache): Promise<MeshSnapshot> {
-  return buildSnapshot(await readConfigFiles(dir), previous, cache);
+/**
+ * Load a snapshot from `dir`; a previous snapshot keeps last good versions of failing documents.
+ * With a parser, files not in the cache are parsed by it (off the event loop when large).
+ */
+export async function loadConfigDir(dir: string, previous?: MeshSnapshot, cache?: FileParseCache, parser?: ConfigParser): Promise<MeshSnapshot> {
+  const files = await readConfigFiles(dir);
+  if (parser && cache) await parser.parseInto(files, cache);
+  return buildSnapshot(files, previous, cache);
 }
