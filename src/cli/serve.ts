@@ -29,6 +29,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--rotation-fraction <f>', 'fraction of an SVID lifetime after which it is re-issued and pushed; given explicitly it overrides the mesh config').default('0.8'))
     .addOption(new Option('--ca-workers <n>', 'threads that mint workload SVIDs when the CA key is in this process (0: on the event loop; default one per core beyond the first, at most 4)')
       .env('MESHD_CA_WORKERS').default(defaultMintWorkers()).argParser(workerCount))
+    .addOption(new Option('--telemetry-series-idle <duration>', 'istio_* series not updated for this long are dropped from /metrics, freeing their place under the series bound (0s: kept until restart)').default('10m'))
     .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default('10s'))
     .addOption(logLevelOption())
     .action(async (opts: ServeFlags, cmd: Command) => {
@@ -51,6 +52,7 @@ export function registerServe(program: Command): void {
         maxWorkloadCertTtlMs: parseDuration(opts.maxWorkloadCertTtl),
         rotationFraction: explicit('rotationFraction') ? Number(opts.rotationFraction) : undefined,
         caWorkers: opts.caWorkers,
+        telemetrySeriesIdleMs: parseDuration(opts.telemetrySeriesIdle),
         logger,
         clock: systemClock,
       });
@@ -87,6 +89,7 @@ interface ServeFlags {
   maxWorkloadCertTtl: string;
   rotationFraction: string;
   caWorkers: number;
+  telemetrySeriesIdle: string;
   shutdownGrace: string;
   logLevel: string;
 }

@@ -52,6 +52,8 @@ export interface MeshdOptions {
   svidTickMs?: number;
   /** Threads that mint workload SVIDs (default: one per core beyond the first, at most 4; 0: on the event loop). */
   caWorkers?: number;
+  /** istio_* series not updated for this long are dropped (default 10 minutes; 0 keeps them). */
+  telemetrySeriesIdleMs?: number;
 }
 
 export interface RunningMeshd {
@@ -146,7 +148,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const unsubscribeServing = ca.onBundleChange(() => void serving.renew());
 
   // Telemetry: sidecars' access logs become istio_* series; peers are named from the mesh registry.
-  const ingest = new AccessLogIngester({ registry, logger: logger.child({ component: 'telemetry' }), resolver: meshWorkloadResolver(mesh.snapshot, TELEMETRY_CLUSTER), defaultCluster: TELEMETRY_CLUSTER, clock });
+  const ingest = new AccessLogIngester({
+    registry, logger: logger.child({ component: 'telemetry' }), resolver: meshWorkloadResolver(mesh.snapshot, TELEMETRY_CLUSTER), defaultCluster: TELEMETRY_CLUSTER, clock,
+    seriesIdleMs: options.telemetrySeriesIdleMs,
+  });
   mesh.onSnapshot((snapshot) => ingest.setResolver(meshWorkloadResolver(snapshot, TELEMETRY_CLUSTER)));
 
   const secureServer = new Server(GRPC_SERVER_OPTIONS);
