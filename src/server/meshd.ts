@@ -5,6 +5,7 @@ import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/index.js';
 import { defaultMintWorkers } from '../ca/mint-pool.js';
+import { splitPemCertificates } from '../ca/pem.js';
 import type { RootKeyType } from '../ca/types.js';
 import { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
@@ -199,13 +200,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
 }
 
 function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {
-  const intermediates = splitPem(servingChainPem ?? '').slice(1);
-  return [...rootsPem.flatMap(splitPem), ...intermediates].map((pem) => new X509Certificate(pem));
+  const intermediates = splitPemCertificates(servingChainPem ?? '').slice(1);
+  return [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem));
 }
 
-function splitPem(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-}
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
