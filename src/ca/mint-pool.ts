@@ -1,9 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from '../common/logger.js';
+import { siblingModuleUrl, startWorker } from '../common/worker-thread.js';
 import type { KeyType } from './keys.js';
 import type { LeafJob, LeafOutcome } from './leaf-mint.js';
 import type { IssuerInfo } from './templates.js';
@@ -52,20 +51,10 @@ export function defaultMintWorkers(): number {
   return Math.max(0, Math.min(4, availableParallelism() - 1));
 }
 
-/** The worker module next to this one: .js in dist/, .ts when the sources run under tsx. */
-const WORKER_URL = new URL(`./mint-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+/** The worker module next to this one. */
+const WORKER_URL = siblingModuleUrl('mint-worker', import.meta.url);
 
 const MAX_FAILURES_IN_A_ROW = 5;
-
-/**
- * A worker thread for `url`. From the sources under tsx (tests, `tsx src/...`) a worker does
- * not inherit tsx's loader, so a .ts entry is started through a bootstrap that registers it.
- */
-function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
-  const boot = `const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}); register(); await import(${JSON.stringify(url.href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`));
-}
 
 interface PoolWorker {
   worker: Worker;

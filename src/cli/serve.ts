@@ -35,6 +35,7 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--federation-cert-file <file>', 'https_web: the bundle endpoint certificate chain (PEM), re-read when it changes'))
     .addOption(new Option('--federation-key-file <file>', 'https_web: the bundle endpoint private key (PEM), re-read when it changes'))
     .addOption(new Option('--federation-web-ca-file <file>', 'PEM CAs trusted for https_web bundle endpoints of foreign trust domains, beside the system CAs'))
+    .addOption(new Option('--telemetry-series-idle <duration>', 'istio_* series not updated for this long are dropped from /metrics, freeing their place under the series bound (0s: kept until restart)').default('10m'))
     .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default('10s'))
     .addOption(logLevelOption())
     .action(async (opts: ServeFlags, cmd: Command) => {
@@ -64,6 +65,7 @@ export function registerServe(program: Command): void {
           keyFile: opts.federationKeyFile ? absolute(opts.federationKeyFile) : undefined,
           webCaFile: opts.federationWebCaFile ? absolute(opts.federationWebCaFile) : undefined,
         },
+        telemetrySeriesIdleMs: parseDuration(opts.telemetrySeriesIdle),
         logger,
         clock: systemClock,
       });
@@ -112,6 +114,7 @@ interface ServeFlags {
   federationCertFile?: string;
   federationKeyFile?: string;
   federationWebCaFile?: string;
+  telemetrySeriesIdle: string;
   shutdownGrace: string;
   logLevel: string;
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { buildSnapshot, type ConfigFile } from '../config/build-snapshot.js';
 import { countLevels, formatMessage } from '../config/format.js';
-import { readConfigFiles } from '../config/load-config-dir.js';
+import { readConfigFile, readConfigFiles } from '../config/load-config-dir.js';
 
 /**
  * `meshd validate DIR|FILE...`, like `istioctl validate -f`: every error and warning with file
@@ -23,7 +23,7 @@ export function registerValidate(program: Command): void {
           throw new Error(`cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
         }
         if (isDir) files.push(...(await readConfigFiles(p)));
-        else files.push({ path: p, text: await readFile(p, 'utf8') });
+        else files.push(await readConfigFile(p));
       }
       const snapshot = buildSnapshot(files);
       for (const m of snapshot.messages) process.stdout.write(`${formatMessage(m)}\n`);

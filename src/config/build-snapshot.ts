@@ -39,6 +39,11 @@ export interface ConfigFile {
   text?: string;
   /** Set when the file could not be read (permissions, vanished mid-read). */
   readError?: string;
+  /**
+   * Set when the file was deliberately not read: over a size bound (an error: the objects it
+   * held stay in force), or a symlink leading outside the config dir (a warning: skipped).
+   */
+  notRead?: { level: ConfigMessage['level']; message: string };
 }
 
 /** Files named like this hold the mesh config as a plain MeshConfig document (pilot-discovery --meshConfig). */
@@ -226,23 +231,47 @@ function byNamespaceName(a: MeshResource, b: MeshResource): number {
 }
 
 /** What one file contributes; depends on nothing but the file's path and text. */
-interface FileResult {
+export interface FileResult {
   messages: ConfigMessage[];
   entries: Entry[];
   meshCandidates: MeshCandidate[];
   unidentified: boolean;
 }
 
-function readFile(f: ConfigFile): FileResult {
+/** How a file that meshd itself failed to read is reported (never expected: the fuzz target checks). */
+export const UNEXPECTED_PARSE_FAILURE = 'cannot parse file (an unexpected failure in meshd)';
+
+export function parseConfigFile(f: ConfigFile): FileResult {
   const c = new Collector();
-  if (f.text === undefined) {
-    c.add('error', f.path, 1, `cannot read file: ${f.readError ?? 'unknown error'}`);
-    c.unidentifiedFiles.add(f.path);
+  if (f.notRead?.level === 'warning') {
+    c.add('warning', f.path, 1, f.notRead.message); // skipped, as if it were not there
+  } else if (f.notRead !== undefined || f.text === undefined) {
+    return unreadFile(f.path, f.notRead?.message ?? `cannot read file: ${f.readError ?? 'unknown error'}`);
   } else {
     const isMeshFile = MESH_CONFIG_FILE_NAMES.includes(basename(f.path));
-    for (const doc of parseYamlFile(f.path, f.text).documents) readDocument(c, f.path, doc, isMeshFile);
+    try {
+      for (const doc of parseYamlFile(f.path, f.text).documents) readDocument(c, f.path, doc, isMeshFile);
+    } catch (err) {
+      // A failure of meshd's own reading, not of the file: the file's objects stay, the rest applies.
+      return unreadFile(f.path, `${UNEXPECTED_PARSE_FAILURE}: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
   return { messages: c.messages, entries: c.entries, meshCandidates: c.meshCandidates, unidentified: c.unidentifiedFiles.size > 0 };
+}
+
+/**
+ * A file whose content is unknown (unreadable, refused, or its parse failed): reported, and
+ * like a document that cannot be read, it keeps every object it held in force (and the mesh
+ * settings, for a mesh config file).
+ */
+export function unreadFile(file: string, message: string): FileResult {
+  const source = { file, line: 1 };
+  return {
+    messages: [{ level: 'error', message, source }],
+    entries: [],
+    meshCandidates: MESH_CONFIG_FILE_NAMES.includes(basename(file)) ? [{ source }] : [],
+    unidentified: true,
+  };
 }
 
 /**
@@ -275,7 +304,7 @@ export function buildSnapshot(files: readonly ConfigFile[], previous?: MeshSnaps
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   for (const f of sorted) {
-    const r = cache?.get(f) ?? readFile(f);
+    const r = cache?.get(f) ?? parseConfigFile(f);
     cache?.set(f, r);
     c.messages.push(...r.messages);
     c.entries.push(...r.entries);

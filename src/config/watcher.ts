@@ -11,6 +11,9 @@
  * symlink switched to another dir (how config-sync tools and Kubernetes volume mounts replace
  * a whole tree at once), is watched anew and reloaded. While the dir is gone, the config in
  * force stays, as for any unreadable config.
+ *
+ * Large files are parsed on a worker thread (off-thread-parse.ts), so a reload never holds
+ * the event loop for long; stop() ends a parse in progress.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -18,6 +21,7 @@ import type { Logger } from '../common/logger.js';
 import { diffSnapshots, fullDiff, type SnapshotDiff } from './diff.js';
 import { loadConfigDir } from './load-config-dir.js';
 import { FileParseCache } from './build-snapshot.js';
+import { ConfigParseAborted, OffThreadParser, type ConfigParser } from './off-thread-parse.js';
 import type { ConfigMessage, MeshSnapshot } from './model.js';
 
 export interface ConfigWatcherOptions {
@@ -31,6 +35,8 @@ export interface ConfigWatcherOptions {
   maxDelayMs?: number;
   /** How often the path is checked for a replaced or re-created dir (default 2 s). */
   pathCheckMs?: number;
+  /** Tests: how files are parsed (default: on a worker thread when there is more than 8 KiB to parse). */
+  parser?: ConfigParser;
 }
 
 const messageKey = (m: ConfigMessage): string => `${m.level}|${m.source.file}|${m.source.line}|${m.resource ?? ''}|${m.message}`;
@@ -48,15 +54,16 @@ export class ConfigWatcher {
   private pathTimer: NodeJS.Timeout | undefined;
   private checkingPath = false;
 
-  private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot, cache: FileParseCache) {
+  private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot, cache: FileParseCache, private readonly parser: ConfigParser) {
     this.cache = cache;
   }
 
   /** Load the dir once (reporting its messages) and start watching it. */
   static async start(options: ConfigWatcherOptions): Promise<ConfigWatcher> {
     const cache = new FileParseCache();
-    const first = await loadConfigDir(options.dir, undefined, cache);
-    const w = new ConfigWatcher(options, first, cache);
+    const parser = options.parser ?? new OffThreadParser({ logger: options.logger });
+    const first = await loadConfigDir(options.dir, undefined, cache, parser);
+    const w = new ConfigWatcher(options, first, cache, parser);
     w.logMessages(first.messages, []);
     w.options.logger.info(
       { dir: options.dir, version: first.version, peerAuthentications: first.peerAuthentications.length, serviceEntries: first.serviceEntries.length, workloadEntries: first.workloadEntries.length },
@@ -158,8 +165,9 @@ export class ConfigWatcher {
     const { logger, dir } = this.options;
     let next: MeshSnapshot;
     try {
-      next = await loadConfigDir(dir, this.snapshot, this.cache);
+      next = await loadConfigDir(dir, this.snapshot, this.cache, this.parser);
     } catch (err) {
+      if (err instanceof ConfigParseAborted) return;
       // The dir itself is unreadable (removed, permissions): keep everything in force.
       logger.error({ dir, err: err instanceof Error ? err.message : String(err) }, 'cannot read config dir; keeping the config in force');
       return;
@@ -204,6 +212,7 @@ export class ConfigWatcher {
     this.pathTimer = undefined;
     this.watcher?.close();
     this.watcher = undefined;
+    this.parser.close();
     await this.reloading;
   }
 }

@@ -2,6 +2,7 @@ import { status, type Server, type ServerUnaryCall, type sendUnaryData } from '@
 import type { Logger } from '../common/logger.js';
 import type { CertificateAuthority, IssuedCertificate } from '../ca/types.js';
 import { CaError, errorMessage } from '../ca/errors.js';
+import { splitPemCertificates } from '../ca/pem.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../auth/identity.js';
 import { CREATE_CERTIFICATE_PATH, csrServiceDefinition, type CertificateRequest, type CertificateResponse } from './definition.js';
 import { HandlerErrors } from '../common/handler-errors.js';
@@ -43,10 +44,8 @@ export class CsrRequestError extends Error {
   }
 }
 
-/** Splits a PEM bundle into one string per certificate, each ending with "\n". */
-export function splitPemCertificates(pem: string): string[] {
-  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((b) => `${b}\n`);
-}
+/** One string per certificate of a PEM bundle, each ending with "\n" (re-exported for the agent). */
+export { splitPemCertificates };
 
 /** istiod's response layout: leaf, intermediates one by one, then the root bundle as one element. */
 export function responseChain(issued: IssuedCertificate): string[] {

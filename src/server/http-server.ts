@@ -13,7 +13,8 @@ import { clip } from '../xds/core/limits.js';
 export interface HttpReply {
   status?: number;
   contentType?: string;
-  body: string;
+  /** The body, or its pieces written in order as they are (a large body is never joined first). */
+  body: string | readonly (string | Uint8Array)[];
 }
 
 export type HttpHandler = (url: URL) => HttpReply | Promise<HttpReply>;
@@ -140,8 +141,20 @@ const MALFORMED_STATUS: Readonly<Record<string, string>> = {
 };
 
 function reply(res: ServerResponse, r: HttpReply): void {
-  res.writeHead(r.status ?? 200, { 'content-type': r.contentType ?? 'text/plain; charset=utf-8' });
-  res.end(r.body);
+  const headers: Record<string, string | number> = { 'content-type': r.contentType ?? 'text/plain; charset=utf-8' };
+  if (typeof r.body === 'string') {
+    res.writeHead(r.status ?? 200, headers);
+    res.end(r.body);
+    return;
+  }
+  // A known length spares each piece the chunked encoding's framing.
+  let length = 0;
+  for (const chunk of r.body) length += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+  headers['content-length'] = length;
+  res.writeHead(r.status ?? 200, headers);
+  res.cork();
+  for (const chunk of r.body) res.write(chunk);
+  res.end();
 }
 
 export function json(value: unknown, status = 200): HttpReply {

@@ -5,6 +5,7 @@ import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/index.js';
 import { defaultMintWorkers } from '../ca/mint-pool.js';
+import { splitPemCertificates } from '../ca/pem.js';
 import type { RootKeyType } from '../ca/types.js';
 import { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
@@ -57,6 +58,8 @@ export interface MeshdOptions {
   caWorkers?: number;
   /** The SPIFFE bundle endpoint (off without `addr`) and foreign bundle fetching. */
   federation?: FederationOptions;
+  /** istio_* series not updated for this long are dropped (default 10 minutes; 0 keeps them). */
+  telemetrySeriesIdleMs?: number;
 }
 
 export interface RunningMeshd {
@@ -166,7 +169,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const unsubscribeServing = ca.onBundleChange(() => void serving.renew());
 
   // Telemetry: sidecars' access logs become istio_* series; peers are named from the mesh registry.
-  const ingest = new AccessLogIngester({ registry, logger: logger.child({ component: 'telemetry' }), resolver: meshWorkloadResolver(mesh.snapshot, TELEMETRY_CLUSTER), defaultCluster: TELEMETRY_CLUSTER, clock });
+  const ingest = new AccessLogIngester({
+    registry, logger: logger.child({ component: 'telemetry' }), resolver: meshWorkloadResolver(mesh.snapshot, TELEMETRY_CLUSTER), defaultCluster: TELEMETRY_CLUSTER, clock,
+    seriesIdleMs: options.telemetrySeriesIdleMs,
+  });
   mesh.onSnapshot((snapshot) => ingest.setResolver(meshWorkloadResolver(snapshot, TELEMETRY_CLUSTER)));
 
   const secureServer = new Server(GRPC_SERVER_OPTIONS);
@@ -222,13 +228,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
 }
 
 function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {
-  const intermediates = splitPem(servingChainPem ?? '').slice(1);
-  return [...rootsPem.flatMap(splitPem), ...intermediates].map((pem) => new X509Certificate(pem));
+  const intermediates = splitPemCertificates(servingChainPem ?? '').slice(1);
+  return [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem));
 }
 
-function splitPem(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-}
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {

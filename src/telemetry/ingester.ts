@@ -44,6 +44,8 @@ export interface AccessLogIngesterOptions {
   defaultCluster?: string;
   /** How long resolved peer labels are reused before asking the resolver again (default 10 s). */
   resolverCacheTtlMs?: number;
+  /** An istio_* series not updated for this long is dropped (default 10 minutes); 0 keeps series forever. */
+  seriesIdleMs?: number;
   durationBuckets?: readonly number[];
   bytesBuckets?: readonly number[];
 }
@@ -165,6 +167,8 @@ export class AccessLogIngester {
       maxHistogramSeriesPerMetric: options.maxHistogramSeriesPerMetric,
       durationBuckets: options.durationBuckets,
       bytesBuckets: options.bytesBuckets,
+      seriesIdleMs: options.seriesIdleMs,
+      clock: this.clock,
     });
     this.entriesTotal = counterOn(options.registry, {
       name: 'meshd_accesslog_entries_total',

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { systemClock, type Clock } from '../common/clock.js';
 import { CounterFamily, HistogramFamily, type Labels } from './series-family.js';
 
 /**
@@ -40,6 +41,14 @@ export const DEFAULT_MAX_SERIES_PER_METRIC = 10_000;
  */
 export const DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC = 1_000;
 
+/**
+ * A series not updated for 10 minutes is dropped. Ten times Prometheus' default scrape
+ * interval (1m) and twice the usual rate() window ([5m]): a series still moving in the
+ * window a dashboard looks at is never dropped, and one that comes back starts again from
+ * 0, which rate() and increase() read as a counter reset.
+ */
+export const DEFAULT_SERIES_IDLE_MS = 10 * 60_000;
+
 export interface IstioMetricsOptions {
   registry: Registry;
   /** Label combinations kept per counter family; beyond it entries are counted and not recorded. */
@@ -48,6 +57,9 @@ export interface IstioMetricsOptions {
   maxHistogramSeriesPerMetric?: number | undefined;
   durationBuckets?: readonly number[] | undefined;
   bytesBuckets?: readonly number[] | undefined;
+  /** A series not updated for this long is dropped (default 10 minutes); 0 keeps series forever. */
+  seriesIdleMs?: number | undefined;
+  clock?: Clock | undefined;
 }
 
 export class IstioMetrics {
@@ -61,9 +73,15 @@ export class IstioMetrics {
   readonly tcpReceivedBytes: CounterFamily;
   /** meshd_telemetry_series_dropped_total{metric}: entries not recorded because a family was full. */
   readonly seriesDropped: Counter<'metric'>;
+  /** meshd_telemetry_series_expired_total{metric}: series dropped after seriesIdleMs without an update. */
+  readonly seriesExpired: Counter<'metric'>;
+  private readonly clock: Clock;
 
   constructor(options: IstioMetricsOptions) {
     const { registry } = options;
+    this.clock = options.clock ?? systemClock;
+    const idleMs = options.seriesIdleMs ?? DEFAULT_SERIES_IDLE_MS;
+    if (!Number.isFinite(idleMs) || idleMs < 0) throw new RangeError(`seriesIdleMs must be 0 or more, got ${idleMs}`);
     const maxSeries = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC;
     const maxHistogramSeries = options.maxHistogramSeriesPerMetric ?? Math.min(maxSeries, DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC);
     for (const [name, v] of [['maxSeriesPerMetric', maxSeries], ['maxHistogramSeriesPerMetric', maxHistogramSeries]] as const) {
@@ -75,10 +93,17 @@ export class IstioMetrics {
       labelNames: ['metric'],
       registers: [registry],
     });
+    this.seriesExpired = new Counter({
+      name: 'meshd_telemetry_series_expired_total',
+      help: 'istio_* series dropped after going without an update for the series idle time (meshd serve --telemetry-series-idle).',
+      labelNames: ['metric'],
+      registers: [registry],
+    });
     const onDrop = (metric: string): void => this.seriesDropped.inc({ metric });
-    const http = (name: string, help: string) => ({ name, help, labelNames: HTTP_LABEL_NAMES, maxSeries, onDrop });
+    const onExpire = (metric: string, count: number): void => this.seriesExpired.inc({ metric }, count);
+    const http = (name: string, help: string) => ({ name, help, labelNames: HTTP_LABEL_NAMES, maxSeries, onDrop, idleMs, onExpire, clock: this.clock });
     const httpHistogram = (name: string, help: string, buckets: readonly number[]) => ({ ...http(name, help), maxSeries: maxHistogramSeries, buckets });
-    const tcp = (name: string, help: string) => ({ name, help, labelNames: TCP_LABEL_NAMES, maxSeries, onDrop });
+    const tcp = (name: string, help: string) => ({ name, help, labelNames: TCP_LABEL_NAMES, maxSeries, onDrop, idleMs, onExpire, clock: this.clock });
     const durationBuckets = options.durationBuckets ?? ENVOY_DEFAULT_BUCKETS;
     const bytesBuckets = options.bytesBuckets ?? ENVOY_DEFAULT_BUCKETS;
 
@@ -101,13 +126,18 @@ export class IstioMetrics {
 
     const families = [this.requestsTotal, this.requestDuration, this.requestBytes, this.responseBytes,
       this.tcpOpened, this.tcpClosed, this.tcpSentBytes, this.tcpReceivedBytes];
+    const clock = this.clock;
     new Gauge({
       name: 'meshd_telemetry_series',
       help: 'Label combinations currently held per istio_* metric family.',
       labelNames: ['metric'],
       registers: [registry],
       collect() {
-        for (const f of families) this.set({ metric: f.name }, f.size);
+        const now = clock.now();
+        for (const f of families) {
+          f.expire(now);
+          this.set({ metric: f.name }, f.size);
+        }
       },
     });
   }
@@ -117,22 +147,24 @@ export class IstioMetrics {
    * builds the label object only for a new series (memoise it in ctx to share it).
    */
   recordRequest<C>(key: string, make: (ctx: C) => Labels, ctx: C, durationMs: number, requestBytes: number, responseBytes: number): void {
-    this.requestsTotal.inc(key, make, ctx);
-    this.requestDuration.observe(key, make, ctx, durationMs);
-    this.requestBytes.observe(key, make, ctx, requestBytes);
-    this.responseBytes.observe(key, make, ctx, responseBytes);
+    const now = this.clock.now();
+    this.requestsTotal.inc(key, make, ctx, 1, now);
+    this.requestDuration.observe(key, make, ctx, durationMs, now);
+    this.requestBytes.observe(key, make, ctx, requestBytes, now);
+    this.responseBytes.observe(key, make, ctx, responseBytes, now);
   }
 
   /** A request counted without size or timing: a connection refused at the listener (NR). */
   recordRefusedRequest<C>(key: string, make: (ctx: C) => Labels, ctx: C): void {
-    this.requestsTotal.inc(key, make, ctx);
+    this.requestsTotal.inc(key, make, ctx, 1, this.clock.now());
   }
 
   recordTcp<C>(key: string, make: (ctx: C) => Labels, ctx: C, opened: number, closed: number, sentBytes: number, receivedBytes: number): void {
-    if (opened > 0) this.tcpOpened.inc(key, make, ctx, opened);
-    if (closed > 0) this.tcpClosed.inc(key, make, ctx, closed);
+    const now = this.clock.now();
+    if (opened > 0) this.tcpOpened.inc(key, make, ctx, opened, now);
+    if (closed > 0) this.tcpClosed.inc(key, make, ctx, closed, now);
     // A connection's byte counters exist from its first entry, at 0 if nothing moved yet.
-    if (sentBytes > 0 || opened > 0) this.tcpSentBytes.inc(key, make, ctx, sentBytes);
-    if (receivedBytes > 0 || opened > 0) this.tcpReceivedBytes.inc(key, make, ctx, receivedBytes);
+    if (sentBytes > 0 || opened > 0) this.tcpSentBytes.inc(key, make, ctx, sentBytes, now);
+    if (receivedBytes > 0 || opened > 0) this.tcpReceivedBytes.inc(key, make, ctx, receivedBytes, now);
   }
 }

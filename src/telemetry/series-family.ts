@@ -1,4 +1,5 @@
 import type { Metric, Registry } from 'prom-client';
+import type { Clock } from '../common/clock.js';
 
 /**
  * Metric families for high-rate, high-label-count series, registered on a prom-client
@@ -7,14 +8,19 @@ import type { Metric, Registry } from 'prom-client';
  * Why not prom-client's own Counter/Histogram: their inc/observe hash the label object
  * on every call (sort + join of ~25 labels), which would cost more than decoding the
  * access-log entry. Here the caller computes one key per entry and looks it up once;
- * the label object is built only when a series is born. Rendering goes through
- * prom-client's getForPromString/sharedLabels path, whose WeakMap caches each series'
- * formatted label string across scrapes, so a scrape escapes every label once in the
- * series' life.
+ * the label object is built only when a series is born.
  *
  * Each family bounds its number of series (label combinations): beyond the bound a
  * new combination is not recorded and `onDrop(name)` is called, so one noisy client
- * cannot blow up Prometheus.
+ * cannot blow up Prometheus. A series not updated for `idleMs` is dropped (`onExpire`),
+ * so label combinations seen once (a scan, a burst of random hosts) do not hold the
+ * bound for good. Expiry needs no timer: a family knows the earliest time any series can
+ * expire and sweeps when that time has come and it is full or being scraped.
+ *
+ * Rendering (exposition.ts): each series keeps its rendered lines as bytes until it is
+ * updated, so a scrape re-renders only what changed and copies nothing else. At the
+ * bounds the exposition is ~60 MB (25 labels of ~30 bytes on every line); rebuilding it
+ * as one string took 1.1 s per scrape, all on the event loop.
  */
 
 export type Labels = Readonly<Record<string, string>>;
@@ -27,6 +33,11 @@ export interface FamilyOptions {
   labelNames: readonly string[];
   maxSeries: number;
   onDrop: (family: string) => void;
+  /** A series not updated for this long is dropped; 0 keeps series forever. */
+  idleMs: number;
+  onExpire: (family: string, count: number) => void;
+  /** Scrapes read it; observations pass their time in (one clock read per access-log entry). */
+  clock: Clock;
 }
 
 interface PromValue {
@@ -44,7 +55,40 @@ interface PromMetric {
   aggregator: 'sum';
 }
 
-abstract class SeriesFamily<S extends { labels: Labels }> {
+interface SeriesBase {
+  labels: Labels;
+  /** Clock time of the last update. */
+  lastSeen: number;
+  /** The series' exposition lines, each preceded by "\n"; undefined once updated since rendered. */
+  text: Buffer | undefined;
+  /** `name="value",…` of its labels, escaped, made at the first render. */
+  labelText: string | undefined;
+}
+
+/** Prometheus text format 0.0.4: in label values `\`, `"` and newline are escaped. */
+function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+/** As prom-client writes HELP text and metric names. */
+function escapeText(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** As prom-client writes a sample value. */
+export function sampleValue(v: number): string {
+  if (Number.isNaN(v)) return 'Nan';
+  if (!Number.isFinite(v)) return v < 0 ? '-Inf' : '+Inf';
+  return `${v}`;
+}
+
+function labelText(labels: Labels): string {
+  let out = '';
+  for (const [k, v] of Object.entries(labels)) out += `${out === '' ? '' : ','}${k}="${escapeLabelValue(v)}"`;
+  return out;
+}
+
+export abstract class SeriesFamily<S extends SeriesBase> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly string[];
@@ -52,6 +96,12 @@ abstract class SeriesFamily<S extends { labels: Labels }> {
   protected readonly series = new Map<string, S>();
   private readonly maxSeries: number;
   private readonly onDrop: (family: string) => void;
+  private readonly idleMs: number;
+  private readonly onExpire: (family: string, count: number) => void;
+  private readonly clock: Clock;
+  /** No series can expire before this time (the oldest lastSeen at the last sweep, plus idleMs). */
+  private nextExpiry = Infinity;
+  private header: string | undefined;
 
   constructor(options: FamilyOptions) {
     this.name = options.name;
@@ -59,10 +109,15 @@ abstract class SeriesFamily<S extends { labels: Labels }> {
     this.labelNames = options.labelNames;
     this.maxSeries = options.maxSeries;
     this.onDrop = options.onDrop;
+    this.idleMs = options.idleMs;
+    this.onExpire = options.onExpire;
+    this.clock = options.clock;
   }
 
   abstract readonly type: 'counter' | 'histogram';
-  protected abstract create(labels: Labels): S;
+  protected abstract create(labels: Labels, now: number): S;
+  /** The series' lines, each preceded by "\n", from its escaped label text. */
+  protected abstract render(s: S, labels: string): string;
   abstract getForPromString(): PromMetric;
 
   get size(): number {
@@ -73,17 +128,62 @@ abstract class SeriesFamily<S extends { labels: Labels }> {
    * The series for `key`, born with `make(ctx)` if new; undefined (and counted) past the
    * bound. `make` and `ctx` instead of a closure: no allocation per observation.
    */
-  protected lookup<C>(key: string, make: (ctx: C) => Labels, ctx: C): S | undefined {
+  protected lookup<C>(key: string, make: (ctx: C) => Labels, ctx: C, now: number): S | undefined {
     let s = this.series.get(key);
     if (s === undefined) {
-      if (this.series.size >= this.maxSeries) {
+      if (this.series.size >= this.maxSeries && this.expire(now) === 0) {
         this.onDrop(this.name);
         return undefined;
       }
-      s = this.create(make(ctx));
+      s = this.create(make(ctx), now);
       this.series.set(key, s);
+      if (this.idleMs > 0 && now + this.idleMs < this.nextExpiry) this.nextExpiry = now + this.idleMs;
+    } else {
+      s.lastSeen = now;
+      s.text = undefined;
     }
     return s;
+  }
+
+  /** Drops series idle for idleMs or more, if any can be; returns how many. */
+  expire(now: number): number {
+    return now >= this.nextExpiry ? this.sweep(now) : 0;
+  }
+
+  /** Drops series idle for idleMs or more; returns how many. O(series): run only when one can have expired. */
+  private sweep(now: number): number {
+    if (this.idleMs <= 0) return 0;
+    const cutoff = now - this.idleMs;
+    let expired = 0;
+    let oldest = Infinity;
+    for (const [key, s] of this.series) {
+      if (s.lastSeen <= cutoff) {
+        this.series.delete(key);
+        expired++;
+      } else if (s.lastSeen < oldest) {
+        oldest = s.lastSeen;
+      }
+    }
+    this.nextExpiry = oldest + this.idleMs;
+    if (expired > 0) this.onExpire(this.name, expired);
+    return expired;
+  }
+
+  /**
+   * The family's exposition text (as prom-client's Registry#metrics writes it) appended to
+   * `out` as chunks: the header, then each series' cached bytes, rendered again only if it
+   * changed since the last scrape. Idle series are swept first.
+   */
+  renderInto(out: (string | Buffer)[]): void {
+    this.expire(this.clock.now());
+    out.push((this.header ??= `# HELP ${escapeText(this.name)} ${escapeText(this.help)}\n# TYPE ${escapeText(this.name)} ${this.type}`));
+    for (const s of this.series.values()) {
+      if (s.text === undefined) {
+        s.labelText ??= labelText(s.labels);
+        s.text = Buffer.from(this.render(s, s.labelText), 'utf8');
+      }
+      out.push(s.text);
+    }
   }
 
   /** prom-client's JSON form (getMetricsAsJSON): labels merged into one object per value. */
@@ -95,6 +195,7 @@ abstract class SeriesFamily<S extends { labels: Labels }> {
 
   reset(): void {
     this.series.clear();
+    this.nextExpiry = Infinity;
   }
 
   /** Registers on a prom-client Registry; it only needs name + getForPromString/get/reset. */
@@ -104,24 +205,27 @@ abstract class SeriesFamily<S extends { labels: Labels }> {
   }
 }
 
-interface CounterSeries {
-  labels: Labels;
+interface CounterSeries extends SeriesBase {
   value: number;
 }
 
 export class CounterFamily extends SeriesFamily<CounterSeries> {
   override readonly type = 'counter' as const;
 
-  protected create(labels: Labels): CounterSeries {
-    return { labels, value: 0 };
+  protected create(labels: Labels, now: number): CounterSeries {
+    return { labels, value: 0, lastSeen: now, text: undefined, labelText: undefined };
   }
 
-  /** Adds `by` to the series for `key`; false when the series bound dropped it. */
-  inc<C>(key: string, make: (ctx: C) => Labels, ctx: C, by = 1): boolean {
-    const s = this.lookup(key, make, ctx);
+  /** Adds `by` to the series for `key` at clock time `now`; false when the series bound dropped it. */
+  inc<C>(key: string, make: (ctx: C) => Labels, ctx: C, by: number, now: number): boolean {
+    const s = this.lookup(key, make, ctx, now);
     if (s === undefined) return false;
     s.value += by;
     return true;
+  }
+
+  protected render(s: CounterSeries, labels: string): string {
+    return `\n${this.name}${labels === '' ? '' : `{${labels}}`} ${sampleValue(s.value)}`;
   }
 
   getForPromString(): PromMetric {
@@ -132,8 +236,7 @@ export class CounterFamily extends SeriesFamily<CounterSeries> {
   }
 }
 
-interface HistogramSeries {
-  labels: Labels;
+interface HistogramSeries extends SeriesBase {
   /** Per-bucket (non-cumulative) counts; the last slot is +Inf. */
   counts: Float64Array;
   sum: number;
@@ -144,6 +247,8 @@ export class HistogramFamily extends SeriesFamily<HistogramSeries> {
   override readonly type = 'histogram' as const;
   readonly buckets: readonly number[];
   private readonly leLabels: Labels[];
+  /** `name_bucket{le="…"` for each bound, as prom-client orders the labels (le first). */
+  private readonly bucketPrefixes: string[];
   private readonly bucketName: string;
   private readonly sumName: string;
   private readonly countName: string;
@@ -156,14 +261,15 @@ export class HistogramFamily extends SeriesFamily<HistogramSeries> {
     this.bucketName = `${this.name}_bucket`;
     this.sumName = `${this.name}_sum`;
     this.countName = `${this.name}_count`;
+    this.bucketPrefixes = this.leLabels.map((l) => `\n${this.bucketName}{le="${escapeLabelValue(l.le!)}"`);
   }
 
-  protected create(labels: Labels): HistogramSeries {
-    return { labels, counts: new Float64Array(this.buckets.length + 1), sum: 0, count: 0 };
+  protected create(labels: Labels, now: number): HistogramSeries {
+    return { labels, counts: new Float64Array(this.buckets.length + 1), sum: 0, count: 0, lastSeen: now, text: undefined, labelText: undefined };
   }
 
-  observe<C>(key: string, make: (ctx: C) => Labels, ctx: C, value: number): boolean {
-    const s = this.lookup(key, make, ctx);
+  observe<C>(key: string, make: (ctx: C) => Labels, ctx: C, value: number, now: number): boolean {
+    const s = this.lookup(key, make, ctx, now);
     if (s === undefined) return false;
     const bounds = this.buckets;
     let i = 0;
@@ -172,6 +278,18 @@ export class HistogramFamily extends SeriesFamily<HistogramSeries> {
     s.sum += value;
     s.count += 1;
     return true;
+  }
+
+  protected render(s: HistogramSeries, labels: string): string {
+    const rest = labels === '' ? '}' : `,${labels}}`;
+    const braced = labels === '' ? '' : `{${labels}}`;
+    let out = '';
+    let cumulative = 0;
+    for (let b = 0; b < this.bucketPrefixes.length; b++) {
+      cumulative += s.counts[b]!;
+      out += `${this.bucketPrefixes[b]}${rest} ${sampleValue(cumulative)}`;
+    }
+    return `${out}\n${this.sumName}${braced} ${sampleValue(s.sum)}\n${this.countName}${braced} ${sampleValue(s.count)}`;
   }
 
   getForPromString(): PromMetric {

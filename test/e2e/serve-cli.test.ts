@@ -87,4 +87,5 @@ t.test('meshd --help lists every command; serve --help shows defaults', async (t
   t.match(entry('--grpc-addr'), '(default: "127.0.0.1:15010")');
   t.match(entry('--monitoring-addr'), '(default: "127.0.0.1:15014")');
   t.match(entry('--data-dir'), '(default: "./.meshd", env: MESHD_DATA_DIR)');
+  t.match(entry('--telemetry-series-idle'), '(default: "10m")');
 });

@@ -24,6 +24,28 @@ import { checkNodeLimits } from './node-limits.js';
  * test/xds/core/wire.test.ts holds both directions to Envoy's message types.
  */
 
+/** A request that is not a valid message: the adapter answers it with INVALID_ARGUMENT. */
+export class DiscoveryWireError extends Error {
+  override name = 'DiscoveryWireError';
+}
+
+/**
+ * protobufjs's reader reports truncation as RangeError("index out of range…"), an unknown
+ * wire type as Error("invalid wire type…") and nesting past its limit as Error("maximum
+ * nesting depth exceeded"): the client's bytes, not a bug here.
+ */
+function decoding<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof DiscoveryWireError) throw err;
+    if (err instanceof protobuf.util.ProtocolError || (err instanceof Error && /^(index out of range|invalid wire type|illegal |maximum nesting depth exceeded)/.test(err.message))) {
+      throw new DiscoveryWireError(err.message);
+    }
+    throw err;
+  }
+}
+
 const decodeOptions: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: false, arrays: true, objects: true, oneofs: true };
 
 type Plain = Record<string, unknown>;
@@ -34,6 +56,10 @@ const enum DeltaTag { Node = 0x0a, TypeUrl = 0x12, Subscribe = 0x1a, Unsubscribe
 
 /** envoy.service.discovery.v3.DiscoveryRequest */
 export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
+  return decoding(() => readSotwRequest(bytes));
+}
+
+function readSotwRequest(bytes: Uint8Array): SotwRequest {
   const r = reader(bytes);
   let versionInfo = '';
   let typeUrl = '';
@@ -58,12 +84,18 @@ export function decodeSotwRequest(bytes: Uint8Array): SotwRequest {
 
 /** envoy.service.discovery.v3.DeltaDiscoveryRequest */
 export function decodeDeltaRequest(bytes: Uint8Array): DeltaRequest {
+  return decoding(() => readDeltaRequest(bytes));
+}
+
+function readDeltaRequest(bytes: Uint8Array): DeltaRequest {
   const r = reader(bytes);
   let typeUrl = '';
   let responseNonce = '';
   const subscribe: string[] = [];
   const unsubscribe: string[] = [];
-  const initialResourceVersions: Record<string, string> = {};
+  // No prototype: a resource may be named "__proto__" (assigning it to a plain object drops it)
+  // or "constructor" (which `in` would find on any plain object).
+  const initialResourceVersions: Record<string, string> = Object.create(null) as Record<string, string>;
   let errorDetail: ErrorDetail | undefined;
   let node: NodeInfo | undefined;
   while (r.pos < r.len) {
@@ -95,7 +127,7 @@ function text(r: protobuf.Reader): string {
   const length = r.uint32();
   const start = r.pos;
   const end = start + length;
-  if (end > r.len) throw new RangeError(`a string of ${length} bytes at offset ${start} overruns the message (${r.len} bytes)`);
+  if (end > r.len) throw new DiscoveryWireError(`a string of ${length} bytes at offset ${start} overruns the message (${r.len} bytes)`);
   r.pos = end;
   return (r.buf as Buffer).toString('utf8', start, end);
 }
@@ -114,17 +146,43 @@ function nodeOf(r: protobuf.Reader): NodeInfo {
 function subMessage(r: protobuf.Reader, typeName: string): Plain {
   const length = r.uint32();
   const end = r.pos + length;
-  if (end > r.len) throw new RangeError(`${typeName} of ${length} bytes at offset ${r.pos} overruns the message (${r.len} bytes)`);
+  if (end > r.len) throw new DiscoveryWireError(`${typeName} of ${length} bytes at offset ${r.pos} overruns the message (${r.len} bytes)`);
   const type = lookupType(typeName);
   const message = type.decode(r, length);
-  if (r.pos !== end) throw new RangeError(`a field of ${typeName} overruns its ${length} bytes`);
+  if (r.pos !== end) throw new DiscoveryWireError(`a field of ${typeName} overruns its ${length} bytes`);
+  fillMissingMapValues(type, message as unknown as Plain);
   return type.toObject(message, decodeOptions) as Plain;
+}
+
+/**
+ * A map entry may leave out its value (proto3 reads it as the default); protobufjs stores
+ * null there and its toObject then fails on it (a node's metadata `{NAMESPACE: <no value>}`
+ * ended the stream with a TypeError's text). Fill in the default message. Recursion is
+ * bounded by protobufjs's nesting limit, which decode has already enforced.
+ */
+function fillMissingMapValues(type: protobuf.Type, message: Plain): void {
+  for (const field of type.fieldsArray) {
+    const fieldType = field.resolvedType;
+    const value = message[field.name];
+    if (!(fieldType instanceof protobuf.Type) || value === null || value === undefined) continue;
+    if (field.map) {
+      const entries = value as Plain;
+      for (const key of Object.keys(entries)) {
+        if (entries[key] === null || entries[key] === undefined) entries[key] = fieldType.create();
+        else fillMissingMapValues(fieldType, entries[key] as Plain);
+      }
+    } else if (field.repeated) {
+      for (const item of value as Plain[]) fillMissingMapValues(fieldType, item);
+    } else {
+      fillMissingMapValues(fieldType, value as Plain);
+    }
+  }
 }
 
 /** One map<string, string> entry: { 1 key; 2 value }, either may be absent (then ''). */
 function mapEntry(r: protobuf.Reader): [string, string] {
   const end = r.uint32() + r.pos;
-  if (end > r.len) throw new RangeError(`map entry overruns the message (${end} > ${r.len})`);
+  if (end > r.len) throw new DiscoveryWireError(`map entry overruns the message (${end} > ${r.len})`);
   let key = '';
   let value = '';
   while (r.pos < end) {
@@ -133,13 +191,13 @@ function mapEntry(r: protobuf.Reader): [string, string] {
     else if (tag === 0x12) value = text(r);
     else skipField(r, tag);
   }
-  if (r.pos !== end) throw new RangeError('map entry overruns its length');
+  if (r.pos !== end) throw new DiscoveryWireError('map entry overruns its length');
   return [key, value];
 }
 
 /** Skips a field this decoder does not read (unknown, or a known one with another wire type). */
 function skipField(r: protobuf.Reader, tag: number): void {
-  if (tag >>> 3 === 0) throw new Error(`invalid field number 0 at offset ${r.pos}`);
+  if (tag >>> 3 === 0) throw new DiscoveryWireError(`invalid field number 0 at offset ${r.pos}`);
   r.skipType(tag & 7);
 }
 

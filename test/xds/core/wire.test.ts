@@ -1,6 +1,6 @@
 import t from 'tap';
 import { lookupType, encodeAny, decodeMessage } from '../../../src/envoy/protos.js';
-import { decodeDeltaRequest, decodeSotwRequest, encodeDeltaResponse, encodeSotwResponse } from '../../../src/xds/core/wire.js';
+import { decodeDeltaRequest, decodeSotwRequest, DiscoveryWireError, encodeDeltaResponse, encodeSotwResponse } from '../../../src/xds/core/wire.js';
 import { createResource, ResourceInterner, viewVersion, contentVersion } from '../../../src/xds/core/resource.js';
 import { NonceIssuer } from '../../../src/xds/core/nonce.js';
 import { TypeUrl } from '../../../src/envoy/type-urls.js';
@@ -121,4 +121,54 @@ t.test('malformed requests throw instead of decoding to something', async (t) =>
   t.throws(() => decodeSotwRequest(Buffer.from([0x0f])), 'wire type 7');
   t.throws(() => decodeSotwRequest(Buffer.from([0x12, 0x05, 0x0a, 0x01])), 'a node that overruns the message');
   t.throws(() => decodeDeltaRequest(Buffer.from([0x2a, 0x04, 0x0a, 0x05, 0x61, 0x62])), 'a map entry whose key overruns it');
+});
+
+t.test('every malformed request throws DiscoveryWireError, never the text of a TypeError', async (t) => {
+  const base = envoyEncoded('envoy.service.discovery.v3.DiscoveryRequest', { type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
+  for (const [bytes, what] of [
+    [base.subarray(0, base.length - 3), 'a string cut short'],
+    [Buffer.from([0x1a, 0x80]), 'a length varint cut short'],
+    [Buffer.from([0x00, 0x01]), 'field number 0'],
+    [Buffer.from([0x0f]), 'wire type 7'],
+    [Buffer.from([0x12, 0x05, 0x0a, 0x01]), 'a node that overruns the message'],
+  ] as const) t.throws(() => decodeSotwRequest(bytes), DiscoveryWireError, what);
+  t.throws(() => decodeDeltaRequest(Buffer.from([0x2a, 0x04, 0x0a, 0x05, 0x61, 0x62])), DiscoveryWireError, 'a map entry whose key overruns it');
+  // Node metadata nested past protobufjs's depth limit (Struct in Value in Struct…).
+  const ld = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), Buffer.from(varint(body.length)), body]);
+  let value = ld(0x1a, Buffer.from('x'));
+  for (let i = 0; i < 200; i++) value = ld(0x2a, ld(0x0a, Buffer.concat([ld(0x0a, Buffer.from('a')), ld(0x12, value)])));
+  const deep = ld(0x12, ld(0x1a, ld(0x0a, Buffer.concat([ld(0x0a, Buffer.from('d')), ld(0x12, value)]))));
+  t.throws(() => decodeSotwRequest(deep), { name: 'DiscoveryWireError', message: 'maximum nesting depth exceeded' });
+});
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 127) { out.push((n & 127) | 128); n >>>= 7; }
+  out.push(n);
+  return out;
+}
+
+t.test('a map entry without its value reads as the default message (fuzz finding: it ended the call with a TypeError)', async (t) => {
+  // Node { id: "n", metadata: Struct { fields: { NAMESPACE: <entry with a key and no value> } } }
+  const entry = Buffer.concat([Buffer.from([0x0a, 0x09]), Buffer.from('NAMESPACE')]);
+  const metadata = Buffer.concat([Buffer.from([0x0a, entry.length]), entry]);
+  const node = Buffer.concat([Buffer.from([0x0a, 0x01]), Buffer.from('n'), Buffer.from([0x1a, metadata.length]), metadata]);
+  const sotw = decodeSotwRequest(Buffer.concat([Buffer.from([0x12, node.length]), node]));
+  t.same(sotw.node?.metadata, { NAMESPACE: null }, 'an empty google.protobuf.Value is JSON null');
+  // Node.dynamic_parameters (map<string, xds.core.v3.ContextParams>, field 12) with a valueless entry.
+  const params = Buffer.concat([Buffer.from([0x62, 0x03, 0x0a, 0x01]), Buffer.from('k')]);
+  const node2 = Buffer.concat([Buffer.from([0x0a, 0x01]), Buffer.from('n'), params]);
+  const delta = decodeDeltaRequest(Buffer.concat([Buffer.from([0x0a, node2.length]), node2]));
+  t.equal(delta.node?.id, 'n');
+});
+
+t.test('initial_resource_versions keeps names a plain object would not (fuzz finding: "__proto__" was dropped)', async (t) => {
+  // Written by hand: protobufjs's own encoder drops a "__proto__" key the same way.
+  const entry = (key: string, value: string): Buffer => {
+    const body = Buffer.concat([Buffer.from([0x0a, key.length]), Buffer.from(key), Buffer.from([0x12, value.length]), Buffer.from(value)]);
+    return Buffer.concat([Buffer.from([0x2a, body.length]), body]);
+  };
+  const d = decodeDeltaRequest(Buffer.concat([entry('__proto__', '1'), entry('toString', '2')]));
+  t.same(Object.entries(d.initialResourceVersions), [['__proto__', '1'], ['toString', '2']]);
+  t.notOk('constructor' in d.initialResourceVersions, 'a name never sent is not found');
 });
