@@ -1,5 +1,6 @@
 import * as fc from 'fast-check';
 import { decodeDeltaRequest, decodeSotwRequest, DiscoveryWireError } from '../../src/xds/core/wire.js';
+import { RequestLimitError } from '../../src/xds/core/node-limits.js';
 import { lookupType } from '../../src/envoy/protos.js';
 import { ContractViolation, expectedError, type FuzzTarget } from '../target.js';
 
@@ -11,7 +12,7 @@ const enc = (t: typeof SOTW, o: Record<string, unknown>): Uint8Array => t.encode
 /** The DiscoveryRequest and DeltaDiscoveryRequest readers (src/xds/core/wire.ts): bytes from any client. */
 export const xdsRequest: FuzzTarget = {
   name: 'xds-request',
-  about: 'decodeSotwRequest / decodeDeltaRequest: a value or DiscoveryWireError; decode(encode(x)) = x',
+  about: 'decodeSotwRequest / decodeDeltaRequest: a value, DiscoveryWireError or RequestLimitError (a node over meshd\'s bounds); decode(encode(x)) = x',
   seeds: () => [
     enc(SOTW, { node, type_url: 'type.googleapis.com/envoy.config.cluster.v3.Cluster', resource_names: ['a', 'b'], version_info: 'v1', response_nonce: 'n1' }),
     enc(SOTW, { type_url: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret', resource_names: ['default', 'ROOTCA'], error_detail: { code: 3, message: 'rejected' } }),
@@ -25,7 +26,7 @@ export const xdsRequest: FuzzTarget = {
         decode(input);
         outcome += 'ok ';
       } catch (err) {
-        outcome += `${expectedError(err, DiscoveryWireError)} `;
+        outcome += `${expectedError(err, DiscoveryWireError, RequestLimitError)} `;
       }
     }
     return outcome.trim();

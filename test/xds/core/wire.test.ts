@@ -123,7 +123,7 @@ t.test('malformed requests throw instead of decoding to something', async (t) =>
   t.throws(() => decodeDeltaRequest(Buffer.from([0x2a, 0x04, 0x0a, 0x05, 0x61, 0x62])), 'a map entry whose key overruns it');
 });
 
-t.test('every malformed request throws DiscoveryWireError, never the text of a TypeError', async (t) => {
+t.test('every malformed request throws DiscoveryWireError (or RequestLimitError past a node bound), never the text of a TypeError', async (t) => {
   const base = envoyEncoded('envoy.service.discovery.v3.DiscoveryRequest', { type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
   for (const [bytes, what] of [
     [base.subarray(0, base.length - 3), 'a string cut short'],
@@ -133,12 +133,12 @@ t.test('every malformed request throws DiscoveryWireError, never the text of a T
     [Buffer.from([0x12, 0x05, 0x0a, 0x01]), 'a node that overruns the message'],
   ] as const) t.throws(() => decodeSotwRequest(bytes), DiscoveryWireError, what);
   t.throws(() => decodeDeltaRequest(Buffer.from([0x2a, 0x04, 0x0a, 0x05, 0x61, 0x62])), DiscoveryWireError, 'a map entry whose key overruns it');
-  // Node metadata nested past protobufjs's depth limit (Struct in Value in Struct…).
+  // Node metadata nested past protobufjs's depth limit (Struct in Value in Struct…): the node bounds refuse it first, on its bytes.
   const ld = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), Buffer.from(varint(body.length)), body]);
   let value = ld(0x1a, Buffer.from('x'));
   for (let i = 0; i < 200; i++) value = ld(0x2a, ld(0x0a, Buffer.concat([ld(0x0a, Buffer.from('a')), ld(0x12, value)])));
   const deep = ld(0x12, ld(0x1a, ld(0x0a, Buffer.concat([ld(0x0a, Buffer.from('d')), ld(0x12, value)]))));
-  t.throws(() => decodeSotwRequest(deep), { name: 'DiscoveryWireError', message: 'maximum nesting depth exceeded' });
+  t.throws(() => decodeSotwRequest(deep), { name: 'RequestLimitError', message: 'node.metadata nests deeper than 16 levels; meshd accepts at most 16' });
 });
 
 function varint(n: number): number[] {
