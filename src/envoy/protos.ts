@@ -60,6 +60,7 @@ export const ENVOY_PROTO_FILES = [
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/config/accesslog/v3/accesslog.proto',
   'envoy/data/accesslog/v3/accesslog.proto',
+  'envoy/service/status/v3/csds.proto',
 ];
 
 /** Our own protos (protos/), loaded when present. */

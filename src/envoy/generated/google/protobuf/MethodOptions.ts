@@ -2,6 +2,7 @@
 
 import type { FeatureSet as _google_protobuf_FeatureSet, FeatureSet__Output as _google_protobuf_FeatureSet__Output } from '../../google/protobuf/FeatureSet.js';
 import type { UninterpretedOption as _google_protobuf_UninterpretedOption, UninterpretedOption__Output as _google_protobuf_UninterpretedOption__Output } from '../../google/protobuf/UninterpretedOption.js';
+import type { HttpRule as _google_api_HttpRule, HttpRule__Output as _google_api_HttpRule__Output } from '../../google/api/HttpRule.js';
 
 // Original file: null
 
@@ -26,6 +27,7 @@ export interface MethodOptions {
   'idempotencyLevel'?: (_google_protobuf_MethodOptions_IdempotencyLevel);
   'features'?: (_google_protobuf_FeatureSet | null);
   'uninterpretedOption'?: (_google_protobuf_UninterpretedOption)[];
+  '.google.api.http'?: (_google_api_HttpRule | null);
 }
 
 export interface MethodOptions__Output {
@@ -33,4 +35,5 @@ export interface MethodOptions__Output {
   'idempotencyLevel'?: (_google_protobuf_MethodOptions_IdempotencyLevel__Output);
   'features'?: (_google_protobuf_FeatureSet__Output);
   'uninterpretedOption'?: (_google_protobuf_UninterpretedOption__Output)[];
+  '.google.api.http'?: (_google_api_HttpRule__Output);
 }
