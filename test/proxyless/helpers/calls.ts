@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import type { GrpcProcess, Line } from './child.js';
+import type { LineProcess, Line } from './child.js';
 import type { ProxylessMesh } from './mesh.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -10,7 +10,7 @@ export interface CallResult { server: string; transport: string; peer: string }
  * Calls until one succeeds: an XdsServer reports serving before its file_watcher has read the
  * certificates (reference §7), so the first connections may be reset.
  */
-export async function callUntil(client: GrpcProcess, cmd: Record<string, unknown>, accept: (l: Line) => boolean, timeoutMs: number, what: string): Promise<Line & { result?: CallResult }> {
+export async function callUntil(client: LineProcess, cmd: Record<string, unknown>, accept: (l: Line) => boolean, timeoutMs: number, what: string): Promise<Line & { result?: CallResult }> {
   const deadline = Date.now() + timeoutMs;
   let last: Line | undefined;
   while (Date.now() < deadline) {
@@ -21,17 +21,20 @@ export async function callUntil(client: GrpcProcess, cmd: Record<string, unknown
   throw new Error(`${what}: not within ${timeoutMs} ms; last answer ${JSON.stringify(last)}`);
 }
 
-/** Fails the test on any NACK meshd recorded, printing grpc-js-xds's message; also checks the HTTP debug view agrees. */
-export async function expectNoNacks(t: Test, mesh: ProxylessMesh): Promise<void> {
+/**
+ * Fails the test on any NACK meshd recorded, printing the client's message; also checks the HTTP
+ * debug view agrees. `who` names the gRPC implementations connected, for the messages.
+ */
+export async function expectNoNacks(t: Test, mesh: ProxylessMesh, who = 'grpc-js-xds'): Promise<void> {
   const nacks = mesh.nacks();
-  t.same(nacks, [], nacks.length === 0 ? 'grpc-js-xds NACKed nothing' : `grpc-js-xds NACKed: ${nacks.map((n) => `${n.proxy} ${n.type}: ${n.message}`).join(' | ')}`);
+  t.same(nacks, [], nacks.length === 0 ? `${who} NACKed nothing (meshd's view)` : `${who} NACKed: ${nacks.map((n) => `${n.proxy} ${n.type}: ${n.message}`).join(' | ')}`);
   const view = (await (await fetch(`http://127.0.0.1:${mesh.meshd.ports.monitoring}/debug/connections`)).json()) as Array<{ types: Array<{ lastNack?: { message: string } }> }>;
   const viewNacks = view.flatMap((c) => c.types.flatMap((ty) => (ty.lastNack ? [ty.lastNack.message] : [])));
   t.same(viewNacks, [], '/debug/connections shows no NACK');
 }
 
 /** The server process is alive and never printed a crash. */
-export function expectAlive(t: Test, p: GrpcProcess): void {
+export function expectAlive(t: Test, p: LineProcess): void {
   t.same(p.crashes(), [], `${p.name} did not crash`);
   t.equal(p.exited, undefined, `${p.name} is still running`);
 }

@@ -105,8 +105,11 @@ export interface ProxylessMesh {
   meshd: TestMeshd;
   agents: { server: RunningAgent; client: RunningAgent };
   certDirs: { server: string; client: string };
-  /** Bootstrap file for a workload (written on first use). */
-  bootstrap(kind: 'server' | 'client', workload: string, refreshSeconds?: number): Promise<string>;
+  /**
+   * Bootstrap file for a workload. `instance` gives a second process of the same WorkloadEntry its
+   * own node id (as two replicas have), so meshd tells their streams apart.
+   */
+  bootstrap(kind: 'server' | 'client', workload: string, refreshSeconds?: number, instance?: string): Promise<string>;
   setPolicy(mode: Mode | undefined): Promise<void>;
   setServers(servers: readonly ServerWorkload[]): Promise<void>;
   nacks(): NackRecord[];
@@ -179,12 +182,13 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
 
   return {
     dir, configDir, meshd, agents, certDirs,
-    async bootstrap(kind, workload, refreshSeconds = 1) {
-      const file = join(dir, `bootstrap-${workload}.json`);
+    async bootstrap(kind, workload, refreshSeconds = 1, instance) {
+      const pod = instance === undefined ? workload : `${workload}-${instance}`;
+      const file = join(dir, `bootstrap-${pod}.json`);
       const ns = kind === 'server' ? SERVER_NS : CLIENT_NS;
       const b = buildGrpcBootstrap({
         xdsServerUri: xdsServerUri(defaultXdsSocket(certDirs[kind])),
-        nodeId: `sidecar~127.0.0.1~${workload}.${ns}~${ns}.svc.cluster.local`,
+        nodeId: `sidecar~127.0.0.1~${pod}.${ns}~${ns}.svc.cluster.local`,
         namespace: ns, workload, certDir: certDirs[kind], refreshIntervalSeconds: refreshSeconds,
       });
       await writeFile(file, JSON.stringify(b, null, 2));
