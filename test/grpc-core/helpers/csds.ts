@@ -23,6 +23,8 @@ export interface XdsResourceStatus {
   error?: string;
   /** The version that was rejected. */
   rejectedVersion?: string;
+  /** When the client last accepted it (ms since the epoch, the client's clock: this machine's). */
+  updatedAtMs?: number;
 }
 
 interface GenericXdsConfig {
@@ -30,6 +32,7 @@ interface GenericXdsConfig {
   name?: string;
   version_info?: string;
   client_status?: XdsClientStatus;
+  last_updated?: { seconds?: string | number; nanos?: number };
   error_state?: { details?: string; version_info?: string };
 }
 interface ClientConfig { node?: { id?: string }; generic_xds_configs?: GenericXdsConfig[] }
@@ -38,17 +41,31 @@ const TYPE_PREFIX = 'type.googleapis.com/';
 const CLIENT_CONFIG = `${TYPE_PREFIX}envoy.service.status.v3.ClientConfig`;
 const CLIENT_STATUS_RESPONSE = `${TYPE_PREFIX}envoy.service.status.v3.ClientStatusResponse`;
 
+function tryDecode<T>(typeUrl: string, bytes: Uint8Array): T | undefined {
+  try {
+    return decodeMessage(typeUrl, bytes) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The two shapes share field 1, so either may decode as the other without an error; the wrong
+ * reading shows as a node id full of protobuf bytes and type URLs that are not type URLs.
+ */
+function plausible(c: ClientConfig): boolean {
+  // eslint-disable-next-line no-control-regex
+  const cleanId = !/[\x00-\x1f]/.test(c.node?.id ?? '');
+  return cleanId && (c.generic_xds_configs ?? []).every((g) => (g.type_url ?? '').startsWith(TYPE_PREFIX));
+}
+
 function configsOf(bytes: Uint8Array): ClientConfig[] {
   if (bytes.length === 0) return [];
-  let one: ClientConfig | undefined;
-  try {
-    one = decodeMessage(CLIENT_CONFIG, bytes) as ClientConfig;
-  } catch {
-    one = undefined;
-  }
-  // A ClientConfig carries a node id; a ClientStatusResponse read as one does not.
-  if (one?.node?.id !== undefined) return [one];
-  return ((decodeMessage(CLIENT_STATUS_RESPONSE, bytes) as { config?: ClientConfig[] }).config) ?? [];
+  const one = tryDecode<ClientConfig>(CLIENT_CONFIG, bytes);
+  if (one?.node?.id !== undefined && plausible(one)) return [one];
+  const many = tryDecode<{ config?: ClientConfig[] }>(CLIENT_STATUS_RESPONSE, bytes);
+  if (many !== undefined && (many.config ?? []).every(plausible)) return many.config ?? [];
+  throw new Error(`not a CSDS dump (neither a ClientConfig nor a ClientStatusResponse): ${bytes.length} bytes`);
 }
 
 /** Every resource in a CSDS dump, sorted by type and name. */
@@ -62,6 +79,7 @@ export function decodeCsds(bytes: Uint8Array): XdsResourceStatus[] {
         status: g.client_status ?? 'UNKNOWN',
         version: g.version_info ?? '',
       };
+      if (g.last_updated !== undefined) r.updatedAtMs = Number(g.last_updated.seconds ?? 0) * 1000 + Math.floor((g.last_updated.nanos ?? 0) / 1e6);
       if (g.error_state?.details !== undefined) r.error = g.error_state.details;
       if (g.error_state?.version_info !== undefined) r.rejectedVersion = g.error_state.version_info;
       out.push(r);
