@@ -112,6 +112,8 @@ export interface ProxylessMesh {
   bootstrap(kind: 'server' | 'client', workload: string, refreshSeconds?: number, instance?: string): Promise<string>;
   setPolicy(mode: Mode | undefined): Promise<void>;
   setServers(servers: readonly ServerWorkload[]): Promise<void>;
+  /** Writes (atomically) another file into the config dir and waits until meshd applied it. */
+  writeConfig(file: string, yaml: string): Promise<void>;
   nacks(): NackRecord[];
   close(): Promise<void>;
 }
@@ -202,6 +204,11 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
     async setServers(servers) {
       const before = await configVersion(meshd);
       await writeAtomic(join(configDir, 'workloads.yaml'), workloadsYaml(servers));
+      await waitForNewConfig(meshd, before);
+    },
+    async writeConfig(file, yaml) {
+      const before = await configVersion(meshd);
+      await writeAtomic(join(configDir, file), yaml);
       await waitForNewConfig(meshd, before);
     },
     nacks: () => [...nacks.values()],
