@@ -1,4 +1,7 @@
 import t from 'tap';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri } from '../../src/agent/grpc-bootstrap.js';
 import { expectAlive, expectNoNacks } from '../proxyless/helpers/calls.js';
 import { CLIENT_NS, freePort, SERVER_NS, startProxylessMesh, TARGET } from '../proxyless/helpers/mesh.js';
 import { startCoreClient, startCoreServer, type CallOutcome } from './helpers/core.js';
@@ -10,7 +13,9 @@ import { expectAllAcked, shortType } from './helpers/csds.js';
  * whose endpoints differ in locality, weight, identity and port-level mTLS, a mesh-external
  * service with static endpoints (also called by its bare host), and a service with no endpoints.
  * Only greeter has a live server: the other calls fail to connect, and what matters is that the
- * client ACKs every listener, route, cluster and endpoint set it was sent for them.
+ * client ACKs every listener, route, cluster and endpoint set it was sent for them. The server's
+ * bootstrap carries every field `meshd grpc-bootstrap --config-dir` fills (locality, labels,
+ * service account, trust domain, instance IP), which C-core reads into its node.
  */
 const MULTI = `multi.${SERVER_NS}.svc.cluster.local`;
 const EMPTY = `empty.${CLIENT_NS}.svc.cluster.local`;
@@ -66,7 +71,15 @@ t.test('C-core ACKs every shape: unspecified listen address, several ports, loca
   const port = await freePort();
   const mesh = await startProxylessMesh({ mode: 'STRICT', servers: [{ name: 'greeter-1', port }] });
   await mesh.writeConfig('shapes.yaml', SHAPES);
-  const server = await startCoreServer({ bootstrap: await mesh.bootstrap('server', 'greeter-1'), address: '0.0.0.0', port, name: 'greeter-1' });
+  const serverBootstrap = join(mesh.dir, 'bootstrap-full.json');
+  await writeFile(serverBootstrap, JSON.stringify(buildGrpcBootstrap({
+    xdsServerUri: xdsServerUri(defaultXdsSocket(mesh.certDirs.server)),
+    nodeId: `sidecar~127.0.0.1~greeter-1.${SERVER_NS}~${SERVER_NS}.svc.cluster.local`,
+    namespace: SERVER_NS, workload: 'greeter-1', serviceAccount: 'greeter', trustDomain: 'cluster.local',
+    locality: { region: 'eu', zone: 'zone-a', sub_zone: 'rack-1' }, labels: { app: 'greeter', version: 'v1' }, instanceIp: '127.0.0.1',
+    certDir: mesh.certDirs.server, refreshIntervalSeconds: 10,
+  })));
+  const server = await startCoreServer({ bootstrap: serverBootstrap, address: '0.0.0.0', port, name: 'greeter-1' });
   const client = await startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') });
   t.teardown(async () => {
     await client.stop();
