@@ -2,7 +2,7 @@ import t from 'tap';
 import { GrpcProcess } from '../proxyless/helpers/child.js';
 import { expectAlive, expectNoNacks, sleep } from '../proxyless/helpers/calls.js';
 import { CLIENT_NS, freePort, startProxylessMesh, TARGET, type Mode } from '../proxyless/helpers/mesh.js';
-import { startCoreClient, startCoreServer } from './helpers/core.js';
+import { startCoreClient, startCoreServer, stopAtTeardown } from './helpers/core.js';
 import { expectAllAcked } from './helpers/csds.js';
 
 /**
@@ -37,15 +37,14 @@ async function reachEach(call: () => Promise<Outcome>, transport: string, timeou
 t.test('C-core and grpc-js-xds clients each call a C-core and a grpc-js-xds server, under STRICT and DISABLE, everything ACKED', async (t) => {
   const [corePort, jsPort] = [await freePort(), await freePort()];
   const mesh = await startProxylessMesh({ mode: 'STRICT', servers: [{ name: 'core-1', port: corePort }, { name: 'js-1', port: jsPort }] });
-  const coreServer = await startCoreServer({ bootstrap: await mesh.bootstrap('server', 'core-1'), port: corePort, name: 'core-1' });
-  const jsServer = new GrpcProcess('js-1', 'greeter-server.mjs', [String(jsPort), 'js-1'], await mesh.bootstrap('server', 'js-1'));
-  const coreClient = await startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller', 1, 'core') });
-  const jsClient = new GrpcProcess('js-client', 'greeter-client.mjs', [], await mesh.bootstrap('client', 'caller', 1, 'js'));
-  t.teardown(async () => {
-    await Promise.all([coreClient.stop(), jsClient.stop()]);
-    await Promise.all([coreServer.stop(), jsServer.stop()]);
-    await mesh.close();
-  });
+  const keep = stopAtTeardown(t, () => mesh.close());
+  // All four start side by side: each takes a moment to load its gRPC.
+  const jsServer = await keep(new GrpcProcess('js-1', 'greeter-server.mjs', [String(jsPort), 'js-1'], await mesh.bootstrap('server', 'js-1')));
+  const jsClient = await keep(new GrpcProcess('js-client', 'greeter-client.mjs', [], await mesh.bootstrap('client', 'caller', 1, 'js')));
+  const [coreServer, coreClient] = await Promise.all([
+    keep(startCoreServer({ bootstrap: await mesh.bootstrap('server', 'core-1'), port: corePort, name: 'core-1' })),
+    keep(startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller', 1, 'core') })),
+  ]);
   await coreServer.serving();
   await jsServer.waitFor((l) => l.event === 'bound', 15_000, 'XdsServer serving');
   await jsClient.waitFor((l) => l.event === 'ready', 15_000, 'client process');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { expectAlive, expectNoNacks } from '../proxyless/helpers/calls.js';
 import { CLIENT_NS, freePort, SERVICE_HOST, SERVICE_PORT, startProxylessMesh, TARGET } from '../proxyless/helpers/mesh.js';
-import { startCoreClient, startCoreServer, type CallOutcome } from './helpers/core.js';
+import { startCoreClient, startCoreServer, stopAtTeardown, type CallOutcome } from './helpers/core.js';
 import { expectAllAcked, findResource } from './helpers/csds.js';
 
 /**
@@ -19,13 +19,12 @@ const over = (transport: 'ssl' | 'insecure') => (r: CallOutcome): boolean => r.o
 t.test('C-core server and client through meshd: all ACKED, and STRICT, PERMISSIVE, PERMISSIVE+tlsMode and DISABLE behave as the mode says', async (t) => {
   const port = await freePort();
   const mesh = await startProxylessMesh({ mode: 'STRICT', servers: [{ name: 'greeter-1', port }] });
-  const server = await startCoreServer({ bootstrap: await mesh.bootstrap('server', 'greeter-1'), port, name: 'greeter-1' });
-  const client = await startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') });
-  t.teardown(async () => {
-    await client.stop();
-    await server.stop();
-    await mesh.close();
-  });
+  const keep = stopAtTeardown(t, () => mesh.close());
+  // Started side by side: each takes a moment to load gRPC.
+  const [server, client] = await Promise.all([
+    keep(startCoreServer({ bootstrap: await mesh.bootstrap('server', 'greeter-1'), port, name: 'greeter-1' })),
+    keep(startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') })),
+  ]);
   await server.serving();
   // A new channel per check: a refused channel backs off (1 s, growing), which would measure gRPC's backoff, not the mode.
   const plaintextClient = { target: `127.0.0.1:${port}`, creds: 'insecure' as const, timeoutMs: 2000, fresh: true };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri } from '../../src/agent/grpc-bootstrap.js';
 import { expectAlive, expectNoNacks } from '../proxyless/helpers/calls.js';
 import { CLIENT_NS, freePort, SERVER_NS, startProxylessMesh, TARGET } from '../proxyless/helpers/mesh.js';
-import { startCoreClient, startCoreServer, type CallOutcome } from './helpers/core.js';
+import { startCoreClient, startCoreServer, stopAtTeardown, type CallOutcome } from './helpers/core.js';
 import { expectAllAcked, shortType } from './helpers/csds.js';
 
 /**
@@ -70,6 +70,7 @@ spec:
 t.test('C-core ACKs every shape: unspecified listen address, several ports, localities and weights, external and empty services', async (t) => {
   const port = await freePort();
   const mesh = await startProxylessMesh({ mode: 'STRICT', servers: [{ name: 'greeter-1', port }] });
+  const keep = stopAtTeardown(t, () => mesh.close());
   await mesh.writeConfig('shapes.yaml', SHAPES);
   const serverBootstrap = join(mesh.dir, 'bootstrap-full.json');
   await writeFile(serverBootstrap, JSON.stringify(buildGrpcBootstrap({
@@ -79,13 +80,11 @@ t.test('C-core ACKs every shape: unspecified listen address, several ports, loca
     locality: { region: 'eu', zone: 'zone-a', sub_zone: 'rack-1' }, labels: { app: 'greeter', version: 'v1' }, instanceIp: '127.0.0.1',
     certDir: mesh.certDirs.server, refreshIntervalSeconds: 10,
   })));
-  const server = await startCoreServer({ bootstrap: serverBootstrap, address: '0.0.0.0', port, name: 'greeter-1' });
-  const client = await startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') });
-  t.teardown(async () => {
-    await client.stop();
-    await server.stop();
-    await mesh.close();
-  });
+  // Started side by side: each takes a moment to load gRPC.
+  const [server, client] = await Promise.all([
+    keep(startCoreServer({ bootstrap: serverBootstrap, address: '0.0.0.0', port, name: 'greeter-1' })),
+    keep(startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') })),
+  ]);
   expectAllAcked(t, await server.serving(), 'server bound to 0.0.0.0', ['LDS']);
   t.equal(server.listenerName, `xds.istio.io/grpc/lds/inbound/0.0.0.0:${port}`, 'it asked for the listener of the address it bound');
   const ok = await client.callUntil({ target: TARGET }, (r: CallOutcome) => r.ok, 10_000, 'a call to the server on 0.0.0.0');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { expectAlive, expectNoNacks, sleep } from '../proxyless/helpers/calls.js';
 import { freePort, SERVICE_HOST, SERVICE_PORT, startProxylessMesh, TARGET, type Mode } from '../proxyless/helpers/mesh.js';
-import { startCoreClient, startCoreServer, type CallOutcome, type LoopResult } from './helpers/core.js';
+import { startCoreClient, startCoreServer, stopAtTeardown, type CallOutcome, type LoopResult } from './helpers/core.js';
 import { expectAllAcked, findResource, type XdsResourceStatus } from './helpers/csds.js';
 
 /**
@@ -31,13 +31,12 @@ function summary(name: string, r: LoopResult): string {
 t.test('STRICT ↔ PERMISSIVE switches under load: C-core ACKs every update, calls follow, in-flight calls complete', async (t) => {
   const port = await freePort();
   const mesh = await startProxylessMesh({ mode: 'STRICT', servers: [{ name: 'greeter-1', port }] });
-  const server = await startCoreServer({ bootstrap: await mesh.bootstrap('server', 'greeter-1'), port, name: 'greeter-1' });
-  const client = await startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') });
-  t.teardown(async () => {
-    await client.stop();
-    await server.stop();
-    await mesh.close();
-  });
+  const keep = stopAtTeardown(t, () => mesh.close());
+  // Started side by side: each takes a moment to load gRPC.
+  const [server, client] = await Promise.all([
+    keep(startCoreServer({ bootstrap: await mesh.bootstrap('server', 'greeter-1'), port, name: 'greeter-1' })),
+    keep(startCoreClient({ bootstrap: await mesh.bootstrap('client', 'caller') })),
+  ]);
   await server.serving();
   await client.callUntil({ target: TARGET }, over('ssl'), 10_000, 'first mTLS call');
   let serverState = await server.waitAllAcked({ timeoutMs: 5000, types: ['LDS'] });

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import type { Test } from 'tap';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { grpcChildEnv, LineProcess, type Line } from '../../proxyless/helpers/child.js';
@@ -15,6 +16,8 @@ import { decodeCsds, describe, notAcked, shortType, type XdsResourceStatus } fro
  *   const client = await startCoreClient({ bootstrap });
  *   await client.call({ target: 'xds:///host:port', waitForReady: true, timeoutMs: 2000 });
  *   expectAllAcked(t, await client.dumpXds(), 'client', ['LDS', 'RDS', 'CDS', 'EDS']);
+ *
+ * Wrap each start in `stopAtTeardown` so a test that fails half-way still stops what it started.
  *
  * Debian's packages live under /usr/bin/python3 (a python3 earlier on PATH may be another build).
  * MESHD_TEST_GRPC_TRACE=xds_client (or any GRPC_TRACE list) traces every C-core child to its
@@ -243,4 +246,24 @@ export async function startCoreClient(opts: CoreProcessOptions): Promise<CoreCli
     throw e;
   }
   return client;
+}
+
+/**
+ * Registers one teardown that stops every process handed to the returned function (the ones
+ * started so far, even if the test failed before its other starts), then runs `after` (e.g.
+ * closing the mesh). Returns what it was given, so starts stay one-liners:
+ *   const keep = stopAtTeardown(t, () => mesh.close());
+ *   const [server, client] = await Promise.all([keep(startCoreServer(…)), keep(startCoreClient(…))]);
+ */
+export function stopAtTeardown(t: Test, after?: () => Promise<void>): <P extends LineProcess>(p: P | Promise<P>) => Promise<P> {
+  const started: LineProcess[] = [];
+  t.teardown(async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    await after?.();
+  });
+  return async (p) => {
+    const process = await p;
+    started.push(process);
+    return process;
+  };
 }
