@@ -1,5 +1,5 @@
 import * as fc from 'fast-check';
-import { parseNodeId as parseProxyNodeId } from '../../src/xds/generators/proxy-workload.js';
+import { parseNodeId as parseProxyNodeId } from '../../src/xds/admission/admit-proxy.js';
 import { parseNodeId as parseTelemetryNodeId } from '../../src/telemetry/node-identity.js';
 import { parseSidecarNodeId } from '../../src/xds/bootstrap/node-identity.js';
 import { ContractViolation, text, utf8, type FuzzTarget } from '../target.js';

@@ -1,11 +1,11 @@
 import type { MeshSnapshot, WorkloadEntry } from '../config/model.js';
-import type { EffectiveMode } from '../policy/peer-authentication.js';
+import type { EffectiveMode } from '../mesh/peer-authentication.js';
 import { TRANSPORT_SOCKET_MATCH_KEY } from '../xds/generators/endpoints.js';
 import { packedAs } from '../envoy/any.js';
 import { ExtensionName, ExtensionType } from '../envoy/extension-types.js';
 import type { Cluster, CommonTlsContext, FilterChain, LbEndpoint, Listener, Struct } from '../envoy/messages.js';
 import { inboundModeFor } from '../xds/generators/inbound.js';
-import { indexFor } from '../xds/generators/mesh-index.js';
+import { indexFor } from '../mesh/mesh-index.js';
 import { serviceAccountOf, spiffeId } from '../xds/generators/names.js';
 import { proxyConfigFromIndex, type ProxyConfig } from '../xds/generators/proxy-config.js';
 import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain-match.js';

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import { findWorkloadEntry, loadConfigDir } from '../config/index.js';
+import { loadConfigDir } from '../config/index.js';
+import { findWorkloadEntry } from '../mesh/registry.js';
 import { sidecarNodeId, localityOf } from '../xds/bootstrap/node-identity.js';
 import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri, type GrpcBootstrapInput } from '../agent/grpc-bootstrap.js';
 import { serviceAccountOf } from '../xds/generators/names.js';

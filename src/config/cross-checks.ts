@@ -3,8 +3,8 @@
  * block a resource, they explain why it has no effect.
  */
 import type { AuthorizationPolicy, ConfigMessage, DestinationRule, MeshSettings, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
-import { compareByCreation, isScopeWide, policyRef } from '../policy/peer-authentication.js';
-import { selectorMatches } from '../policy/peer-authentication.js';
+import { compareByCreation, isScopeWide, policyRef } from '../mesh/peer-authentication.js';
+import { selectorMatches } from '../mesh/peer-authentication.js';
 
 interface Parts {
   mesh: MeshSettings;

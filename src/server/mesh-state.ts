@@ -5,8 +5,8 @@ import type { DiscoveryCore } from '../xds/core/index.js';
 import { createSidecarGenerators } from '../xds/generators/sidecar-generators.js';
 import { createGrpcGenerators } from '../xds/generators/grpc/index.js';
 import { dispatchByProxyKind } from '../xds/generators/generator-dispatch.js';
-import { admitProxy } from '../xds/generators/proxy-workload.js';
-import { configPushRequest } from '../xds/generators/affected-proxies.js';
+import { admitProxy } from '../xds/admission/admit-proxy.js';
+import { configPushRequest } from '../xds/push-plan/affected-proxies.js';
 
 export interface MeshStateOptions {
   configDir?: string;

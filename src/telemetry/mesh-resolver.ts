@@ -1,4 +1,4 @@
-import { spiffeIdFor, workloadsForService } from '../config/registry.js';
+import { spiffeIdFor, workloadsForService } from '../mesh/registry.js';
 import type { MeshSnapshot, WorkloadSpec } from '../config/model.js';
 import type { ServiceInfo, WorkloadInfo, WorkloadResolver } from './workload-resolver.js';
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { diffSnapshots, fullDiff, inboundAffected } from '../../src/config/diff.js';
-import { findWorkloadEntry } from '../../src/config/registry.js';
+import { findWorkloadEntry } from '../../src/mesh/registry.js';
 import { pa, snapshotOf, yaml } from './helpers.js';
 
 const we = (ns: string, name: string, address: string, app = 'web'): string => yaml`

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { countLevels, findWorkloadEntry, loadConfigDir } from '../../config/index.js';
+import { countLevels, loadConfigDir } from '../../config/index.js';
+import { findWorkloadEntry } from '../../mesh/registry.js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
 import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';

@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
-import type { ServiceEndpoint as RegistryEndpoint } from '../../config/registry.js';
-import { modeForPort } from '../../policy/peer-authentication.js';
+import type { ServiceEndpoint as RegistryEndpoint } from '../../mesh/registry.js';
+import { modeForPort } from '../../mesh/peer-authentication.js';
 import type { ClusterLoadAssignment, LbEndpoint, Locality, LocalityLbEndpoints } from '../../envoy/messages.js';
 import { stringStruct } from '../../envoy/struct.js';
-import { workloadPortFor, type MeshIndex, type ServiceTarget } from './mesh-index.js';
+import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../../mesh/mesh-index.js';
 import { serviceAccountOf } from './names.js';
-import { hasMeshSidecar } from './sidecar-marker.js';
+import { hasMeshSidecar } from '../../mesh/sidecar-marker.js';
 
 /**
  * The endpoints behind a service port, from the WorkloadEntries its ServiceEntry selects and

@@ -1,5 +1,5 @@
 import type { MeshSettings } from '../../config/model.js';
-import type { EffectiveMode } from '../../policy/peer-authentication.js';
+import type { EffectiveMode } from '../../mesh/peer-authentication.js';
 import type { Filter, FilterChain } from '../../envoy/messages.js';
 import { inboundChainName } from './names.js';
 import { DOWNSTREAM_ALPNS, ISTIO_MTLS_ALPNS } from './protocols.js';

@@ -1,15 +1,15 @@
 import { isIP } from 'node:net';
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
-import { modeForPort, type EffectiveMode } from '../../policy/peer-authentication.js';
+import { modeForPort, type EffectiveMode } from '../../mesh/peer-authentication.js';
 import { httpAccessLogs, noFilterChainAccessLogs } from './access-log.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { Cluster, Duration, Filter, Listener, ListenerFilter } from '../../envoy/messages.js';
 import { upstreamProtocolOptions, routerFilter } from './http-options.js';
 import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
-import type { InboundPort, MeshIndex } from './mesh-index.js';
+import type { InboundPort, MeshIndex } from '../../mesh/mesh-index.js';
 import { inboundClusterName, listenerName } from './names.js';
 import { tcpProxyFilter } from './tcp-proxy.js';
-import { workloadLabels } from './workload-labels.js';
+import { workloadLabels } from '../../mesh/workload-labels.js';
 
 /**
  * Inbound side of a sidecar in meshd's deployment model (docs/deployment-model.md): Envoy

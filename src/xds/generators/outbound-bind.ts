@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import type { ServiceEntry } from '../../config/model.js';
 import { APP_LOOPBACK } from './inbound.js';
-import type { MeshIndex, ServiceTarget } from './mesh-index.js';
+import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
 import { isHttpProtocol } from './protocols.js';
 
 /**

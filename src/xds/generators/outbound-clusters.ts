@@ -4,7 +4,7 @@ import { stringStruct } from '../../envoy/struct.js';
 import { clusterLoadAssignment, localityEndpoints, serviceEndpoints, type ServiceEndpoint } from './endpoints.js';
 import { upstreamProtocolOptions } from './http-options.js';
 import { CONNECT_TIMEOUT } from './inbound.js';
-import type { MeshIndex, ServiceTarget } from './mesh-index.js';
+import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
 import { outboundClusterName, outboundSni, spiffeId } from './names.js';
 import { upstreamMtlsAlpns } from './protocols.js';
 import { expandWithTrustDomains, rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';

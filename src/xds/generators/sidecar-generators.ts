@@ -3,9 +3,9 @@ import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../core/types.js';
 import { createResource } from '../core/resource.js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type ResourceMessages, type ResourceType, type ResourceTypeUrl } from '../../envoy/resource-types.js';
-import { indexFor, type MeshIndex } from './mesh-index.js';
+import { indexFor, type MeshIndex } from '../../mesh/mesh-index.js';
 import { namespaceOutbound, proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
-import { workloadRefForProxy } from './proxy-workload.js';
+import { workloadRefForProxy } from '../admission/admit-proxy.js';
 
 /**
  * The four xDS generators of Envoy sidecars (CDS, EDS, LDS, RDS). Each reads the current

@@ -3,8 +3,8 @@ import { createResource } from '../../core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../../core/types.js';
 import type { MessageOf } from '../../../envoy/resource-types.js';
 import { TypeUrl } from '../../../envoy/type-urls.js';
-import { indexFor, type MeshIndex } from '../mesh-index.js';
-import { workloadRefForProxy } from '../proxy-workload.js';
+import { indexFor, type MeshIndex } from '../../../mesh/mesh-index.js';
+import { workloadRefForProxy } from '../../admission/admit-proxy.js';
 import { allServerListenerNames, grpcServerListener, servesInbound } from './inbound.js';
 import { inboundListenerName, parseInboundListenerName, parseTargetName } from './names.js';
 import {

@@ -1,6 +1,6 @@
-import { modeForPort, type EffectiveMode } from '../../../policy/peer-authentication.js';
-import type { MeshIndex } from '../mesh-index.js';
-import { ISTIO_TLS_MODE_LABEL } from '../sidecar-marker.js';
+import { modeForPort, type EffectiveMode } from '../../../mesh/peer-authentication.js';
+import type { MeshIndex } from '../../../mesh/mesh-index.js';
+import { ISTIO_TLS_MODE_LABEL } from '../../../mesh/sidecar-marker.js';
 
 /**
  * Whether a proxyless gRPC server serves a port with mTLS, as Istio's grpcgen decides

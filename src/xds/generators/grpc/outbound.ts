@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Locality, RouteConfiguration } from '../../../envoy/messages.js';
-import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../mesh-index.js';
+import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../../../mesh/mesh-index.js';
 import { outboundClusterName, serviceAccountOf, spiffeId } from '../names.js';
 import { expandWithTrustDomains } from '../tls-contexts.js';
 import { grpcInboundTls } from './inbound-mode.js';

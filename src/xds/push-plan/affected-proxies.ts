@@ -1,13 +1,13 @@
 import type { MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../config/model.js';
 import { diffSnapshots, type SnapshotDiff } from '../../config/diff.js';
-import { labelsMatch } from '../../config/registry.js';
+import { labelsMatch } from '../../mesh/registry.js';
 import type { ProxyInfo, PushRequest } from '../core/types.js';
-import { proxyKind } from './generator-dispatch.js';
-import { indexFor } from './mesh-index.js';
-import { workloadKey } from './names.js';
-import { workloadKeyForProxy } from './proxy-workload.js';
-import { FINGERPRINT_TYPES, namespaceSharedFingerprint, sidecarFingerprint } from './sidecar-generators.js';
-import { isVisibleTo } from './visibility.js';
+import { proxyKind } from '../generators/generator-dispatch.js';
+import { indexFor } from '../../mesh/mesh-index.js';
+import { workloadKey } from '../generators/names.js';
+import { workloadKeyForProxy } from '../admission/admit-proxy.js';
+import { FINGERPRINT_TYPES, namespaceSharedFingerprint, sidecarFingerprint } from '../generators/sidecar-generators.js';
+import { isVisibleTo } from '../../mesh/visibility.js';
 
 /**
  * Which workloads' generated config a config change can alter, so the core pushes only to

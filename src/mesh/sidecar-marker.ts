@@ -1,5 +1,5 @@
-import type { WorkloadSpec } from '../../config/model.js';
-import { workloadTlsMode } from '../../config/registry.js';
+import type { WorkloadSpec } from '../config/model.js';
+import { workloadTlsMode } from './registry.js';
 
 /**
  * Does an endpoint run a sidecar (or a proxyless mesh client) that terminates mesh mTLS?

@@ -1,8 +1,8 @@
 import { status } from '@grpc/grpc-js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.js';
-import { serviceAccountOf, spiffeId, workloadKey } from './names.js';
-import { trustDomainsForValidation } from './tls-contexts.js';
+import { serviceAccountOf, spiffeId, workloadKey } from '../generators/names.js';
+import { trustDomainsForValidation } from '../generators/tls-contexts.js';
 
 /**
  * Ties a connected proxy to its WorkloadEntry. `meshd bootstrap` writes

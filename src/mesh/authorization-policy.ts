@@ -14,7 +14,7 @@
  * The result is grouped by action: CUSTOM, DENY, ALLOW, AUDIT. Pure (the per-namespace index is
  * memoized on the immutable policy list).
  */
-import { compareByCreation } from '../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 import type { AuthorizationPolicy } from '../config/model.js';
 import { selectorMatches, type WorkloadRef } from './peer-authentication.js';
 

@@ -2,8 +2,8 @@ import t from 'tap';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import {
   endpointPort, findWorkloadEntry, servicesForWorkload, spiffeIdFor, workloadTlsMode, workloadsForService,
-} from '../../src/config/registry.js';
-import { snapshotOf, yaml } from './helpers.js';
+} from '../../src/mesh/registry.js';
+import { snapshotOf, yaml } from '../config/helpers.js';
 
 const s = snapshotOf({
   'shop.yaml': yaml`

@@ -4,7 +4,7 @@
  * `endpoints`, or the WorkloadEntries in its namespace whose labels match its workloadSelector.
  * Pure.
  */
-import type { MeshSnapshot, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSpec } from './model.js';
+import type { MeshSnapshot, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSpec } from '../config/model.js';
 
 export interface ServiceEndpoint {
   /** Namespace of the ServiceEntry (and of the WorkloadEntry, which must share it). */

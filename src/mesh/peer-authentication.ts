@@ -16,7 +16,7 @@
  *
  * Pure: no I/O, no clock. Callers are the listener/cluster/endpoint generators and `meshd check`.
  */
-import { compareByCreation } from '../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 import type { MtlsMode, PeerAuthentication } from '../config/model.js';
 
 export type EffectiveMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';

@@ -1,4 +1,4 @@
-import type { WorkloadEntry } from '../../config/model.js';
+import type { WorkloadEntry } from '../config/model.js';
 
 /**
  * A WorkloadEntry's labels as policy selectors and auto mTLS see them: spec.labels, the

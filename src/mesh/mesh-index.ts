@@ -1,10 +1,10 @@
-import type { MeshSnapshot, PortProtocol, ServiceEntry, ServicePort, WorkloadEntry } from '../../config/model.js';
-import { endpointPort, servicesForWorkload, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from '../../config/registry.js';
-import { resolvePeerAuthentication, type EffectiveMtls } from '../../policy/peer-authentication.js';
-import { workloadKey } from './names.js';
-import { isHttpProtocol } from './protocols.js';
+import type { MeshSnapshot, PortProtocol, ServiceEntry, ServicePort, WorkloadEntry } from '../config/model.js';
+import { endpointPort, servicesForWorkload, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from './registry.js';
+import { resolvePeerAuthentication, type EffectiveMtls } from './peer-authentication.js';
+import { workloadKey } from '../xds/generators/names.js';
+import { isHttpProtocol } from '../xds/generators/protocols.js';
 import { isVisibleTo } from './visibility.js';
-import { compareByCreation } from '../../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 
 /**
  * Derived, memoised views of one MeshSnapshot that every generator shares. The snapshot is

@@ -24,7 +24,7 @@
  *
  * Pure; build the index once per snapshot.
  */
-import { compareByCreation } from '../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 import type { ClientTlsSettings, DestinationRule, DestinationRuleSubset, TrafficPolicy } from '../config/model.js';
 import { parseIp } from '../common/ip.js';
 import { selectorMatches, type WorkloadRef } from './peer-authentication.js';

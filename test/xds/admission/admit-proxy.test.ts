@@ -1,8 +1,8 @@
 import t from 'tap';
 import { status } from '@grpc/grpc-js';
-import { admitProxy, parseNodeId, workloadForProxy } from '../../../src/xds/generators/proxy-workload.js';
+import { admitProxy, parseNodeId, workloadForProxy } from '../../../src/xds/admission/admit-proxy.js';
 import { GeneratorError, type ProxyInfo } from '../../../src/xds/core/types.js';
-import { docs, identity, proxyFor, se, snapshotOf, we } from './fixtures.js';
+import { docs, identity, proxyFor, se, snapshotOf, we } from '../generators/fixtures.js';
 
 const snap = snapshotOf(docs(
   se('pay', 'api', { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], selector: { app: 'api' } }),
