@@ -4,7 +4,7 @@
  * content: moving a document to another file or line is not a change.
  */
 import type { AuthorizationPolicy, DestinationRule, FederatedTrustDomain, MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
-import { labelsMatch } from '../mesh/registry.js';
+import { labelsMatch } from '../mesh/labels.js';
 
 export interface SnapshotDiff {
   /** Mesh settings changed: every proxy is affected. */

@@ -18,6 +18,7 @@
  */
 import { compareByCreation } from './creation-order.js';
 import type { MtlsMode, PeerAuthentication } from '../config/model.js';
+import { labelsMatch } from './labels.js';
 
 export type EffectiveMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -43,14 +44,6 @@ export function policyRef(p: PeerAuthentication): string {
 /** True when the policy has no selector or an empty matchLabels: mesh- or namespace-wide. */
 export function isScopeWide(p: PeerAuthentication): boolean {
   return p.selector === undefined || Object.keys(p.selector).length === 0;
-}
-
-/** A selector matches when every selector label is on the workload with the same value. */
-export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(selector)) {
-    if (!Object.prototype.hasOwnProperty.call(labels, k) || labels[k] !== v) return false;
-  }
-  return true;
 }
 
 interface Decision {
@@ -80,8 +73,6 @@ function apply(parent: Decision, p: PeerAuthentication | undefined): Decision {
   return { mode: p.mode, decidedBy: policyRef(p) };
 }
 
-export { compareByCreation };
-
 export function resolvePeerAuthentication(
   policies: readonly PeerAuthentication[],
   rootNamespace: string,
@@ -99,13 +90,13 @@ export function resolvePeerAuthentication(
       (ns === rootNamespace ? mesh : namespace).push(p);
     } else if (ns === rootNamespace) {
       // Istio skips selector policies in the root namespace; say so when one would have matched.
-      if (selectorMatches(p.selector!, workload.labels)) {
+      if (labelsMatch(p.selector!, workload.labels)) {
         warnings.push(
           `${policyRef(p)} has a workload selector in the root namespace "${rootNamespace}" and is ignored; ` +
             'put workload-level policies in the workload\'s namespace',
         );
       }
-    } else if (selectorMatches(p.selector!, workload.labels)) {
+    } else if (labelsMatch(p.selector!, workload.labels)) {
       selected.push(p);
     }
   }

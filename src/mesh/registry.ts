@@ -5,6 +5,7 @@
  * Pure.
  */
 import type { MeshSnapshot, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSpec } from '../config/model.js';
+import { labelsMatch, workloadLabels } from './labels.js';
 
 export interface ServiceEndpoint {
   /** Namespace of the ServiceEntry (and of the WorkloadEntry, which must share it). */
@@ -16,15 +17,9 @@ export interface ServiceEndpoint {
   name: string;
 }
 
-/** Istio's labels.SubsetOf: every selector label present on the workload with the same value. */
-export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
-}
-
 function selects(se: ServiceEntry, we: WorkloadEntry): boolean {
   // An empty selector selects every WorkloadEntry in the namespace (Istio warns about it).
-  return se.workloadSelector !== undefined && we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector, we.spec.labels);
+  return se.workloadSelector !== undefined && we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector, workloadLabels(we));
 }
 
 /** The WorkloadEntries (and inline endpoints) behind a ServiceEntry, in a stable order. */

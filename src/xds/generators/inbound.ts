@@ -9,7 +9,7 @@ import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
 import type { InboundPort, MeshIndex } from '../../mesh/mesh-index.js';
 import { inboundClusterName, listenerName } from './names.js';
 import { tcpProxyFilter } from './tcp-proxy.js';
-import { workloadLabels } from '../../mesh/workload-labels.js';
+import { workloadLabels } from '../../mesh/labels.js';
 
 /**
  * Inbound side of a sidecar in meshd's deployment model (docs/deployment-model.md): Envoy

@@ -1,6 +1,7 @@
 import type { MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../config/model.js';
 import { diffSnapshots, type SnapshotDiff } from '../../config/diff.js';
-import { labelsMatch } from '../../mesh/registry.js';
+import { labelsMatch } from '../../mesh/labels.js';
+import { isScopeWide } from '../../mesh/peer-authentication.js';
 import type { ProxyInfo, PushRequest } from '../core/types.js';
 import { proxyKind } from '../generators/generator-dispatch.js';
 import { indexFor } from '../../mesh/mesh-index.js';
@@ -40,10 +41,6 @@ const ALL: AffectedWorkloads = { all: true, workloads: new Set() };
 
 function byKey<T extends { meta: { namespace: string; name: string } }>(list: readonly T[], keys: ReadonlySet<string>): T[] {
   return list.filter((o) => keys.has(workloadKey(o.meta.namespace, o.meta.name)));
-}
-
-function isScopeWide(p: PeerAuthentication): boolean {
-  return p.selector === undefined || Object.keys(p.selector).length === 0;
 }
 
 function policyContent(p: PeerAuthentication): string {
