@@ -6,7 +6,7 @@ import { ExtensionName, ExtensionType } from '../envoy/extension-types.js';
 import type { Cluster, CommonTlsContext, FilterChain, LbEndpoint, Listener, Struct } from '../envoy/messages.js';
 import { inboundModeFor } from '../xds/generators/inbound.js';
 import { indexFor } from '../mesh/mesh-index.js';
-import { serviceAccountOf, spiffeId } from '../xds/generators/names.js';
+import { serviceAccountOf, workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import { proxyConfigFromIndex, type ProxyConfig } from '../xds/generators/proxy-config.js';
 import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain-match.js';
 
@@ -116,7 +116,7 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
   const index = indexFor(snapshot);
   const w = client.workload;
   const config = proxyConfigFromIndex(index, w);
-  const me = spiffeId(snapshot.mesh.trustDomain, w.meta.namespace, serviceAccountOf(w.spec.serviceAccount));
+  const me = workloadSpiffeId(snapshot.mesh.trustDomain, w.meta.namespace, serviceAccountOf(w.spec.serviceAccount));
   for (const cluster of config.clusters) {
     if (cluster.name?.startsWith('outbound|') !== true) continue;
     const ep = lbEndpoints(cluster, config).find((e) =>
@@ -214,7 +214,7 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
     if (prefixes.length > 0 && !prefixes.some((p) => hello.certificate!.startsWith(p))) {
       return { ...out, outcome: 'handshake-failure', steps, summary: `handshake failure: client ${hello.certificate} is outside the trust domains the server accepts (${prefixes.join(', ')})` };
     }
-    const serverId = spiffeId(snapshot.mesh.trustDomain, target.meta.namespace, serviceAccountOf(target.spec.serviceAccount));
+    const serverId = workloadSpiffeId(snapshot.mesh.trustDomain, target.meta.namespace, serviceAccountOf(target.spec.serviceAccount));
     if (hello.acceptsServer.length > 0 && !hello.acceptsServer.includes(serverId)) {
       return { ...out, outcome: 'handshake-failure', steps, summary: `handshake failure: the client accepts only ${hello.acceptsServer.join(', ')} and the server presents ${serverId}` };
     }

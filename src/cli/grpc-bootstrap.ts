@@ -4,7 +4,7 @@ import { loadConfigDir } from '../config/index.js';
 import { findWorkloadEntry } from '../mesh/registry.js';
 import { sidecarNodeId, localityOf } from '../xds/bootstrap/node-identity.js';
 import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri, type GrpcBootstrapInput } from '../agent/grpc-bootstrap.js';
-import { serviceAccountOf } from '../xds/generators/names.js';
+import { serviceAccountOf } from '../mesh/spiffe-identity.js';
 import { absolute } from './options.js';
 
 /**

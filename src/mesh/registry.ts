@@ -62,8 +62,3 @@ export function workloadTlsMode(endpoint: WorkloadSpec): 'istio' | 'disabled' {
   if (label !== undefined) return label === 'istio' ? 'istio' : 'disabled';
   return endpoint.serviceAccount !== '' ? 'istio' : 'disabled';
 }
-
-/** spiffe://<trust domain>/ns/<namespace>/sa/<service account>, Istio's identity format. */
-export function spiffeIdFor(trustDomain: string, namespace: string, serviceAccount: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
-}

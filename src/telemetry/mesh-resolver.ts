@@ -1,4 +1,5 @@
-import { spiffeIdFor, workloadsForService } from '../mesh/registry.js';
+import { workloadsForService } from '../mesh/registry.js';
+import { workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import type { MeshSnapshot, WorkloadSpec } from '../config/model.js';
 import type { ServiceInfo, WorkloadInfo, WorkloadResolver } from './workload-resolver.js';
 
@@ -20,7 +21,7 @@ export function meshWorkloadResolver(snapshot: MeshSnapshot, cluster?: string): 
 
   const info = (name: string, namespace: string, spec: WorkloadSpec, service: string | undefined): WorkloadInfo => {
     const w: WorkloadInfo = { workload: name, namespace, labels: spec.labels };
-    if (spec.serviceAccount !== '') w.principal = spiffeIdFor(trustDomain, namespace, spec.serviceAccount);
+    if (spec.serviceAccount !== '') w.principal = workloadSpiffeId(trustDomain, namespace, spec.serviceAccount);
     if (service !== undefined) w.service = service;
     if (cluster !== undefined) w.cluster = cluster;
     return w;

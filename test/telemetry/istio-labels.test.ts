@@ -2,7 +2,7 @@ import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import {
-  capLabel, connectionSecurityPolicy, grpcResponseStatus, hostOfAuthority, namespaceFromPrincipal, peerLabels,
+  capLabel, connectionSecurityPolicy, grpcResponseStatus, hostOfAuthority, peerLabels,
   requestProtocol, serviceFromCluster, serviceLabels,
 } from '../../src/telemetry/istio-labels.js';
 import { meshWorkloadResolver } from '../../src/telemetry/mesh-resolver.js';
@@ -78,8 +78,6 @@ t.test('peer labels: unknown, never an error; canonical revision defaults to lat
   t.match(peerLabels({ workload: 'web-1', namespace: 'shop', labels: { app: 'web', 'service.istio.io/canonical-name': 'storefront', 'service.istio.io/canonical-revision': 'canary' } }, undefined), {
     app: 'web', canonicalService: 'storefront', canonicalRevision: 'canary',
   });
-  t.equal(namespaceFromPrincipal('spiffe://td/ns/a-b/sa/c'), 'a-b');
-  t.equal(namespaceFromPrincipal('spiffe://td/other'), undefined);
   t.equal(capLabel('x'.repeat(300)).length, 256);
 });
 

@@ -1,8 +1,8 @@
 import { status } from '@grpc/grpc-js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.js';
-import { serviceAccountOf, spiffeId, workloadKey } from '../generators/names.js';
-import { trustDomainsForValidation } from '../generators/tls-contexts.js';
+import { workloadKey } from '../generators/names.js';
+import { serviceAccountOf, trustDomainsForValidation, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
 
 /**
  * Ties a connected proxy to its WorkloadEntry. `meshd bootstrap` writes
@@ -78,7 +78,7 @@ function checkRunsAs(proxy: ProxyInfo, workload: WorkloadEntry, current: MeshSna
       status.PERMISSION_DENIED,
       `proxy "${proxy.id}" proved ${id.spiffeId} (namespace ${id.namespace}, service account ${id.serviceAccount}), but ${how} ` +
         `WorkloadEntry ${workload.meta.namespace}/${workload.meta.name}, which runs as ` +
-        `${spiffeId(current.mesh.trustDomain, workload.meta.namespace, expectedSa)}`,
+        `${workloadSpiffeId(current.mesh.trustDomain, workload.meta.namespace, expectedSa)}`,
     );
   }
 }

@@ -4,7 +4,7 @@ import { modeForPort } from '../../mesh/peer-authentication.js';
 import type { ClusterLoadAssignment, LbEndpoint, Locality, LocalityLbEndpoints } from '../../envoy/messages.js';
 import { stringStruct } from '../../envoy/struct.js';
 import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../../mesh/mesh-index.js';
-import { serviceAccountOf } from './names.js';
+import { serviceAccountOf } from '../../mesh/spiffe-identity.js';
 import { hasMeshSidecar } from '../../mesh/sidecar-marker.js';
 
 /**

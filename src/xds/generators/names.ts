@@ -37,15 +37,6 @@ export function inboundChainName(workloadPort: number, kind: 'mtls' | 'plaintext
   return `inbound|${workloadPort}|${kind}`;
 }
 
-export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
-}
-
-/** A WorkloadEntry without serviceAccount runs as `default`, as a pod does. */
-export function serviceAccountOf(serviceAccount: string | undefined): string {
-  return serviceAccount === undefined || serviceAccount === '' ? 'default' : serviceAccount;
-}
-
 /** `<namespace>/<name>`: how meshd names a workload in messages, `meshd check` and push sets. */
 export function workloadKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;

@@ -5,9 +5,10 @@ import { clusterLoadAssignment, localityEndpoints, serviceEndpoints, type Servic
 import { upstreamProtocolOptions } from './http-options.js';
 import { CONNECT_TIMEOUT } from './inbound.js';
 import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
-import { outboundClusterName, outboundSni, spiffeId } from './names.js';
+import { outboundClusterName, outboundSni } from './names.js';
+import { expandWithTrustDomains, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
 import { upstreamMtlsAlpns } from './protocols.js';
-import { expandWithTrustDomains, rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
+import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
 
 /**
  * Outbound clusters, one per service host and port, named `outbound|<port>||<host>`.
@@ -45,7 +46,7 @@ export function autoMtlsFor(index: MeshIndex, target: ServiceTarget): AutoMtlsDe
 
 function serverIdentities(index: MeshIndex, endpoints: readonly ServiceEndpoint[]): string[] {
   const td = index.snapshot.mesh.trustDomain;
-  const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => spiffeId(td, e.namespace, e.serviceAccount)))].sort();
+  const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => workloadSpiffeId(td, e.namespace, e.serviceAccount)))].sort();
   return expandWithTrustDomains(ids, index.snapshot.mesh);
 }
 

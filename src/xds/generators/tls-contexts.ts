@@ -1,5 +1,6 @@
 import type { MeshSettings } from '../../config/model.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../sds/secret-names.js';
+import { trustDomainsForValidation } from '../../mesh/spiffe-identity.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMatcher, TransportSocket } from '../../envoy/messages.js';
 
@@ -31,23 +32,6 @@ export function sdsOverAds(): ConfigSource {
 
 function sdsSecret(name: string): SdsSecretConfig {
   return { name, sds_config: sdsOverAds() };
-}
-
-/** The trust domain, then its aliases, de-duplicated (Istio TrustDomainsForValidation). */
-export function trustDomainsForValidation(mesh: MeshSettings): string[] {
-  return [...new Set([mesh.trustDomain, ...mesh.trustDomainAliases])];
-}
-
-/** Re-roots a SPIFFE ID in every trust domain the mesh accepts (Istio ExpandWithTrustDomains). */
-export function expandWithTrustDomains(ids: readonly string[], mesh: MeshSettings): string[] {
-  const out = new Set<string>();
-  for (const id of ids) {
-    out.add(id);
-    const m = /^spiffe:\/\/([^/]+)(\/.*)$/.exec(id);
-    if (m === null) continue;
-    for (const td of trustDomainsForValidation(mesh)) out.add(`spiffe://${td}${m[2]}`);
-  }
-  return [...out];
 }
 
 function uriSan(kind: 'prefix' | 'exact', value: string): SubjectAltNameMatcher {

@@ -2,8 +2,8 @@ import { isIP } from 'node:net';
 import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Locality, RouteConfiguration } from '../../../envoy/messages.js';
 import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../../../mesh/mesh-index.js';
-import { outboundClusterName, serviceAccountOf, spiffeId } from '../names.js';
-import { expandWithTrustDomains } from '../tls-contexts.js';
+import { outboundClusterName } from '../names.js';
+import { expandWithTrustDomains, serviceAccountOf, workloadSpiffeId } from '../../../mesh/spiffe-identity.js';
 import { grpcInboundTls } from './inbound-mode.js';
 import { routeConfigName, type TargetName } from './names.js';
 import { grpcUpstreamTls } from './tls.js';
@@ -116,7 +116,7 @@ export function grpcEndpoints(index: MeshIndex, target: GrpcTarget): readonly Gr
       const endpoint: GrpcEndpoint = {
         address: e.spec.address,
         port: workloadPort,
-        spiffeId: spiffeId(td, e.namespace, serviceAccountOf(e.spec.serviceAccount)),
+        spiffeId: workloadSpiffeId(td, e.namespace, serviceAccountOf(e.spec.serviceAccount)),
         mtls: internal && grpcInboundTls(index, e.namespace, e.spec.labels, workloadPort).mtls,
         weight: e.spec.weight !== undefined && e.spec.weight > 0 ? e.spec.weight : 1,
       };
