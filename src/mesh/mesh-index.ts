@@ -1,7 +1,6 @@
 import type { MeshSnapshot, PortProtocol, ServiceEntry, ServicePort, WorkloadEntry } from '../config/model.js';
-import { endpointPort, servicesForWorkload, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from './registry.js';
+import { endpointPort, servicesForWorkload, workloadKey, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from './registry.js';
 import { resolvePeerAuthentication, type EffectiveMtls } from './peer-authentication.js';
-import { workloadKey } from '../xds/generators/names.js';
 import { isHttpProtocol } from '../xds/generators/protocols.js';
 import { isVisibleTo } from './visibility.js';
 import { compareByCreation } from './creation-order.js';

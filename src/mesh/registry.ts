@@ -41,6 +41,11 @@ export function servicesForWorkload(snapshot: Pick<MeshSnapshot, 'serviceEntries
   return snapshot.serviceEntries.filter((se) => selects(se, workloadEntry));
 }
 
+/** `<namespace>/<name>`: how meshd names a workload in messages, `meshd check` and push sets. */
+export function workloadKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
 export function findWorkloadEntry(snapshot: Pick<MeshSnapshot, 'workloadEntries'>, namespace: string, name: string): WorkloadEntry | undefined {
   return snapshot.workloadEntries.find((we) => we.meta.namespace === namespace && we.meta.name === name);
 }

@@ -5,7 +5,7 @@ import type { Authenticator, Identity } from '../auth/identity.js';
 import { AuthenticationError } from '../auth/identity.js';
 import { countEntries, scanMessage, WireError, type ScannedMessage } from './als-wire.js';
 import type { AccessLogIngester, AccessLogStream } from './ingester.js';
-import { decodeIdentifier, IdentifierError } from './node-identity.js';
+import { decodeIdentifier, IdentifierError } from './log-identifier.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
 import { clip } from '../xds/core/limits.js';
 import { HandlerErrors } from '../common/handler-errors.js';

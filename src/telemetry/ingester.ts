@@ -11,7 +11,7 @@ import {
   type LabelParts, type PeerLabels, type ServiceLabels,
 } from './istio-labels.js';
 import { formatResponseFlagMask } from './response-flags.js';
-import { localWorkload, type LogIdentifier } from './node-identity.js';
+import { localWorkload, type LogIdentifier } from './log-identifier.js';
 import { UNKNOWN_RESOLVER, type WorkloadInfo, type WorkloadResolver } from './workload-resolver.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
 import type { Labels } from './series-family.js';

@@ -6,7 +6,7 @@ import {
   requestProtocol, serviceFromCluster, serviceLabels,
 } from '../../src/telemetry/istio-labels.js';
 import { meshWorkloadResolver } from '../../src/telemetry/mesh-resolver.js';
-import { IdentifierError, localWorkload, parseNodeId } from '../../src/telemetry/node-identity.js';
+import { IdentifierError, localWorkload } from '../../src/telemetry/log-identifier.js';
 import { UNKNOWN_RESOLVER } from '../../src/telemetry/workload-resolver.js';
 import type { Identity } from '../../src/auth/identity.js';
 
@@ -79,13 +79,6 @@ t.test('peer labels: unknown, never an error; canonical revision defaults to lat
     app: 'web', canonicalService: 'storefront', canonicalRevision: 'canary',
   });
   t.equal(capLabel('x'.repeat(300)).length, 256);
-});
-
-t.test('node ids in meshd\'s (Istio\'s) shape', async (t) => {
-  t.strictSame(parseNodeId('sidecar~127.0.0.11~api-1.payments~payments.svc.cluster.local'), { ip: '127.0.0.11', workload: 'api-1', namespace: 'payments' });
-  t.strictSame(parseNodeId('router~10.0.0.5~gw-7f9.istio-system~istio-system.svc.cluster.local'), { ip: '10.0.0.5', workload: 'gw-7f9', namespace: 'istio-system' });
-  t.equal(parseNodeId('api-1'), undefined);
-  t.equal(parseNodeId('sidecar~~x~y'), undefined);
 });
 
 const identity = (ns: string, sa: string): Identity => ({ spiffeId: `spiffe://cluster.local/ns/${ns}/sa/${sa}`, trustDomain: 'cluster.local', namespace: ns, serviceAccount: sa, via: 'token' });

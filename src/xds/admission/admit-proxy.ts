@@ -1,66 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.js';
-import { workloadKey } from '../generators/names.js';
+import { nodeClaims } from '../../mesh/node-identity.js';
+import { findWorkloadEntry } from '../../mesh/registry.js';
 import { serviceAccountOf, trustDomainsForValidation, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
-
-/**
- * Ties a connected proxy to its WorkloadEntry. `meshd bootstrap` writes
- * node.id `sidecar~<address>~<workload>.<namespace>~<namespace>.svc.cluster.local` and node
- * metadata NAMESPACE and WORKLOAD_NAME (the WorkloadEntry's name); metadata wins, the node id
- * is the fallback for hand-written bootstraps (Istio's VM proxies put the host name in the node
- * id and the workload in the metadata). Admission (below) still refuses a node id that names a
- * WorkloadEntry of another identity.
- */
-export interface WorkloadRefOfProxy {
-  namespace: string;
-  name: string;
-}
-
-function metadataString(proxy: ProxyInfo, key: string): string | undefined {
-  const v = proxy.metadata[key];
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-/** Parses `<type>~<ip>~<workload>.<namespace>~<namespace>.svc.<suffix>`; undefined otherwise. */
-export function parseNodeId(id: string): WorkloadRefOfProxy | undefined {
-  const parts = id.split('~');
-  if (parts.length !== 4) return undefined;
-  const namespace = parts[3]!.split('.')[0]!;
-  const suffix = `.${namespace}`;
-  const pod = parts[2]!;
-  if (namespace === '' || !pod.endsWith(suffix) || pod.length === suffix.length) return undefined;
-  return { namespace, name: pod.slice(0, -suffix.length) };
-}
-
-/** The workload a proxy names (metadata first, then node id), whether or not it exists. */
-export function workloadRefForProxy(proxy: ProxyInfo): WorkloadRefOfProxy | undefined {
-  const name = metadataString(proxy, 'WORKLOAD_NAME');
-  const namespace = metadataString(proxy, 'NAMESPACE');
-  if (name !== undefined && namespace !== undefined) return { namespace, name };
-  const parsed = parseNodeId(proxy.id);
-  if (parsed === undefined) return undefined;
-  return { namespace: namespace ?? parsed.namespace, name: name ?? parsed.name };
-}
-
-/** `<namespace>/<name>` of the workload a proxy names, or undefined. */
-export function workloadKeyForProxy(proxy: ProxyInfo): string | undefined {
-  const ref = workloadRefForProxy(proxy);
-  return ref === undefined ? undefined : workloadKey(ref.namespace, ref.name);
-}
-
-export function workloadForProxy(snapshot: MeshSnapshot, proxy: ProxyInfo): WorkloadEntry | undefined {
-  const ref = workloadRefForProxy(proxy);
-  if (ref === undefined) return undefined;
-  return snapshot.workloadEntries.find((w) => w.meta.namespace === ref.namespace && w.meta.name === ref.name);
-}
-
-/** Where the workload a proxy names came from, for refusals. */
-function namedBy(proxy: ProxyInfo): string {
-  const meta = metadataString(proxy, 'WORKLOAD_NAME') !== undefined && metadataString(proxy, 'NAMESPACE') !== undefined;
-  if (meta) return 'node metadata NAMESPACE/WORKLOAD_NAME';
-  return metadataString(proxy, 'WORKLOAD_NAME') !== undefined || metadataString(proxy, 'NAMESPACE') !== undefined ? 'node metadata and node id' : 'node id';
-}
 
 /** Refuses unless `workload` runs as the identity the proxy proved, in a trust domain the mesh accepts. */
 function checkRunsAs(proxy: ProxyInfo, workload: WorkloadEntry, current: MeshSnapshot, how: string): void {
@@ -83,13 +26,10 @@ function checkRunsAs(proxy: ProxyInfo, workload: WorkloadEntry, current: MeshSna
   }
 }
 
-const find = (snapshot: MeshSnapshot, ref: WorkloadRefOfProxy): WorkloadEntry | undefined =>
-  snapshot.workloadEntries.find((w) => w.meta.namespace === ref.namespace && w.meta.name === ref.name);
-
 /**
  * Admission: what a proxy may receive follows from the identity it proved (namespace and service
- * account of its token or client SVID) and the workload it names. Refusals are PERMISSION_DENIED
- * with the reason spelled out.
+ * account of its token or client SVID) and the workload it names (src/mesh/node-identity.ts reads
+ * the node id and metadata). Refusals are PERMISSION_DENIED with the reason spelled out.
  *
  * 1. A node id that names an existing WorkloadEntry must name one of the proven identity, whatever
  *    the node metadata says. A node id is how operators, logs, /debug and Istio tooling tell
@@ -108,27 +48,28 @@ const find = (snapshot: MeshSnapshot, ref: WorkloadRefOfProxy): WorkloadEntry | 
 export function admitProxy(snapshot: () => MeshSnapshot): AdmitProxy {
   return (proxy: ProxyInfo): void => {
     const current = snapshot();
-    const ref = workloadRefForProxy(proxy);
-    const byId = parseNodeId(proxy.id);
-    const idWorkload = byId === undefined ? undefined : find(current, byId);
-    const sameAsNamed = ref !== undefined && byId !== undefined && ref.namespace === byId.namespace && ref.name === byId.name;
+    const claims = nodeClaims(proxy);
+    const byId = claims.nodeId;
+    const named = claims.workload;
+    const idWorkload = byId === undefined ? undefined : findWorkloadEntry(current, byId.namespace, byId.name);
+    const sameAsNamed = named !== undefined && byId !== undefined && named.namespace === byId.namespace && named.name === byId.name;
     if (idWorkload !== undefined && !sameAsNamed) checkRunsAs(proxy, idWorkload, current, 'its node id names');
 
-    if (ref === undefined) {
-      if (metadataString(proxy, 'WORKLOAD_NAME') !== undefined) {
+    if (named === undefined) {
+      if (claims.workloadName !== undefined) {
         throw new GeneratorError(
           status.PERMISSION_DENIED,
-          `proxy "${proxy.id}" names workload "${metadataString(proxy, 'WORKLOAD_NAME')}" in node metadata WORKLOAD_NAME but no namespace: ` +
+          `proxy "${proxy.id}" names workload "${claims.workloadName}" in node metadata WORKLOAD_NAME but no namespace: ` +
             'set node metadata NAMESPACE, or use a node id sidecar~<address>~<workload>.<namespace>~<namespace>.svc.cluster.local (meshd bootstrap writes both)',
         );
       }
       return; // identity-only (3)
     }
-    const workload = find(current, ref);
+    const workload = findWorkloadEntry(current, named.namespace, named.name);
     if (workload === undefined) {
       throw new GeneratorError(
         status.PERMISSION_DENIED,
-        `proxy "${proxy.id}" names WorkloadEntry ${ref.namespace}/${ref.name} (by ${namedBy(proxy)}), which does not exist in the mesh config`,
+        `proxy "${proxy.id}" names WorkloadEntry ${named.namespace}/${named.name} (by ${named.namedBy}), which does not exist in the mesh config`,
       );
     }
     checkRunsAs(proxy, workload, current, 'it names');

@@ -36,8 +36,3 @@ export function listenerName(address: string, port: number): string {
 export function inboundChainName(workloadPort: number, kind: 'mtls' | 'plaintext' | 'tls-passthrough'): string {
   return `inbound|${workloadPort}|${kind}`;
 }
-
-/** `<namespace>/<name>`: how meshd names a workload in messages, `meshd check` and push sets. */
-export function workloadKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}

@@ -5,8 +5,8 @@ import { isScopeWide } from '../../mesh/peer-authentication.js';
 import type { ProxyInfo, PushRequest } from '../core/types.js';
 import { proxyKind } from '../generators/generator-dispatch.js';
 import { indexFor } from '../../mesh/mesh-index.js';
-import { workloadKey } from '../generators/names.js';
-import { workloadKeyForProxy } from '../admission/admit-proxy.js';
+import { workloadKey } from '../../mesh/registry.js';
+import { nodeWorkloadRef } from '../../mesh/node-identity.js';
 import { FINGERPRINT_TYPES, namespaceSharedFingerprint, sidecarFingerprint } from '../generators/sidecar-generators.js';
 import { isVisibleTo } from '../../mesh/visibility.js';
 
@@ -178,11 +178,17 @@ export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, can
   return out;
 }
 
+/** `<namespace>/<name>` of the workload a proxy names, or undefined. */
+function workloadKeyOf(proxy: ProxyInfo): string | undefined {
+  const ref = nodeWorkloadRef(proxy);
+  return ref === undefined ? undefined : workloadKey(ref.namespace, ref.name);
+}
+
 /** A predicate over connected proxies; a proxy tied to no workload is affected only by an "all" change. */
 export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: ProxyInfo) => boolean {
   if (affected.all) return () => true;
   return (proxy) => {
-    const key = workloadKeyForProxy(proxy);
+    const key = workloadKeyOf(proxy);
     return key !== undefined && affected.workloads.has(key);
   };
 }
@@ -211,7 +217,7 @@ export function configPushRequest(prev: MeshSnapshot, next: MeshSnapshot, diff?:
   const changedTypes = FINGERPRINT_TYPES.filter((t) => types.has(t));
   const rule = affectedProxyPredicate(candidates);
   const exact = affectedProxyPredicate({ all: false, workloads: changed });
-  const tied = (proxy: ProxyInfo): boolean => workloadKeyForProxy(proxy) !== undefined;
+  const tied = (proxy: ProxyInfo): boolean => nodeWorkloadRef(proxy) !== undefined;
   return {
     proxies: (proxy) => (proxyKind(proxy) === 'sidecar' ? (tied(proxy) ? exact(proxy) : candidates.all) : rule(proxy)),
     typeUrls: (proxy) => (proxyKind(proxy) === 'sidecar' && tied(proxy) ? changedTypes : FINGERPRINT_TYPES),
