@@ -1,7 +1,7 @@
 import type { MeshSnapshot, PortProtocol, ServiceEntry, ServicePort, WorkloadEntry } from '../config/model.js';
 import { endpointPort, servicesForWorkload, workloadKey, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from './registry.js';
 import { resolvePeerAuthentication, type EffectiveMtls } from './peer-authentication.js';
-import { isHttpProtocol } from '../xds/generators/protocols.js';
+import { isHttpProtocol } from './protocols.js';
 import { isVisibleTo } from './visibility.js';
 import { compareByCreation } from './creation-order.js';
 

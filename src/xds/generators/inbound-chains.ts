@@ -2,7 +2,7 @@ import type { MeshSettings } from '../../config/model.js';
 import type { EffectiveMode } from '../../mesh/peer-authentication.js';
 import type { Filter, FilterChain } from '../../envoy/messages.js';
 import { inboundChainName } from './names.js';
-import { DOWNSTREAM_ALPNS, ISTIO_MTLS_ALPNS } from './protocols.js';
+import { DOWNSTREAM_ALPNS, ISTIO_MTLS_ALPNS } from './alpn.js';
 import { downstreamTlsContext, tlsTransportSocket } from './tls-contexts.js';
 
 /**

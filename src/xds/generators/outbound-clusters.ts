@@ -7,7 +7,7 @@ import { CONNECT_TIMEOUT } from './inbound.js';
 import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
 import { outboundClusterName, outboundSni } from './names.js';
 import { expandWithTrustDomains, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
-import { upstreamMtlsAlpns } from './protocols.js';
+import { upstreamMtlsAlpns } from './alpn.js';
 import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
 
 /**
