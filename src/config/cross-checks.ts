@@ -41,7 +41,8 @@ export function crossReferenceWarnings(p: Parts): ConfigMessage[] {
       list.push(pa);
       wideByNamespace.set(pa.meta.namespace, list);
     } else if (pa.meta.namespace === root) {
-      // ComposePeerAuthentication skips selector policies in the root namespace (istio.md §3).
+      // ComposePeerAuthentication skips selector policies in the root namespace
+      // (pilot/pkg/security/authn/policy_applier.go).
       out.push(warning(pa, `a PeerAuthentication with a workload selector in the root namespace "${root}" is ignored; put it in the workload's namespace`));
     }
   }

@@ -13,11 +13,14 @@ import { compareByCreation } from './creation-order.js';
  * resources are encoded once.
  *
  * Who owns a host, and which service a workload port belongs to, is decided here only, with
- * istiod's rule: the oldest ServiceEntry wins (creationTimestamp to the second, then name, then
- * namespace: src/mesh/creation-order.ts). istiod sorts services that way
+ * istiod's rule: the oldest ServiceEntry wins. istiod sorts services by creation time
  * (pilot/pkg/model/push_context.go SortServicesByCreationTime, used by initServiceRegistry) and
  * keeps the first service for a host in a proxy's scope (pilot/pkg/model/sidecar.go
- * appendSidecarServices: "we want to pick the first Service, which is the oldest").
+ * appendSidecarServices: "we want to pick the first Service, which is the oldest"). Two
+ * ServiceEntries created in the same second (or without timestamps) are ordered by
+ * src/mesh/creation-order.ts, name then namespace; istiod orders such services by host name,
+ * namespace, then the ServiceEntry's name (pilot/pkg/serviceregistry/serviceentry/controller.go
+ * sortServicesByCreationTime), which for two entries of one host puts the namespace first.
  *
  * `indexFor(snapshot)` keeps one index per snapshot in a WeakMap: an old snapshot and
  * everything derived from it are collected once nothing references the snapshot.
@@ -37,11 +40,6 @@ export interface InboundPort {
   http: boolean;
   /** The service ports delivering to it, oldest ServiceEntry first (the first decides the protocol). */
   services: ServiceTarget[];
-}
-
-/** The workload port a service port reaches on this workload: WorkloadEntry.ports[name], else targetPort. */
-export function workloadPortFor(spec: WorkloadEntry['spec'], port: ServicePort): number {
-  return endpointPort(port, spec);
 }
 
 const indexes = new WeakMap<MeshSnapshot, MeshIndex>();
@@ -166,7 +164,7 @@ export class MeshIndex {
       const warnings: string[] = [];
       for (const entry of this.servicesOf(workload)) {
         for (const port of entry.ports) {
-          const workloadPort = workloadPortFor(workload.spec, port);
+          const workloadPort = endpointPort(port, workload.spec);
           const host = entry.hosts[0] ?? entry.meta.name;
           const existing = byPort.get(workloadPort);
           if (existing === undefined) {

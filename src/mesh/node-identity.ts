@@ -71,7 +71,7 @@ export function parseNodeId(id: string): NodeId | undefined {
 }
 
 /** A node metadata value as meshd reads it: a non-empty string, else absent. */
-export function metadataString(metadata: Readonly<Record<string, unknown>>, key: string): string | undefined {
+function metadataString(metadata: Readonly<Record<string, unknown>>, key: string): string | undefined {
   const v = metadata[key];
   return typeof v === 'string' && v !== '' ? v : undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * PeerAuthentication resolution, as istiod composes it for one sidecar
  * (pilot/pkg/security/authn/policy_applier.go ComposePeerAuthentication and
- * pilot/pkg/model/authentication.go getConfigsForWorkload; istio.md §3).
+ * pilot/pkg/model/authentication.go getConfigsForWorkload).
  *
  * - Scopes: mesh = no selector (or empty matchLabels) in the root namespace; namespace = no
  *   selector (or empty matchLabels) elsewhere; workload = non-empty selector outside the root

@@ -55,7 +55,7 @@ export class MeshState {
     for (const g of dispatchByProxyKind({ sidecar: createSidecarGenerators(() => this.current), grpc: createGrpcGenerators(() => this.current) })) core.register(g);
   }
 
-  /** Admission against the config in force (proxy-workload.ts admitProxy says who gets what, and why). */
+  /** Admission against the config in force (xds/admission/admit-proxy.ts says who gets what, and why). */
   readonly admit: AdmitProxy = admitProxy(() => this.current);
 
   /** Called with every new snapshot once it is in force (e.g. telemetry's workload names). */

@@ -13,7 +13,7 @@ import { addGuardedService } from '../common/guarded-service.js';
 
 /**
  * envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs, a thin adapter over
- * the ingester (spiffe-spire-xds-protocol.md §E.6):
+ * the ingester (envoy/service/accesslog/v3/als.proto):
  *
  * - client streaming and lossy by design: meshd never answers while the stream is open
  *   (Envoy does not wait for one); it ends a call only on shutdown, on a bad first

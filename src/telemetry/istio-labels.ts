@@ -2,7 +2,7 @@ import { namespaceOfPrincipal } from '../mesh/spiffe-identity.js';
 import type { ServiceInfo, WorkloadInfo } from './workload-resolver.js';
 
 /**
- * Istio's label values (istio.md §7.1, istio.io "Istio Standard Metrics"), as pure
+ * Istio's label values (https://istio.io/latest/docs/reference/config/metrics/), as pure
  * functions. A missing attribute is "unknown", except the canonical revision, which
  * defaults to "latest".
  */
@@ -82,7 +82,7 @@ export function peerLabels(info: WorkloadInfo | undefined, principal: string | u
   return { ...p, service: info?.service, key, ref: key };
 }
 
-/** Istio's catch-all clusters name themselves in destination_service (istio.md §7.1). */
+/** Istio's catch-all clusters (pilot/pkg/networking/util/util.go) name themselves in destination_service. */
 const SPECIAL_CLUSTERS = new Set(['BlackHoleCluster', 'PassthroughCluster', 'InboundPassthroughCluster', 'InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv6']);
 
 /**

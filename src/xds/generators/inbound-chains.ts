@@ -7,7 +7,8 @@ import { downstreamTlsContext, tlsTransportSocket } from './tls-contexts.js';
 
 /**
  * The filter chains of one inbound workload port for its effective mTLS mode, as istiod's
- * getFilterChainMatchOptions builds them for declared HTTP and TCP ports (istio.md §1.4):
+ * getFilterChainMatchOptions (pilot/pkg/networking/core/filterchain_options.go) builds them for
+ * declared HTTP and TCP ports:
  *
  * | mode       | HTTP port                                  | TCP port                                                      |
  * |------------|--------------------------------------------|---------------------------------------------------------------|

@@ -19,7 +19,8 @@ import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from
  * - resolution NONE: needs original_dst (transparent interception), which the loopback
  *   deployment model does not have: no cluster, and a warning.
  *
- * Auto mTLS exactly as Istio (istio.md §2.1): when meshConfig.enableAutoMtls is on, the service
+ * Auto mTLS exactly as Istio (pilot/pkg/networking/core/cluster_tls.go buildUpstreamTLSSettings,
+ * pilot/pkg/xds/endpoints/mtls_checker.go): when meshConfig.enableAutoMtls is on, the service
  * is MESH_INTERNAL and its namespace's (else the mesh's) mode is not DISABLE, the cluster gets
  * transport_socket_matches: `tlsMode-istio` (endpoints whose metadata says tlsMode=istio) →
  * UpstreamTlsContext, `tlsMode-disabled` (everything else) → raw_buffer. The TLS context pins

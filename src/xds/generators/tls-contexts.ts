@@ -5,7 +5,8 @@ import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMatcher, TransportSocket } from '../../envoy/messages.js';
 
 /**
- * TLS contexts for mesh mTLS (istio.md §1.5 inbound, §2.2 outbound). Certificates come over
+ * TLS contexts for mesh mTLS (inbound: pilot/pkg/security/authn/utils/utils.go BuildInboundTLS;
+ * outbound: pilot/pkg/networking/core/cluster_tls.go buildUpstreamClusterTLSContext). Certificates come over
  * SDS on the ADS stream: `default` (the proxy's SVID) and `ROOTCA` (the trust bundle), with
  * initial_fetch_timeout 0s as Istio sets it, so listeners and clusters stay warming until the
  * secrets arrive rather than coming up without a certificate.

@@ -148,7 +148,7 @@ function differingTypes(a: string, b: string, into: Set<string>): void {
   FINGERPRINT_TYPES.forEach((t, i) => { if (pa[i] !== pb[i]) into.add(t); });
 }
 
-export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads, types: Set<string> = new Set()): Set<string> {
+function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads, types: Set<string> = new Set()): Set<string> {
   const before = indexFor(prev);
   const after = indexFor(next);
   const keys = candidates.all
@@ -194,7 +194,7 @@ export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: Pro
 }
 
 /**
- * What the lead hands core.push after a config change: undefined when no proxy's config can
+ * What server/mesh-state.ts hands core.push after a config change: undefined when no proxy's config can
  * have changed (e.g. only validation messages changed).
  *
  * - Sidecars tied to a workload are pushed only when their generated config really changed

@@ -4,7 +4,7 @@ import { ISTIO_TLS_MODE_LABEL } from '../../../mesh/sidecar-marker.js';
 
 /**
  * Whether a proxyless gRPC server serves a port with mTLS, as Istio's grpcgen decides
- * (lds.go buildInboundFilterChains; istio.md §4). gRPC cannot sniff TLS, so there is no
+ * (pilot/pkg/networking/grpcgen/lds.go buildInboundFilterChains). gRPC cannot sniff TLS, so there is no
  * PERMISSIVE chain:
  *
  * - STRICT → mTLS;
