@@ -4,7 +4,6 @@ import { TRANSPORT_SOCKET_MATCH_KEY } from '../xds/generators/endpoints.js';
 import { packedAs } from '../envoy/any.js';
 import { ExtensionName, ExtensionType } from '../envoy/extension-types.js';
 import type { Cluster, CommonTlsContext, FilterChain, LbEndpoint, Listener, Struct } from '../envoy/messages.js';
-import { inboundModeFor } from '../xds/generators/inbound.js';
 import { indexFor } from '../mesh/mesh-index.js';
 import { serviceAccountOf, workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import { proxyConfigFromIndex, type ProxyConfig } from '../xds/generators/proxy-config.js';
@@ -179,7 +178,7 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
   const partial: Partial<CheckResult> = {};
   const warnings = [...server.warnings];
   if (client.kind === 'workload') warnings.push(...proxyConfigFromIndex(index, client.workload).warnings);
-  const mode = inboundModeFor(index, target, port);
+  const mode = index.workloadPortMtls(target, port);
   const decidedBy = mode.decidedBy ?? DEFAULT_DECIDER;
   const base = { decidedBy, serverMode: mode.mode, warnings: [...new Set(warnings)] };
   const address = target.spec.address;

@@ -1,6 +1,7 @@
 import type { MeshSnapshot, PortProtocol, ServiceEntry, ServicePort, WorkloadEntry } from '../config/model.js';
 import { endpointPort, servicesForWorkload, workloadKey, workloadsForService, type ServiceEndpoint as RegistryEndpoint } from './registry.js';
-import { resolvePeerAuthentication, type EffectiveMtls } from './peer-authentication.js';
+import { modeForPort, resolvePeerAuthentication, type EffectiveMode, type EffectiveMtls } from './peer-authentication.js';
+import { workloadLabels } from './labels.js';
 import { isHttpProtocol } from './protocols.js';
 import { isVisibleTo } from './visibility.js';
 import { compareByCreation } from './creation-order.js';
@@ -102,6 +103,16 @@ export class MeshIndex {
     return this.cached(key, () =>
       resolvePeerAuthentication(this.snapshot.peerAuthentications, this.snapshot.mesh.rootNamespace, { namespace, labels }),
     );
+  }
+
+  /** The mode a port of any workload (or endpoint) serves with: its port-level override, else its mode. */
+  portMtls(namespace: string, labels: Readonly<Record<string, string>>, port: number): { mode: EffectiveMode; decidedBy?: string } {
+    return modeForPort(this.mtls(namespace, labels), port);
+  }
+
+  /** The mode a WorkloadEntry's workload port serves with, as its inbound listener is built. */
+  workloadPortMtls(workload: WorkloadEntry, workloadPort: number): { mode: EffectiveMode; decidedBy?: string } {
+    return this.portMtls(workload.meta.namespace, workloadLabels(workload), workloadPort);
   }
 
   /**

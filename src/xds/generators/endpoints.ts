@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { modeForPort } from '../../mesh/peer-authentication.js';
 import type { ClusterLoadAssignment, LbEndpoint, Locality, LocalityLbEndpoints } from '../../envoy/messages.js';
 import { stringStruct } from '../../envoy/struct.js';
 import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
@@ -39,7 +38,7 @@ export interface ServiceEndpoint {
 
 function endpointOf(index: MeshIndex, e: RegistryEndpoint, annotations: Readonly<Record<string, string>>, port: number): ServiceEndpoint {
   const marker = hasMeshSidecar(e.spec, annotations);
-  const decision = modeForPort(index.mtls(e.namespace, e.spec.labels), port);
+  const decision = index.portMtls(e.namespace, e.spec.labels, port);
   const by = decision.decidedBy ?? 'default PERMISSIVE, no PeerAuthentication applies';
   const mtls = marker.sidecar && decision.mode !== 'DISABLE';
   const mtlsReason = !marker.sidecar

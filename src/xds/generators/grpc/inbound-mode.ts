@@ -1,4 +1,4 @@
-import { modeForPort, type EffectiveMode } from '../../../mesh/peer-authentication.js';
+import type { EffectiveMode } from '../../../mesh/peer-authentication.js';
 import type { MeshIndex } from '../../../mesh/mesh-index.js';
 import { ISTIO_TLS_MODE_LABEL } from '../../../mesh/sidecar-marker.js';
 
@@ -23,7 +23,7 @@ export interface GrpcInboundTls {
 }
 
 export function grpcInboundTls(index: MeshIndex, namespace: string, labels: Readonly<Record<string, string>>, port: number): GrpcInboundTls {
-  const decision = modeForPort(index.mtls(namespace, labels), port);
+  const decision = index.portMtls(namespace, labels, port);
   const by = decision.decidedBy ?? 'default PERMISSIVE, no PeerAuthentication applies';
   switch (decision.mode) {
     case 'STRICT':
