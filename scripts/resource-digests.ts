@@ -20,7 +20,7 @@ import type { Generator, ProxyInfo, Resource } from '../src/xds/core/types.js';
 import { createSidecarGenerators, namespaceSharedFingerprint, sidecarFingerprint } from '../src/xds/generators/sidecar-generators.js';
 import { createGrpcGenerators } from '../src/xds/generators/grpc/index.js';
 import { inboundListenerName } from '../src/xds/generators/grpc/names.js';
-import { configPushRequest } from '../src/xds/generators/affected-proxies.js';
+import { configPushRequest } from '../src/xds/push-plan/affected-proxies.js';
 import { SecretGenerator } from '../src/sds/secret-generator.js';
 import type { SvidCache } from '../src/sds/svid-cache.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../src/ca/types.js';

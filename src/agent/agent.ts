@@ -10,6 +10,7 @@ import { readCertificateSet, writeCertificateSet, type CertificateSet } from './
 import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
 import { generateWorkloadKey } from './workload-csr.js';
 import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff.js';
+import { workloadSpiffeId } from '../mesh/spiffe-identity.js';
 
 /**
  * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless
@@ -63,10 +64,6 @@ export interface AgentStatus {
   renewals: number;
   failures: number;
   lastError?: string;
-}
-
-export function workloadSpiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
 export class MeshdAgent {

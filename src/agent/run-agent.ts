@@ -2,6 +2,7 @@ import type { LeafKeyType } from '../ca/types.js';
 import type { RotationPolicy } from '../sds/svid-rotation.js';
 import { MeshdAgent, type AgentCertificate, type AgentOptions } from './agent.js';
 import { XdsProxy } from './xds-proxy.js';
+import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
 
 /**
  * `meshd agent` without the CLI: the certificate keeper plus its local servers (the xDS proxy for
@@ -31,13 +32,9 @@ export interface RunningAgent {
 export const DEFAULT_AGENT_ROTATION: RotationPolicy = { fraction: 0.5, jitter: 0.01 };
 export const DEFAULT_AGENT_TTL_MS = 24 * 3_600_000;
 
-export function meshdSpiffeId(trustDomain: string): string {
-  return `spiffe://${trustDomain}/ns/istio-system/sa/meshd`;
-}
-
 export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
   const log = opts.logger;
-  const serverId = meshdSpiffeId(opts.trustDomain);
+  const serverId = controlPlaneSpiffeId(opts.trustDomain);
   const agent = new MeshdAgent({
     namespace: opts.namespace,
     serviceAccount: opts.serviceAccount,

@@ -6,6 +6,7 @@ import { AuthenticationError, type Authenticator, type CallCredentials, type Ide
 import type { TokenAuthority, TokenSubject } from './token-authority.js';
 import { verifyClientSvid } from './client-certificate.js';
 import { parseWorkloadId } from './workload-id.js';
+import { workloadSpiffeId } from '../mesh/spiffe-identity.js';
 
 export interface MeshAuthenticatorDeps {
   trustDomain: string;
@@ -62,7 +63,7 @@ export class MeshAuthenticator implements Authenticator {
     let identity = this.tokenIdentities.get(subject);
     if (!identity) {
       identity = Object.freeze({
-        spiffeId: `spiffe://${this.deps.trustDomain}/ns/${subject.namespace}/sa/${subject.serviceAccount}`,
+        spiffeId: workloadSpiffeId(this.deps.trustDomain, subject.namespace, subject.serviceAccount),
         trustDomain: this.deps.trustDomain,
         namespace: subject.namespace,
         serviceAccount: subject.serviceAccount,

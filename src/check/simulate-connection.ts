@@ -1,12 +1,11 @@
 import type { MeshSnapshot, WorkloadEntry } from '../config/model.js';
-import type { EffectiveMode } from '../policy/peer-authentication.js';
+import type { EffectiveMode } from '../mesh/peer-authentication.js';
 import { TRANSPORT_SOCKET_MATCH_KEY } from '../xds/generators/endpoints.js';
 import { packedAs } from '../envoy/any.js';
 import { ExtensionName, ExtensionType } from '../envoy/extension-types.js';
 import type { Cluster, CommonTlsContext, FilterChain, LbEndpoint, Listener, Struct } from '../envoy/messages.js';
-import { inboundModeFor } from '../xds/generators/inbound.js';
-import { indexFor } from '../xds/generators/mesh-index.js';
-import { serviceAccountOf, spiffeId } from '../xds/generators/names.js';
+import { indexFor } from '../mesh/mesh-index.js';
+import { serviceAccountOf, workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import { proxyConfigFromIndex, type ProxyConfig } from '../xds/generators/proxy-config.js';
 import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain-match.js';
 
@@ -116,7 +115,7 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
   const index = indexFor(snapshot);
   const w = client.workload;
   const config = proxyConfigFromIndex(index, w);
-  const me = spiffeId(snapshot.mesh.trustDomain, w.meta.namespace, serviceAccountOf(w.spec.serviceAccount));
+  const me = workloadSpiffeId(snapshot.mesh.trustDomain, w.meta.namespace, serviceAccountOf(w.spec.serviceAccount));
   for (const cluster of config.clusters) {
     if (cluster.name?.startsWith('outbound|') !== true) continue;
     const ep = lbEndpoints(cluster, config).find((e) =>
@@ -179,7 +178,7 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
   const partial: Partial<CheckResult> = {};
   const warnings = [...server.warnings];
   if (client.kind === 'workload') warnings.push(...proxyConfigFromIndex(index, client.workload).warnings);
-  const mode = inboundModeFor(index, target, port);
+  const mode = index.workloadPortMtls(target, port);
   const decidedBy = mode.decidedBy ?? DEFAULT_DECIDER;
   const base = { decidedBy, serverMode: mode.mode, warnings: [...new Set(warnings)] };
   const address = target.spec.address;
@@ -214,7 +213,7 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
     if (prefixes.length > 0 && !prefixes.some((p) => hello.certificate!.startsWith(p))) {
       return { ...out, outcome: 'handshake-failure', steps, summary: `handshake failure: client ${hello.certificate} is outside the trust domains the server accepts (${prefixes.join(', ')})` };
     }
-    const serverId = spiffeId(snapshot.mesh.trustDomain, target.meta.namespace, serviceAccountOf(target.spec.serviceAccount));
+    const serverId = workloadSpiffeId(snapshot.mesh.trustDomain, target.meta.namespace, serviceAccountOf(target.spec.serviceAccount));
     if (hello.acceptsServer.length > 0 && !hello.acceptsServer.includes(serverId)) {
       return { ...out, outcome: 'handshake-failure', steps, summary: `handshake failure: the client accepts only ${hello.acceptsServer.join(', ')} and the server presents ${serverId}` };
     }

@@ -1,9 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import { findWorkloadEntry, loadConfigDir } from '../config/index.js';
-import { sidecarNodeId, localityOf } from '../xds/bootstrap/node-identity.js';
+import { loadConfigDir } from '../config/index.js';
+import { findWorkloadEntry } from '../mesh/registry.js';
+import { DEFAULT_DNS_DOMAIN, formatNodeId, sidecarNodeId } from '../mesh/node-identity.js';
+import { localityOf } from '../xds/bootstrap/sidecar-node.js';
 import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri, type GrpcBootstrapInput } from '../agent/grpc-bootstrap.js';
-import { serviceAccountOf } from '../xds/generators/names.js';
+import { serviceAccountOf } from '../mesh/spiffe-identity.js';
 import { absolute } from './options.js';
 
 /**
@@ -24,7 +26,7 @@ export function registerGrpcBootstrap(program: Command): void {
     .option('-o, --output <file>', 'write to this file (atomically) instead of stdout')
     .action(async (opts: { namespace: string; workload: string; certs: string; xdsAddress?: string; configDir?: string; refreshInterval: number; output?: string }) => {
       const certs = absolute(opts.certs);
-      let nodeId = `sidecar~0.0.0.0~${opts.workload}.${opts.namespace}~${opts.namespace}.svc.cluster.local`;
+      let nodeId = formatNodeId({ type: 'sidecar', ip: '0.0.0.0', name: opts.workload, namespace: opts.namespace, dnsDomain: DEFAULT_DNS_DOMAIN });
       const extra: Partial<GrpcBootstrapInput> = {};
       if (opts.configDir !== undefined) {
         const snapshot = await loadConfigDir(absolute(opts.configDir));

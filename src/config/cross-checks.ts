@@ -3,8 +3,9 @@
  * block a resource, they explain why it has no effect.
  */
 import type { AuthorizationPolicy, ConfigMessage, DestinationRule, MeshSettings, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
-import { compareByCreation, isScopeWide, policyRef } from '../policy/peer-authentication.js';
-import { selectorMatches } from '../policy/peer-authentication.js';
+import { compareByCreation } from '../mesh/creation-order.js';
+import { labelsMatch } from '../mesh/labels.js';
+import { isScopeWide, policyRef } from '../mesh/peer-authentication.js';
 
 interface Parts {
   mesh: MeshSettings;
@@ -40,7 +41,8 @@ export function crossReferenceWarnings(p: Parts): ConfigMessage[] {
       list.push(pa);
       wideByNamespace.set(pa.meta.namespace, list);
     } else if (pa.meta.namespace === root) {
-      // ComposePeerAuthentication skips selector policies in the root namespace (istio.md §3).
+      // ComposePeerAuthentication skips selector policies in the root namespace
+      // (pilot/pkg/security/authn/policy_applier.go).
       out.push(warning(pa, `a PeerAuthentication with a workload selector in the root namespace "${root}" is ignored; put it in the workload's namespace`));
     }
   }
@@ -56,7 +58,7 @@ export function crossReferenceWarnings(p: Parts): ConfigMessage[] {
   for (const se of p.serviceEntries) {
     const sel = se.workloadSelector;
     if (sel === undefined || Object.keys(sel).length === 0) continue;
-    const any = p.workloadEntries.some((we) => we.meta.namespace === se.meta.namespace && selectorMatches(sel, we.spec.labels));
+    const any = p.workloadEntries.some((we) => we.meta.namespace === se.meta.namespace && labelsMatch(sel, we.spec.labels));
     if (!any) out.push(warning(se, `workloadSelector matches no WorkloadEntry in namespace "${se.meta.namespace}"; the service has no endpoints`));
   }
   return out;

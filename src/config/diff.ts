@@ -4,7 +4,6 @@
  * content: moving a document to another file or line is not a change.
  */
 import type { AuthorizationPolicy, DestinationRule, FederatedTrustDomain, MeshSnapshot, PeerAuthentication, ServiceEntry, WorkloadEntry } from './model.js';
-import { labelsMatch } from './registry.js';
 
 export interface SnapshotDiff {
   /** Mesh settings changed: every proxy is affected. */
@@ -113,25 +112,4 @@ export function fullDiff(s: MeshSnapshot): SnapshotDiff {
     messagesChanged: s.messages.length > 0,
     empty: false,
   };
-}
-
-/**
- * Whether a workload's own inbound config (its listeners and their mTLS mode) may have changed:
- * mesh settings, a PeerAuthentication in its namespace or the root namespace, the WorkloadEntry
- * itself, or a ServiceEntry that selects it (before or after). Outbound config (clusters,
- * endpoints with per-endpoint tlsMode) depends on every visible service and on the endpoints'
- * policies, so any non-empty diff may change it.
- */
-export function inboundAffected(diff: SnapshotDiff, snapshot: MeshSnapshot, workload: WorkloadEntry, previous?: MeshSnapshot): boolean {
-  const ns = workload.meta.namespace;
-  if (diff.meshChanged) return true;
-  if (diff.peerAuthenticationNamespaces.has(ns) || diff.peerAuthenticationNamespaces.has(snapshot.mesh.rootNamespace)) return true;
-  if (diff.workloads.has(`${ns}/${workload.meta.name}`)) return true;
-  if (diff.services.size === 0) return false;
-  const selecting = (s: MeshSnapshot): boolean => s.serviceEntries.some((se) =>
-    se.meta.namespace === ns && diff.services.has(`${ns}/${se.meta.name}`) && se.workloadSelector !== undefined && labelsMatch(se.workloadSelector, workload.spec.labels));
-  if (selecting(snapshot)) return true;
-  if (previous && selecting(previous)) return true;
-  // A removed ServiceEntry that selected it is only in `previous`; without it, be conservative.
-  return previous === undefined && [...diff.services].some((k) => nsOf(k) === ns);
 }

@@ -21,7 +21,7 @@ export interface ObjectMeta {
   namespace: string;
   /**
    * RFC 3339. Absent (usual for hand-written files) counts as newer than any timestamped
-   * object; ties fall to name, then namespace (src/policy/peer-authentication.ts).
+   * object; ties fall to name, then namespace (src/mesh/creation-order.ts).
    */
   creationTimestamp?: string;
   labels: Readonly<Record<string, string>>;

@@ -5,8 +5,8 @@ import type { DiscoveryCore } from '../xds/core/index.js';
 import { createSidecarGenerators } from '../xds/generators/sidecar-generators.js';
 import { createGrpcGenerators } from '../xds/generators/grpc/index.js';
 import { dispatchByProxyKind } from '../xds/generators/generator-dispatch.js';
-import { admitProxy } from '../xds/generators/proxy-workload.js';
-import { configPushRequest } from '../xds/generators/affected-proxies.js';
+import { admitProxy } from '../xds/admission/admit-proxy.js';
+import { configPushRequest } from '../xds/push-plan/affected-proxies.js';
 
 export interface MeshStateOptions {
   configDir?: string;
@@ -55,7 +55,7 @@ export class MeshState {
     for (const g of dispatchByProxyKind({ sidecar: createSidecarGenerators(() => this.current), grpc: createGrpcGenerators(() => this.current) })) core.register(g);
   }
 
-  /** Admission against the config in force (proxy-workload.ts admitProxy says who gets what, and why). */
+  /** Admission against the config in force (xds/admission/admit-proxy.ts says who gets what, and why). */
   readonly admit: AdmitProxy = admitProxy(() => this.current);
 
   /** Called with every new snapshot once it is in force (e.g. telemetry's workload names). */

@@ -3,11 +3,6 @@ import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../ca/types.js';
 import { rotationDueAt, type RotationPolicy } from '../sds/svid-rotation.js';
 
-/** The control plane's own identity, as istiod's is spiffe://<td>/ns/istio-system/sa/istiod. */
-export function controlPlaneSpiffeId(trustDomain: string, namespace = 'istio-system'): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/meshd`;
-}
-
 export const DEFAULT_SERVING_DNS_NAMES = ['meshd', 'meshd.istio-system', 'meshd.istio-system.svc', 'localhost'];
 
 export interface ServingIdentityDeps {

@@ -5,7 +5,7 @@ import type { Authenticator, Identity } from '../auth/identity.js';
 import { AuthenticationError } from '../auth/identity.js';
 import { countEntries, scanMessage, WireError, type ScannedMessage } from './als-wire.js';
 import type { AccessLogIngester, AccessLogStream } from './ingester.js';
-import { decodeIdentifier, IdentifierError } from './node-identity.js';
+import { decodeIdentifier, IdentifierError } from './log-identifier.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
 import { clip } from '../xds/core/limits.js';
 import { HandlerErrors } from '../common/handler-errors.js';
@@ -13,7 +13,7 @@ import { addGuardedService } from '../common/guarded-service.js';
 
 /**
  * envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs, a thin adapter over
- * the ingester (spiffe-spire-xds-protocol.md §E.6):
+ * the ingester (envoy/service/accesslog/v3/als.proto):
  *
  * - client streaming and lossy by design: meshd never answers while the stream is open
  *   (Envoy does not wait for one); it ends a call only on shutdown, on a bad first

@@ -11,7 +11,7 @@ import {
   type LabelParts, type PeerLabels, type ServiceLabels,
 } from './istio-labels.js';
 import { formatResponseFlagMask } from './response-flags.js';
-import { localWorkload, type LogIdentifier } from './node-identity.js';
+import { localWorkload, type LogIdentifier } from './log-identifier.js';
 import { UNKNOWN_RESOLVER, type WorkloadInfo, type WorkloadResolver } from './workload-resolver.js';
 import { counterOn, gaugeOn } from './registry-metrics.js';
 import type { Labels } from './series-family.js';
@@ -390,16 +390,19 @@ export class AccessLogIngester {
     let s = byAuthority.get(cacheKey);
     if (s === undefined) {
       const authorityHost = authority !== '' ? hostOfAuthority(authority) : undefined;
+      // Hosts resolve as the logging proxy's namespace sees them, as its xDS config did.
+      const resolver = this.resolver;
+      const lookup = resolver.serviceByHost === undefined ? undefined : (h: string) => resolver.serviceByHost!(h, stream.local.namespace);
       let host: string | undefined;
       if (direction === 'inbound') {
         host = serviceFromCluster(cluster)
-          ?? (authorityHost !== undefined && (isServiceHost(authorityHost) || this.resolver.serviceByHost?.(authorityHost)) ? authorityHost : undefined)
+          ?? (authorityHost !== undefined && (isServiceHost(authorityHost) || lookup?.(authorityHost)) ? authorityHost : undefined)
           ?? stream.local.service
           ?? authorityHost;
       } else {
         host = serviceFromCluster(cluster) ?? authorityHost ?? dst.service;
       }
-      s = this.internService(serviceLabels(host, this.resolver.serviceByHost?.bind(this.resolver)));
+      s = this.internService(serviceLabels(host, lookup));
       byAuthority.set(cacheKey, s);
       stream.servicesSize++;
     }

@@ -1,7 +1,8 @@
+import { namespaceOfPrincipal } from '../mesh/spiffe-identity.js';
 import type { ServiceInfo, WorkloadInfo } from './workload-resolver.js';
 
 /**
- * Istio's label values (istio.md §7.1, istio.io "Istio Standard Metrics"), as pure
+ * Istio's label values (https://istio.io/latest/docs/reference/config/metrics/), as pure
  * functions. A missing attribute is "unknown", except the canonical revision, which
  * defaults to "latest".
  */
@@ -48,12 +49,6 @@ export function capLabel(value: string): string {
   return value.length > MAX_LABEL_VALUE_LENGTH ? value.slice(0, MAX_LABEL_VALUE_LENGTH) : value;
 }
 
-/** The namespace in a SPIFFE ID's /ns/<ns>/ path segment (Istio parses it the same way). */
-export function namespaceFromPrincipal(principal: string): string | undefined {
-  const m = /\/ns\/([^/]+)\//.exec(principal);
-  return m ? m[1] : undefined;
-}
-
 function pick(labels: Readonly<Record<string, string>> | undefined, ...names: string[]): string | undefined {
   if (!labels) return undefined;
   for (const n of names) {
@@ -72,7 +67,7 @@ function pick(labels: Readonly<Record<string, string>> | undefined, ...names: st
 export function peerLabels(info: WorkloadInfo | undefined, principal: string | undefined, defaultCluster?: string): PeerLabels {
   const labels = info?.labels;
   const workload = info?.workload || UNKNOWN;
-  const namespace = info?.namespace || (principal ? capLabel(namespaceFromPrincipal(principal) ?? '') : '') || UNKNOWN;
+  const namespace = info?.namespace || (principal ? capLabel(namespaceOfPrincipal(principal) ?? '') : '') || UNKNOWN;
   const p: Omit<PeerLabels, 'key' | 'ref' | 'service'> = {
     workload,
     namespace,
@@ -87,7 +82,7 @@ export function peerLabels(info: WorkloadInfo | undefined, principal: string | u
   return { ...p, service: info?.service, key, ref: key };
 }
 
-/** Istio's catch-all clusters name themselves in destination_service (istio.md §7.1). */
+/** Istio's catch-all clusters (pilot/pkg/networking/util/util.go) name themselves in destination_service. */
 const SPECIAL_CLUSTERS = new Set(['BlackHoleCluster', 'PassthroughCluster', 'InboundPassthroughCluster', 'InboundPassthroughClusterIpv4', 'InboundPassthroughClusterIpv6']);
 
 /**

@@ -1,6 +1,6 @@
 /**
- * How telemetry learns who is behind an address or a principal. The lead wires this to
- * the mesh registry (snapshotWorkloadResolver does it from a MeshSnapshot); tests pass
+ * How telemetry learns who is behind an address or a principal. meshd serve wires this to
+ * the mesh index (meshWorkloadResolver builds one from a MeshSnapshot); tests pass
  * their own. Unknown is a normal answer: the label becomes "unknown", never an error.
  */
 
@@ -28,8 +28,11 @@ export interface WorkloadResolver {
   byAddress(ip: string): WorkloadInfo | undefined;
   /** A workload for a peer principal when its address is unknown (NAT, gateways). */
   byPrincipal?(principal: string): WorkloadInfo | undefined;
-  /** A service host's short name and namespace, for hosts not of the <name>.<ns>.svc.<domain> form. */
-  serviceByHost?(host: string): ServiceInfo | undefined;
+  /**
+   * A service host's short name and namespace, for hosts not of the <name>.<ns>.svc.<domain> form,
+   * as a proxy in `namespace` (the one that logged) sees the mesh.
+   */
+  serviceByHost?(host: string, namespace?: string): ServiceInfo | undefined;
 }
 
 /** Knows nobody: every peer is "unknown" except what the SAN and the node say. */

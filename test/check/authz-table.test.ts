@@ -10,7 +10,7 @@
  */
 import t, { type Test } from 'tap';
 import { snapshotOf, yaml } from '../config/helpers.js';
-import { authorizationFor } from '../../src/policy/authorization-policy.js';
+import { authorizationFor } from '../../src/mesh/authorization-policy.js';
 import { buildHttpRbacFilters, buildNetworkRbacFilters } from '../../src/xds/generators/authz/build-rbac.js';
 import { evaluateRbacChain, type ChainVerdict, type RbacRequest } from '../../src/check/rbac-engine.js';
 import { throughEnvoyProtos } from './rbac-wire.js';

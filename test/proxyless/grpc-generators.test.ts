@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { createGrpcGenerators } from '../../src/xds/generators/grpc/index.js';
 import { parseInboundListenerName, parseTargetName } from '../../src/xds/generators/grpc/names.js';
-import { configPushRequest } from '../../src/xds/generators/affected-proxies.js';
+import { configPushRequest } from '../../src/xds/push-plan/affected-proxies.js';
 import { dispatchByProxyKind } from '../../src/xds/generators/generator-dispatch.js';
 import { createSidecarGenerators, FINGERPRINT_TYPES } from '../../src/xds/generators/sidecar-generators.js';
 import { decodeMessage, encodeAny, lookupType } from '../../src/envoy/protos.js';

@@ -2,11 +2,11 @@ import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import {
-  capLabel, connectionSecurityPolicy, grpcResponseStatus, hostOfAuthority, namespaceFromPrincipal, peerLabels,
+  capLabel, connectionSecurityPolicy, grpcResponseStatus, hostOfAuthority, peerLabels,
   requestProtocol, serviceFromCluster, serviceLabels,
 } from '../../src/telemetry/istio-labels.js';
 import { meshWorkloadResolver } from '../../src/telemetry/mesh-resolver.js';
-import { IdentifierError, localWorkload, parseNodeId } from '../../src/telemetry/node-identity.js';
+import { IdentifierError, localWorkload } from '../../src/telemetry/log-identifier.js';
 import { UNKNOWN_RESOLVER } from '../../src/telemetry/workload-resolver.js';
 import type { Identity } from '../../src/auth/identity.js';
 
@@ -78,16 +78,7 @@ t.test('peer labels: unknown, never an error; canonical revision defaults to lat
   t.match(peerLabels({ workload: 'web-1', namespace: 'shop', labels: { app: 'web', 'service.istio.io/canonical-name': 'storefront', 'service.istio.io/canonical-revision': 'canary' } }, undefined), {
     app: 'web', canonicalService: 'storefront', canonicalRevision: 'canary',
   });
-  t.equal(namespaceFromPrincipal('spiffe://td/ns/a-b/sa/c'), 'a-b');
-  t.equal(namespaceFromPrincipal('spiffe://td/other'), undefined);
   t.equal(capLabel('x'.repeat(300)).length, 256);
-});
-
-t.test('node ids in meshd\'s (Istio\'s) shape', async (t) => {
-  t.strictSame(parseNodeId('sidecar~127.0.0.11~api-1.payments~payments.svc.cluster.local'), { ip: '127.0.0.11', workload: 'api-1', namespace: 'payments' });
-  t.strictSame(parseNodeId('router~10.0.0.5~gw-7f9.istio-system~istio-system.svc.cluster.local'), { ip: '10.0.0.5', workload: 'gw-7f9', namespace: 'istio-system' });
-  t.equal(parseNodeId('api-1'), undefined);
-  t.equal(parseNodeId('sidecar~~x~y'), undefined);
 });
 
 const identity = (ns: string, sa: string): Identity => ({ spiffeId: `spiffe://cluster.local/ns/${ns}/sa/${sa}`, trustDomain: 'cluster.local', namespace: ns, serviceAccount: sa, via: 'token' });

@@ -4,13 +4,14 @@ import type { ProtoJson } from '../../envoy/json-form.js';
 import type { Bootstrap, Cluster, ConfigSource, GrpcService, Listener, SdsSecretConfig } from '../../envoy/messages.js';
 import { ALS_CLUSTER_NAME } from '../../telemetry/access-log-config.js';
 import type { EndpointAddress } from './endpoint-address.js';
-import { DEFAULT_DNS_DOMAIN, sidecarNode } from './node-identity.js';
+import { DEFAULT_DNS_DOMAIN } from '../../mesh/node-identity.js';
+import { sidecarNode } from './sidecar-node.js';
 
 /**
  * The Envoy bootstrap for one sidecar, as a proto3-JSON object (what Envoy reads from YAML).
  * Pure: every input is passed in. Shape after Istio's envoy_bootstrap.json, minus istio-agent:
  *
- * - `node`: id and metadata tie the proxy to its WorkloadEntry (node-identity.ts);
+ * - `node`: id and metadata tie the proxy to its WorkloadEntry (sidecar-node.ts);
  * - `dynamic_resources`: ADS to the static `xds-grpc` cluster; LDS and CDS over ADS; listeners and
  *   clusters then fetch RDS, EDS and SDS (`default`, `ROOTCA`) over the same ADS stream;
  * - `xds-grpc`: HTTP/2 over TLS to meshd, trusting only meshd's roots (inline) and only meshd's

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { countLevels, findWorkloadEntry, loadConfigDir } from '../../config/index.js';
+import { countLevels, loadConfigDir } from '../../config/index.js';
+import { findWorkloadEntry } from '../../mesh/registry.js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
-import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
+import { controlPlaneSpiffeId, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
 import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
 import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT, type JsonBootstrap } from './build-bootstrap.js';
@@ -46,7 +47,7 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
   const { errors } = countLevels(snapshot.messages);
   if (errors > 0) warnings.push(`${opts.configDir} has ${errors} config error(s); run \`meshd validate ${opts.configDir}\``);
   if (workload.spec.serviceAccount === '') {
-    throw new Error(`WorkloadEntry ${opts.namespace}/${opts.workload} has no serviceAccount: a sidecar needs one, it is its SPIFFE identity (spiffe://${snapshot.mesh.trustDomain}/ns/${opts.namespace}/sa/<serviceAccount>)`);
+    throw new Error(`WorkloadEntry ${opts.namespace}/${opts.workload} has no serviceAccount: a sidecar needs one, it is its SPIFFE identity (${workloadSpiffeId(snapshot.mesh.trustDomain, opts.namespace, '<serviceAccount>')})`);
   }
 
   const xds = parseEndpointAddress(opts.xdsAddress, '--xds-address');

@@ -1,16 +1,15 @@
 import { isIP } from 'node:net';
-import type { ServiceEndpoint as RegistryEndpoint } from '../../config/registry.js';
-import { modeForPort } from '../../policy/peer-authentication.js';
 import type { ClusterLoadAssignment, LbEndpoint, Locality, LocalityLbEndpoints } from '../../envoy/messages.js';
 import { stringStruct } from '../../envoy/struct.js';
-import { workloadPortFor, type MeshIndex, type ServiceTarget } from './mesh-index.js';
-import { serviceAccountOf } from './names.js';
-import { hasMeshSidecar } from './sidecar-marker.js';
+import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
+import { endpointPort, type ServiceEndpoint as RegistryEndpoint } from '../../mesh/registry.js';
+import { serviceAccountOf } from '../../mesh/spiffe-identity.js';
+import { hasMeshSidecar } from '../../mesh/sidecar-marker.js';
 
 /**
  * The endpoints behind a service port, from the WorkloadEntries its ServiceEntry selects and
- * its inline `endpoints`, with Istio's per-endpoint auto mTLS decision (istio.md §2.1,
- * mtls_checker.go): an endpoint is marked `tlsMode: istio` only when it has a sidecar (see
+ * its inline `endpoints`, with Istio's per-endpoint auto mTLS decision
+ * (pilot/pkg/xds/endpoints/mtls_checker.go): an endpoint is marked `tlsMode: istio` only when it has a sidecar (see
  * sidecar-marker.ts) and its own effective mode for that port (workload- and port-level
  * PeerAuthentication included) is not DISABLE. Clients then pick the mTLS transport socket for
  * marked endpoints and plaintext for the rest.
@@ -39,7 +38,7 @@ export interface ServiceEndpoint {
 
 function endpointOf(index: MeshIndex, e: RegistryEndpoint, annotations: Readonly<Record<string, string>>, port: number): ServiceEndpoint {
   const marker = hasMeshSidecar(e.spec, annotations);
-  const decision = modeForPort(index.mtls(e.namespace, e.spec.labels), port);
+  const decision = index.portMtls(e.namespace, e.spec.labels, port);
   const by = decision.decidedBy ?? 'default PERMISSIVE, no PeerAuthentication applies';
   const mtls = marker.sidecar && decision.mode !== 'DISABLE';
   const mtlsReason = !marker.sidecar
@@ -70,7 +69,7 @@ export function serviceEndpoints(index: MeshIndex, target: ServiceTarget): reado
     const out: ServiceEndpoint[] = [];
     for (const e of index.workloadsOf(entry)) {
       if (e.spec.address === '') continue;
-      out.push(endpointOf(index, e, e.workloadEntry?.meta.annotations ?? {}, workloadPortFor(e.spec, port)));
+      out.push(endpointOf(index, e, e.workloadEntry?.meta.annotations ?? {}, endpointPort(port, e.spec)));
     }
     return out.sort((a, b) => (a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1));
   });

@@ -1,13 +1,14 @@
 import type { MeshSettings } from '../../config/model.js';
-import type { EffectiveMode } from '../../policy/peer-authentication.js';
+import type { EffectiveMode } from '../../mesh/peer-authentication.js';
 import type { Filter, FilterChain } from '../../envoy/messages.js';
 import { inboundChainName } from './names.js';
-import { DOWNSTREAM_ALPNS, ISTIO_MTLS_ALPNS } from './protocols.js';
+import { DOWNSTREAM_ALPNS, ISTIO_MTLS_ALPNS } from './alpn.js';
 import { downstreamTlsContext, tlsTransportSocket } from './tls-contexts.js';
 
 /**
  * The filter chains of one inbound workload port for its effective mTLS mode, as istiod's
- * getFilterChainMatchOptions builds them for declared HTTP and TCP ports (istio.md §1.4):
+ * getFilterChainMatchOptions (pilot/pkg/networking/core/filterchain_options.go) builds them for
+ * declared HTTP and TCP ports:
  *
  * | mode       | HTTP port                                  | TCP port                                                      |
  * |------------|--------------------------------------------|---------------------------------------------------------------|

@@ -1,15 +1,14 @@
 import { isIP } from 'node:net';
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
-import { modeForPort, type EffectiveMode } from '../../policy/peer-authentication.js';
+import type { EffectiveMode } from '../../mesh/peer-authentication.js';
 import { httpAccessLogs, noFilterChainAccessLogs } from './access-log.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { Cluster, Duration, Filter, Listener, ListenerFilter } from '../../envoy/messages.js';
 import { upstreamProtocolOptions, routerFilter } from './http-options.js';
 import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
-import type { InboundPort, MeshIndex } from './mesh-index.js';
+import type { InboundPort, MeshIndex } from '../../mesh/mesh-index.js';
 import { inboundClusterName, listenerName } from './names.js';
 import { tcpProxyFilter } from './tcp-proxy.js';
-import { workloadLabels } from './workload-labels.js';
 
 /**
  * Inbound side of a sidecar in meshd's deployment model (docs/deployment-model.md): Envoy
@@ -37,10 +36,6 @@ export function unbindableAddress(address: string): string | undefined {
     return `address ${APP_LOOPBACK} is where the app listens; give the workload its own address (e.g. 127.0.0.2 on one host)`;
   }
   return undefined;
-}
-
-export function inboundModeFor(index: MeshIndex, workload: WorkloadEntry, workloadPort: number): { mode: EffectiveMode; decidedBy?: string } {
-  return modeForPort(index.mtls(workload.meta.namespace, workloadLabels(workload)), workloadPort);
 }
 
 function inboundCluster(port: InboundPort): Cluster {
@@ -134,7 +129,7 @@ export function buildInbound(index: MeshIndex, workload: WorkloadEntry): Inbound
   const clusters: Cluster[] = [];
   const mesh = index.snapshot.mesh;
   for (const port of ports) {
-    const { mode } = inboundModeFor(index, workload, port.workloadPort);
+    const { mode } = index.workloadPortMtls(workload, port.workloadPort);
     listeners.push(index.cached(`in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}`, () => inboundListener(mesh, address, port, mode)));
     clusters.push(index.cached(`in-c:${port.workloadPort}:${port.protocol}`, () => inboundCluster(port)));
   }

@@ -1,6 +1,6 @@
 /**
  * Resource names, in Istio's formats so dashboards and habits carry over
- * (pilot/pkg/model/service.go BuildSubsetKey / BuildDNSSrvSubsetKey; istio.md §1.1, §2.2).
+ * (pilot/pkg/model/service.go BuildSubsetKey / BuildDNSSrvSubsetKey).
  */
 
 /** `inbound|<workload port>||`: the cluster to the app on loopback. */
@@ -11,15 +11,6 @@ export function inboundClusterName(workloadPort: number): string {
 /** `outbound|<port>||<host>`: a service port as clients see it. */
 export function outboundClusterName(port: number, host: string): string {
   return `outbound|${port}||${host}`;
-}
-
-/** Parses `outbound|<port>|<subset>|<host>`; undefined for any other name. */
-export function parseOutboundClusterName(name: string): { port: number; subset: string; host: string } | undefined {
-  const parts = name.split('|');
-  if (parts.length !== 4 || parts[0] !== 'outbound') return undefined;
-  const port = Number(parts[1]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { port, subset: parts[2]!, host: parts[3]! };
 }
 
 /** SNI a client sends over auto mTLS: `outbound_.<port>_._.<host>` (the DNS-SRV form of the cluster name). */
@@ -35,18 +26,4 @@ export function listenerName(address: string, port: number): string {
 /** Inbound filter chain names, unique within a listener (Envoy requires unique names). */
 export function inboundChainName(workloadPort: number, kind: 'mtls' | 'plaintext' | 'tls-passthrough'): string {
   return `inbound|${workloadPort}|${kind}`;
-}
-
-export function spiffeId(trustDomain: string, namespace: string, serviceAccount: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
-}
-
-/** A WorkloadEntry without serviceAccount runs as `default`, as a pod does. */
-export function serviceAccountOf(serviceAccount: string | undefined): string {
-  return serviceAccount === undefined || serviceAccount === '' ? 'default' : serviceAccount;
-}
-
-/** `<namespace>/<name>`: how meshd names a workload in messages, `meshd check` and push sets. */
-export function workloadKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
 }

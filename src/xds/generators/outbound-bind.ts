@@ -1,8 +1,8 @@
 import { isIPv4 } from 'node:net';
 import type { ServiceEntry } from '../../config/model.js';
 import { APP_LOOPBACK } from './inbound.js';
-import type { MeshIndex, ServiceTarget } from './mesh-index.js';
-import { isHttpProtocol } from './protocols.js';
+import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
+import { isHttpProtocol } from '../../mesh/protocols.js';
 
 /**
  * Where a sidecar's outbound listener for a service port binds, in the deployment model

@@ -4,10 +4,11 @@ import { stringStruct } from '../../envoy/struct.js';
 import { clusterLoadAssignment, localityEndpoints, serviceEndpoints, type ServiceEndpoint } from './endpoints.js';
 import { upstreamProtocolOptions } from './http-options.js';
 import { CONNECT_TIMEOUT } from './inbound.js';
-import type { MeshIndex, ServiceTarget } from './mesh-index.js';
-import { outboundClusterName, outboundSni, spiffeId } from './names.js';
-import { upstreamMtlsAlpns } from './protocols.js';
-import { expandWithTrustDomains, rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
+import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
+import { outboundClusterName, outboundSni } from './names.js';
+import { expandWithTrustDomains, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
+import { upstreamMtlsAlpns } from './alpn.js';
+import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
 
 /**
  * Outbound clusters, one per service host and port, named `outbound|<port>||<host>`.
@@ -18,7 +19,8 @@ import { expandWithTrustDomains, rawBufferTransportSocket, tlsTransportSocket, u
  * - resolution NONE: needs original_dst (transparent interception), which the loopback
  *   deployment model does not have: no cluster, and a warning.
  *
- * Auto mTLS exactly as Istio (istio.md §2.1): when meshConfig.enableAutoMtls is on, the service
+ * Auto mTLS exactly as Istio (pilot/pkg/networking/core/cluster_tls.go buildUpstreamTLSSettings,
+ * pilot/pkg/xds/endpoints/mtls_checker.go): when meshConfig.enableAutoMtls is on, the service
  * is MESH_INTERNAL and its namespace's (else the mesh's) mode is not DISABLE, the cluster gets
  * transport_socket_matches: `tlsMode-istio` (endpoints whose metadata says tlsMode=istio) →
  * UpstreamTlsContext, `tlsMode-disabled` (everything else) → raw_buffer. The TLS context pins
@@ -45,7 +47,7 @@ export function autoMtlsFor(index: MeshIndex, target: ServiceTarget): AutoMtlsDe
 
 function serverIdentities(index: MeshIndex, endpoints: readonly ServiceEndpoint[]): string[] {
   const td = index.snapshot.mesh.trustDomain;
-  const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => spiffeId(td, e.namespace, e.serviceAccount)))].sort();
+  const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => workloadSpiffeId(td, e.namespace, e.serviceAccount)))].sort();
   return expandWithTrustDomains(ids, index.snapshot.mesh);
 }
 

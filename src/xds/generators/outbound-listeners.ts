@@ -2,7 +2,7 @@ import { httpAccessLogs } from './access-log.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { Filter, Listener, RetryPolicy, RouteConfiguration, VirtualHost } from '../../envoy/messages.js';
 import { routerFilter } from './http-options.js';
-import type { MeshIndex } from './mesh-index.js';
+import type { MeshIndex } from '../../mesh/mesh-index.js';
 import { listenerName, outboundClusterName } from './names.js';
 import type { OutboundBinding } from './outbound-bind.js';
 import { tcpProxyFilter } from './tcp-proxy.js';

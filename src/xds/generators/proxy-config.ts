@@ -1,7 +1,7 @@
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from '../../envoy/messages.js';
 import { APP_LOOPBACK, buildInbound } from './inbound.js';
-import { indexFor, type MeshIndex } from './mesh-index.js';
+import { indexFor, type MeshIndex } from '../../mesh/mesh-index.js';
 import { namespaceBindings, type OutboundBinding } from './outbound-bind.js';
 import { outboundCluster } from './outbound-clusters.js';
 import { outboundListener, outboundRoute } from './outbound-listeners.js';

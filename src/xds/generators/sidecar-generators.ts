@@ -3,9 +3,9 @@ import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../core/types.js';
 import { createResource } from '../core/resource.js';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type ResourceMessages, type ResourceType, type ResourceTypeUrl } from '../../envoy/resource-types.js';
-import { indexFor, type MeshIndex } from './mesh-index.js';
+import { indexFor, type MeshIndex } from '../../mesh/mesh-index.js';
 import { namespaceOutbound, proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
-import { workloadRefForProxy } from './proxy-workload.js';
+import { nodeWorkloadRef } from '../../mesh/node-identity.js';
 
 /**
  * The four xDS generators of Envoy sidecars (CDS, EDS, LDS, RDS). Each reads the current
@@ -89,7 +89,7 @@ function encodedPieces(spec: TypeSpec, parts: ProxyConfigParts): Resource[][] {
 }
 
 function workloadOf(index: MeshIndex, proxy: ProxyInfo): WorkloadEntry | undefined {
-  const ref = workloadRefForProxy(proxy);
+  const ref = nodeWorkloadRef(proxy);
   // Admission refuses unknown workloads; one deleted later simply gets no resources.
   return ref === undefined ? undefined : index.workload(ref.namespace, ref.name);
 }

@@ -1,10 +1,12 @@
 import type { MeshSettings } from '../../config/model.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../sds/secret-names.js';
+import { trustDomainsForValidation } from '../../mesh/spiffe-identity.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMatcher, TransportSocket } from '../../envoy/messages.js';
 
 /**
- * TLS contexts for mesh mTLS (istio.md §1.5 inbound, §2.2 outbound). Certificates come over
+ * TLS contexts for mesh mTLS (inbound: pilot/pkg/security/authn/utils/utils.go BuildInboundTLS;
+ * outbound: pilot/pkg/networking/core/cluster_tls.go buildUpstreamClusterTLSContext). Certificates come over
  * SDS on the ADS stream: `default` (the proxy's SVID) and `ROOTCA` (the trust bundle), with
  * initial_fetch_timeout 0s as Istio sets it, so listeners and clusters stay warming until the
  * secrets arrive rather than coming up without a certificate.
@@ -31,23 +33,6 @@ export function sdsOverAds(): ConfigSource {
 
 function sdsSecret(name: string): SdsSecretConfig {
   return { name, sds_config: sdsOverAds() };
-}
-
-/** The trust domain, then its aliases, de-duplicated (Istio TrustDomainsForValidation). */
-export function trustDomainsForValidation(mesh: MeshSettings): string[] {
-  return [...new Set([mesh.trustDomain, ...mesh.trustDomainAliases])];
-}
-
-/** Re-roots a SPIFFE ID in every trust domain the mesh accepts (Istio ExpandWithTrustDomains). */
-export function expandWithTrustDomains(ids: readonly string[], mesh: MeshSettings): string[] {
-  const out = new Set<string>();
-  for (const id of ids) {
-    out.add(id);
-    const m = /^spiffe:\/\/([^/]+)(\/.*)$/.exec(id);
-    if (m === null) continue;
-    for (const td of trustDomainsForValidation(mesh)) out.add(`spiffe://${td}${m[2]}`);
-  }
-  return [...out];
 }
 
 function uriSan(kind: 'prefix' | 'exact', value: string): SubjectAltNameMatcher {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { snapshotOf, yaml } from '../../config/helpers.js';
 import type { AuthorizationPolicy, AuthorizationRule } from '../../../src/config/model.js';
-import { authorizationFor, NO_AUTHORIZATION } from '../../../src/policy/authorization-policy.js';
+import { authorizationFor, NO_AUTHORIZATION } from '../../../src/mesh/authorization-policy.js';
 import {
   FAIL_CLOSED_POLICY, buildHttpRbacFilters, buildNetworkRbacFilters, type AuthzBuildInput,
 } from '../../../src/xds/generators/authz/build-rbac.js';

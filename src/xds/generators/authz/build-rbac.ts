@@ -20,7 +20,7 @@
  * Pure.
  */
 import type { AuthorizationPolicy } from '../../../config/model.js';
-import { authorizationPolicyRef, type WorkloadAuthorization } from '../../../policy/authorization-policy.js';
+import { authorizationPolicyRef, type WorkloadAuthorization } from '../../../mesh/authorization-policy.js';
 import { GenerateError } from './attributes.js';
 import {
   HTTP_RBAC_FILTER, HTTP_RBAC_TYPE, NETWORK_RBAC_FILTER, NETWORK_RBAC_TYPE, type HttpRbacFilter, type NetworkRbacFilter,

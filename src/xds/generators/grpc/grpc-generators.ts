@@ -3,8 +3,8 @@ import { createResource } from '../../core/resource.js';
 import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../../core/types.js';
 import type { MessageOf } from '../../../envoy/resource-types.js';
 import { TypeUrl } from '../../../envoy/type-urls.js';
-import { indexFor, type MeshIndex } from '../mesh-index.js';
-import { workloadRefForProxy } from '../proxy-workload.js';
+import { indexFor, type MeshIndex } from '../../../mesh/mesh-index.js';
+import { nodeWorkloadRef } from '../../../mesh/node-identity.js';
 import { allServerListenerNames, grpcServerListener, servesInbound } from './inbound.js';
 import { inboundListenerName, parseInboundListenerName, parseTargetName } from './names.js';
 import {
@@ -38,7 +38,7 @@ interface Context {
 }
 
 function contextFor(snapshot: MeshSnapshot, proxy: ProxyInfo): Context | undefined {
-  const ref = workloadRefForProxy(proxy);
+  const ref = nodeWorkloadRef(proxy);
   if (ref === undefined) return undefined;
   const index = indexFor(snapshot);
   const workload = index.workload(ref.namespace, ref.name);

@@ -1,10 +1,10 @@
-import { modeForPort, type EffectiveMode } from '../../../policy/peer-authentication.js';
-import type { MeshIndex } from '../mesh-index.js';
-import { ISTIO_TLS_MODE_LABEL } from '../sidecar-marker.js';
+import type { EffectiveMode } from '../../../mesh/peer-authentication.js';
+import type { MeshIndex } from '../../../mesh/mesh-index.js';
+import { ISTIO_TLS_MODE_LABEL } from '../../../mesh/sidecar-marker.js';
 
 /**
  * Whether a proxyless gRPC server serves a port with mTLS, as Istio's grpcgen decides
- * (lds.go buildInboundFilterChains; istio.md §4). gRPC cannot sniff TLS, so there is no
+ * (pilot/pkg/networking/grpcgen/lds.go buildInboundFilterChains). gRPC cannot sniff TLS, so there is no
  * PERMISSIVE chain:
  *
  * - STRICT → mTLS;
@@ -23,7 +23,7 @@ export interface GrpcInboundTls {
 }
 
 export function grpcInboundTls(index: MeshIndex, namespace: string, labels: Readonly<Record<string, string>>, port: number): GrpcInboundTls {
-  const decision = modeForPort(index.mtls(namespace, labels), port);
+  const decision = index.portMtls(namespace, labels, port);
   const by = decision.decidedBy ?? 'default PERMISSIVE, no PeerAuthentication applies';
   switch (decision.mode) {
     case 'STRICT':

@@ -1,7 +1,7 @@
 import type { WorkloadEntry } from '../../../config/model.js';
 import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { FilterChain, Listener, Packed } from '../../../envoy/messages.js';
-import type { MeshIndex } from '../mesh-index.js';
+import type { MeshIndex } from '../../../mesh/mesh-index.js';
 import { grpcInboundTls } from './inbound-mode.js';
 import { inboundListenerName, isUnspecifiedAddress, type InboundListenerName } from './names.js';
 import { grpcDownstreamTls } from './tls.js';

@@ -1,9 +1,10 @@
 import { isIP } from 'node:net';
 import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { Cluster, ClusterLoadAssignment, Listener, Locality, RouteConfiguration } from '../../../envoy/messages.js';
-import { workloadPortFor, type MeshIndex, type ServiceTarget } from '../mesh-index.js';
-import { outboundClusterName, serviceAccountOf, spiffeId } from '../names.js';
-import { expandWithTrustDomains } from '../tls-contexts.js';
+import type { MeshIndex, ServiceTarget } from '../../../mesh/mesh-index.js';
+import { endpointPort } from '../../../mesh/registry.js';
+import { outboundClusterName } from '../names.js';
+import { expandWithTrustDomains, serviceAccountOf, workloadSpiffeId } from '../../../mesh/spiffe-identity.js';
 import { grpcInboundTls } from './inbound-mode.js';
 import { routeConfigName, type TargetName } from './names.js';
 import { grpcUpstreamTls } from './tls.js';
@@ -11,7 +12,7 @@ import { grpcUpstreamTls } from './tls.js';
 /**
  * What a proxyless gRPC client gets for the services it may call (visible by exportTo):
  * an API listener per `xds:///` target, an RDS route config, an EDS cluster and its endpoints
- * (reference §2; istio.md §4).
+ * (pilot/pkg/networking/grpcgen: lds.go, rds.go, cds.go; gRFC A27 xDS-based global load balancing).
  *
  * TLS: Istio gives gRPC clients no auto mTLS (it cannot know whether the client uses xDS
  * credentials) and needs a DestinationRule. meshd has no DestinationRules; it sets the
@@ -111,12 +112,12 @@ export function grpcEndpoints(index: MeshIndex, target: GrpcTarget): readonly Gr
     const out: GrpcEndpoint[] = [];
     for (const e of index.workloadsOf(entry)) {
       if (isIP(e.spec.address) === 0) continue; // EDS takes IPs only (gRPC NACKs host names)
-      const workloadPort = workloadPortFor(e.spec, port);
+      const workloadPort = endpointPort(port, e.spec);
       const internal = entry.location === 'MESH_INTERNAL';
       const endpoint: GrpcEndpoint = {
         address: e.spec.address,
         port: workloadPort,
-        spiffeId: spiffeId(td, e.namespace, serviceAccountOf(e.spec.serviceAccount)),
+        spiffeId: workloadSpiffeId(td, e.namespace, serviceAccountOf(e.spec.serviceAccount)),
         mtls: internal && grpcInboundTls(index, e.namespace, e.spec.labels, workloadPort).mtls,
         weight: e.spec.weight !== undefined && e.spec.weight > 0 ? e.spec.weight : 1,
       };

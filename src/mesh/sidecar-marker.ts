@@ -1,11 +1,11 @@
-import type { WorkloadSpec } from '../../config/model.js';
-import { workloadTlsMode } from '../../config/registry.js';
+import type { WorkloadSpec } from '../config/model.js';
+import { workloadTlsMode } from './registry.js';
 
 /**
  * Does an endpoint run a sidecar (or a proxyless mesh client) that terminates mesh mTLS?
- * Auto mTLS sends mTLS only to such endpoints (istio.md §2.1, mtls_checker.go).
+ * Auto mTLS sends mTLS only to such endpoints (pilot/pkg/xds/endpoints/mtls_checker.go).
  *
- * - Istio's rule for WorkloadEntries (getTLSModeFromWorkloadEntry, in registry.ts): the label
+ * - Istio's rule for WorkloadEntries (getTLSModeFromWorkloadEntry, workloadTlsMode in registry.ts): the label
  *   `security.istio.io/tlsMode` decides when present (`istio` = yes); without it, an entry with
  *   a serviceAccount counts as having a sidecar, as Istio assumes for VMs.
  * - meshd's own marker: the WorkloadEntry annotation `meshd.io/sidecar`, `"true"` or
@@ -13,7 +13,7 @@ import { workloadTlsMode } from '../../config/registry.js';
  *   sidecar yet, so clients keep plaintext to it).
  */
 export const ISTIO_TLS_MODE_LABEL = 'security.istio.io/tlsMode';
-export const MESHD_SIDECAR_ANNOTATION = 'meshd.io/sidecar';
+const MESHD_SIDECAR_ANNOTATION = 'meshd.io/sidecar';
 
 export function hasMeshSidecar(spec: WorkloadSpec, annotations: Readonly<Record<string, string>> = {}): { sidecar: boolean; reason: string } {
   const marker = annotations[MESHD_SIDECAR_ANNOTATION];

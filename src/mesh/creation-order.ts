@@ -1,7 +1,7 @@
 /**
- * Who wins when two configs conflict, as istiod decides (configCompareByCreationTime): the
- * oldest creationTimestamp, compared to the second as Kubernetes stores it; ties by name,
- * then namespace. An object without a (valid) timestamp counts as newer than any with one.
+ * Who wins when two configs conflict, as istiod decides (pilot/pkg/model/config.go
+ * configCompareByCreationTime): the oldest creationTimestamp, compared to the second as Kubernetes stores it; ties by name, then
+ * namespace. An object without a (valid) timestamp counts as newer than any with one.
  */
 export interface WithCreation {
   meta: { name: string; namespace: string; creationTimestamp?: string };

@@ -1,4 +1,4 @@
-import type { ServiceEntry } from '../../config/model.js';
+import type { ServiceEntry } from '../config/model.js';
 
 /**
  * ServiceEntry.exportTo as Istio reads it: empty or `*` = every namespace, `.` = its own

@@ -1,7 +1,7 @@
 /**
  * PeerAuthentication resolution, as istiod composes it for one sidecar
  * (pilot/pkg/security/authn/policy_applier.go ComposePeerAuthentication and
- * pilot/pkg/model/authentication.go getConfigsForWorkload; istio.md §3).
+ * pilot/pkg/model/authentication.go getConfigsForWorkload).
  *
  * - Scopes: mesh = no selector (or empty matchLabels) in the root namespace; namespace = no
  *   selector (or empty matchLabels) elsewhere; workload = non-empty selector outside the root
@@ -16,8 +16,9 @@
  *
  * Pure: no I/O, no clock. Callers are the listener/cluster/endpoint generators and `meshd check`.
  */
-import { compareByCreation } from '../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 import type { MtlsMode, PeerAuthentication } from '../config/model.js';
+import { labelsMatch } from './labels.js';
 
 export type EffectiveMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
 
@@ -43,14 +44,6 @@ export function policyRef(p: PeerAuthentication): string {
 /** True when the policy has no selector or an empty matchLabels: mesh- or namespace-wide. */
 export function isScopeWide(p: PeerAuthentication): boolean {
   return p.selector === undefined || Object.keys(p.selector).length === 0;
-}
-
-/** A selector matches when every selector label is on the workload with the same value. */
-export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(selector)) {
-    if (!Object.prototype.hasOwnProperty.call(labels, k) || labels[k] !== v) return false;
-  }
-  return true;
 }
 
 interface Decision {
@@ -80,8 +73,6 @@ function apply(parent: Decision, p: PeerAuthentication | undefined): Decision {
   return { mode: p.mode, decidedBy: policyRef(p) };
 }
 
-export { compareByCreation };
-
 export function resolvePeerAuthentication(
   policies: readonly PeerAuthentication[],
   rootNamespace: string,
@@ -99,13 +90,13 @@ export function resolvePeerAuthentication(
       (ns === rootNamespace ? mesh : namespace).push(p);
     } else if (ns === rootNamespace) {
       // Istio skips selector policies in the root namespace; say so when one would have matched.
-      if (selectorMatches(p.selector!, workload.labels)) {
+      if (labelsMatch(p.selector!, workload.labels)) {
         warnings.push(
           `${policyRef(p)} has a workload selector in the root namespace "${rootNamespace}" and is ignored; ` +
             'put workload-level policies in the workload\'s namespace',
         );
       }
-    } else if (selectorMatches(p.selector!, workload.labels)) {
+    } else if (labelsMatch(p.selector!, workload.labels)) {
       selected.push(p);
     }
   }

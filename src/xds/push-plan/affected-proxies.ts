@@ -1,13 +1,14 @@
 import type { MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../config/model.js';
 import { diffSnapshots, type SnapshotDiff } from '../../config/diff.js';
-import { labelsMatch } from '../../config/registry.js';
+import { labelsMatch } from '../../mesh/labels.js';
+import { isScopeWide } from '../../mesh/peer-authentication.js';
 import type { ProxyInfo, PushRequest } from '../core/types.js';
-import { proxyKind } from './generator-dispatch.js';
-import { indexFor } from './mesh-index.js';
-import { workloadKey } from './names.js';
-import { workloadKeyForProxy } from './proxy-workload.js';
-import { FINGERPRINT_TYPES, namespaceSharedFingerprint, sidecarFingerprint } from './sidecar-generators.js';
-import { isVisibleTo } from './visibility.js';
+import { proxyKind } from '../generators/generator-dispatch.js';
+import { indexFor } from '../../mesh/mesh-index.js';
+import { workloadKey } from '../../mesh/registry.js';
+import { nodeWorkloadRef } from '../../mesh/node-identity.js';
+import { FINGERPRINT_TYPES, namespaceSharedFingerprint, sidecarFingerprint } from '../generators/sidecar-generators.js';
+import { isVisibleTo } from '../../mesh/visibility.js';
 
 /**
  * Which workloads' generated config a config change can alter, so the core pushes only to
@@ -40,10 +41,6 @@ const ALL: AffectedWorkloads = { all: true, workloads: new Set() };
 
 function byKey<T extends { meta: { namespace: string; name: string } }>(list: readonly T[], keys: ReadonlySet<string>): T[] {
   return list.filter((o) => keys.has(workloadKey(o.meta.namespace, o.meta.name)));
-}
-
-function isScopeWide(p: PeerAuthentication): boolean {
-  return p.selector === undefined || Object.keys(p.selector).length === 0;
 }
 
 function policyContent(p: PeerAuthentication): string {
@@ -151,7 +148,7 @@ function differingTypes(a: string, b: string, into: Set<string>): void {
   FINGERPRINT_TYPES.forEach((t, i) => { if (pa[i] !== pb[i]) into.add(t); });
 }
 
-export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads, types: Set<string> = new Set()): Set<string> {
+function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, candidates: AffectedWorkloads, types: Set<string> = new Set()): Set<string> {
   const before = indexFor(prev);
   const after = indexFor(next);
   const keys = candidates.all
@@ -181,17 +178,23 @@ export function sidecarConfigChanged(prev: MeshSnapshot, next: MeshSnapshot, can
   return out;
 }
 
+/** `<namespace>/<name>` of the workload a proxy names, or undefined. */
+function workloadKeyOf(proxy: ProxyInfo): string | undefined {
+  const ref = nodeWorkloadRef(proxy);
+  return ref === undefined ? undefined : workloadKey(ref.namespace, ref.name);
+}
+
 /** A predicate over connected proxies; a proxy tied to no workload is affected only by an "all" change. */
 export function affectedProxyPredicate(affected: AffectedWorkloads): (proxy: ProxyInfo) => boolean {
   if (affected.all) return () => true;
   return (proxy) => {
-    const key = workloadKeyForProxy(proxy);
+    const key = workloadKeyOf(proxy);
     return key !== undefined && affected.workloads.has(key);
   };
 }
 
 /**
- * What the lead hands core.push after a config change: undefined when no proxy's config can
+ * What server/mesh-state.ts hands core.push after a config change: undefined when no proxy's config can
  * have changed (e.g. only validation messages changed).
  *
  * - Sidecars tied to a workload are pushed only when their generated config really changed
@@ -214,7 +217,7 @@ export function configPushRequest(prev: MeshSnapshot, next: MeshSnapshot, diff?:
   const changedTypes = FINGERPRINT_TYPES.filter((t) => types.has(t));
   const rule = affectedProxyPredicate(candidates);
   const exact = affectedProxyPredicate({ all: false, workloads: changed });
-  const tied = (proxy: ProxyInfo): boolean => workloadKeyForProxy(proxy) !== undefined;
+  const tied = (proxy: ProxyInfo): boolean => nodeWorkloadRef(proxy) !== undefined;
   return {
     proxies: (proxy) => (proxyKind(proxy) === 'sidecar' ? (tied(proxy) ? exact(proxy) : candidates.all) : rule(proxy)),
     typeUrls: (proxy) => (proxyKind(proxy) === 'sidecar' && tied(proxy) ? changedTypes : FINGERPRINT_TYPES),

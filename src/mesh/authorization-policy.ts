@@ -14,9 +14,10 @@
  * The result is grouped by action: CUSTOM, DENY, ALLOW, AUDIT. Pure (the per-namespace index is
  * memoized on the immutable policy list).
  */
-import { compareByCreation } from '../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 import type { AuthorizationPolicy } from '../config/model.js';
-import { selectorMatches, type WorkloadRef } from './peer-authentication.js';
+import { labelsMatch } from './labels.js';
+import type { WorkloadRef } from './peer-authentication.js';
 
 export interface WorkloadAuthorization {
   readonly custom: readonly AuthorizationPolicy[];
@@ -34,7 +35,7 @@ export function authorizationPolicyRef(p: AuthorizationPolicy): string {
 /** Whether a policy in scope attaches to a workload with these labels. */
 function attachesTo(p: AuthorizationPolicy, labels: Readonly<Record<string, string>>): boolean {
   if (p.targetRefs.length > 0) return false;
-  return p.selector === undefined || selectorMatches(p.selector, labels);
+  return p.selector === undefined || labelsMatch(p.selector, labels);
 }
 
 /** True when no policy applies: Envoy gets no RBAC filter and allows everything. */

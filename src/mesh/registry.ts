@@ -4,7 +4,8 @@
  * `endpoints`, or the WorkloadEntries in its namespace whose labels match its workloadSelector.
  * Pure.
  */
-import type { MeshSnapshot, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSpec } from './model.js';
+import type { MeshSnapshot, ServiceEntry, ServicePort, WorkloadEntry, WorkloadSpec } from '../config/model.js';
+import { labelsMatch, workloadLabels } from './labels.js';
 
 export interface ServiceEndpoint {
   /** Namespace of the ServiceEntry (and of the WorkloadEntry, which must share it). */
@@ -16,15 +17,9 @@ export interface ServiceEndpoint {
   name: string;
 }
 
-/** Istio's labels.SubsetOf: every selector label present on the workload with the same value. */
-export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
-}
-
 function selects(se: ServiceEntry, we: WorkloadEntry): boolean {
   // An empty selector selects every WorkloadEntry in the namespace (Istio warns about it).
-  return se.workloadSelector !== undefined && we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector, we.spec.labels);
+  return se.workloadSelector !== undefined && we.meta.namespace === se.meta.namespace && labelsMatch(se.workloadSelector, workloadLabels(we));
 }
 
 /** The WorkloadEntries (and inline endpoints) behind a ServiceEntry, in a stable order. */
@@ -44,6 +39,11 @@ export function workloadsForService(snapshot: Pick<MeshSnapshot, 'workloadEntrie
 /** The ServiceEntries whose workloadSelector selects this WorkloadEntry. */
 export function servicesForWorkload(snapshot: Pick<MeshSnapshot, 'serviceEntries'>, workloadEntry: WorkloadEntry): ServiceEntry[] {
   return snapshot.serviceEntries.filter((se) => selects(se, workloadEntry));
+}
+
+/** `<namespace>/<name>`: how meshd names a workload in messages, `meshd check` and push sets. */
+export function workloadKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
 }
 
 export function findWorkloadEntry(snapshot: Pick<MeshSnapshot, 'workloadEntries'>, namespace: string, name: string): WorkloadEntry | undefined {
@@ -66,9 +66,4 @@ export function workloadTlsMode(endpoint: WorkloadSpec): 'istio' | 'disabled' {
   const label = endpoint.labels['security.istio.io/tlsMode'];
   if (label !== undefined) return label === 'istio' ? 'istio' : 'disabled';
   return endpoint.serviceAccount !== '' ? 'istio' : 'disabled';
-}
-
-/** spiffe://<trust domain>/ns/<namespace>/sa/<service account>, Istio's identity format. */
-export function spiffeIdFor(trustDomain: string, namespace: string, serviceAccount: string): string {
-  return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import {
-  endpointPort, findWorkloadEntry, servicesForWorkload, spiffeIdFor, workloadTlsMode, workloadsForService,
-} from '../../src/config/registry.js';
-import { snapshotOf, yaml } from './helpers.js';
+  endpointPort, findWorkloadEntry, servicesForWorkload, workloadTlsMode, workloadsForService,
+} from '../../src/mesh/registry.js';
+import { snapshotOf, yaml } from '../config/helpers.js';
 
 const s = snapshotOf({
   'shop.yaml': yaml`
@@ -92,10 +92,6 @@ t.test('workloadTlsMode follows Istio: label first, then service account', async
   t.equal(workloadTlsMode(db1!), 'istio', 'labelled');
   t.equal(workloadTlsMode(findWorkloadEntry(s, 'other', 'web-other-ns')!.spec), 'disabled', 'label wins over service account');
   t.equal(workloadTlsMode({ address: '1.1.1.1', ports: {}, labels: {}, serviceAccount: '' }), 'disabled');
-});
-
-t.test('spiffeIdFor', async (t) => {
-  t.equal(spiffeIdFor('cluster.local', 'shop', 'web'), 'spiffe://cluster.local/ns/shop/sa/web');
 });
 
 t.test('the example config wires every ServiceEntry to its WorkloadEntries', async (t) => {

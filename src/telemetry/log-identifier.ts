@@ -3,6 +3,7 @@ import { lookupType } from '../envoy/protos.js';
 import { checkNodeLimits, RequestLimitError } from '../xds/core/node-limits.js';
 import { clip } from '../xds/core/limits.js';
 import type { Identity } from '../auth/identity.js';
+import { nodeClaims } from '../mesh/node-identity.js';
 import type { WorkloadInfo, WorkloadResolver } from './workload-resolver.js';
 
 /**
@@ -78,28 +79,6 @@ function checkIdentifierNode(bytes: Uint8Array): void {
   }
 }
 
-/** meshd's node id, Istio's shape: sidecar~<ip>~<workload>.<ns>~<ns>.svc.<domain>. */
-export function parseNodeId(id: string): { ip: string; workload: string; namespace: string } | undefined {
-  const parts = id.split('~');
-  if (parts.length !== 4 || parts[0] === '' || parts[1] === '') return undefined;
-  const namespace = parts[3]!.split('.')[0]!;
-  let workload = parts[2]!;
-  if (namespace !== '' && workload.endsWith(`.${namespace}`)) workload = workload.slice(0, -namespace.length - 1);
-  return { ip: parts[1]!, workload, namespace };
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function stringRecord(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) if (typeof val === 'string') out[k] = val;
-  }
-  return out;
-}
-
 /**
  * The local workload. The namespace and principal are the authenticated identity's
  * (proven); the workload name and labels come from Istio's node metadata (NAMESPACE,
@@ -112,17 +91,14 @@ export function localWorkload(
   resolver: WorkloadResolver,
   defaultCluster: string | undefined,
 ): WorkloadInfo {
-  const md = identifier.metadata;
-  const fromId = parseNodeId(identifier.nodeId);
-  const claimedNs = str(md.NAMESPACE) ?? fromId?.namespace;
-  if (claimedNs !== undefined && claimedNs !== identity.namespace) {
-    throw new IdentifierError(`node ${clip(identifier.nodeId)} claims namespace ${clip(claimedNs)} but authenticated as ${identity.spiffeId}`);
+  const claims = nodeClaims({ id: identifier.nodeId, metadata: identifier.metadata });
+  if (claims.namespace !== undefined && claims.namespace !== identity.namespace) {
+    throw new IdentifierError(`node ${clip(identifier.nodeId)} claims namespace ${clip(claims.namespace)} but authenticated as ${identity.spiffeId}`);
   }
-  const ip = fromId?.ip ?? str(md.INSTANCE_IPS)?.split(',')[0];
-  const registered = ip !== undefined ? resolver.byAddress(ip) : undefined;
+  const registered = claims.ip !== undefined ? resolver.byAddress(claims.ip) : undefined;
   const sameNs = registered && registered.namespace === identity.namespace ? registered : undefined;
-  const labels = { ...(sameNs?.labels ?? {}), ...stringRecord(md.LABELS) };
-  const workload = str(md.WORKLOAD_NAME) ?? sameNs?.workload ?? fromId?.workload ?? identity.serviceAccount;
+  const labels = { ...(sameNs?.labels ?? {}), ...claims.labels };
+  const workload = claims.workloadName ?? sameNs?.workload ?? claims.nodeId?.name ?? identity.serviceAccount;
   const info: WorkloadInfo = {
     workload,
     namespace: identity.namespace,
@@ -131,7 +107,7 @@ export function localWorkload(
   };
   const service = sameNs?.service;
   if (service !== undefined) info.service = service;
-  const cluster = str(md.CLUSTER_ID) ?? sameNs?.cluster ?? defaultCluster;
+  const cluster = claims.clusterId ?? sameNs?.cluster ?? defaultCluster;
   if (cluster !== undefined) info.cluster = cluster;
   return info;
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { AuthorizationAction, AuthorizationPolicy } from '../../src/config/model.js';
-import { authorizationFor, isUnrestricted } from '../../src/policy/authorization-policy.js';
+import { authorizationFor, isUnrestricted } from '../../src/mesh/authorization-policy.js';
 
 /**
  * Which AuthorizationPolicies apply to a workload (Istio's ListAuthorizationPolicies +

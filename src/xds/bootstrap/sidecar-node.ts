@@ -1,49 +1,19 @@
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
 import type { JsonValue } from '../../envoy/json-form.js';
+import { DEFAULT_DNS_DOMAIN, sidecarNodeId } from '../../mesh/node-identity.js';
 
 /**
- * How a sidecar names itself to meshd, in Istio's node id format
- * (pkg/model/context.go ServiceNode: `<type>~<ip>~<pod>.<ns>~<ns>.svc.<dns domain>`), so the
- * proxy can be tied to its WorkloadEntry and Istio tooling reads the id as usual.
- * The metadata keys are istio-agent's (NAMESPACE, WORKLOAD_NAME, SERVICE_ACCOUNT, LABELS,
- * MESH_ID, INSTANCE_IPS) plus TRUST_DOMAIN.
+ * The node a sidecar's bootstrap names itself with: Istio's node id (src/mesh/node-identity.ts),
+ * so the proxy can be tied to its WorkloadEntry and Istio tooling reads the id as usual, and
+ * istio-agent's metadata keys (NAMESPACE, WORKLOAD_NAME, SERVICE_ACCOUNT, LABELS, MESH_ID,
+ * INSTANCE_IPS) plus TRUST_DOMAIN.
  */
-
-/** The Kubernetes cluster DNS domain Istio puts in node ids (not the SPIFFE trust domain). */
-export const DEFAULT_DNS_DOMAIN = 'cluster.local';
 
 export interface SidecarNode {
   id: string;
   cluster: string;
   metadata: Record<string, JsonValue>;
   locality?: { region?: string; zone?: string; sub_zone?: string };
-}
-
-export function sidecarNodeId(workload: WorkloadEntry, dnsDomain = DEFAULT_DNS_DOMAIN): string {
-  const { name, namespace } = workload.meta;
-  return `sidecar~${workload.spec.address}~${name}.${namespace}~${namespace}.svc.${dnsDomain}`;
-}
-
-export interface ParsedSidecarNodeId {
-  type: string;
-  ip: string;
-  workload: string;
-  namespace: string;
-  dnsDomain: string;
-}
-
-/** The inverse of sidecarNodeId; undefined for an id not of that form. */
-export function parseSidecarNodeId(id: string): ParsedSidecarNodeId | undefined {
-  const parts = id.split('~');
-  if (parts.length !== 4) return undefined;
-  const [type, ip, podPart, domainPart] = parts as [string, string, string, string];
-  const dot = podPart.lastIndexOf('.');
-  if (dot <= 0) return undefined;
-  const workload = podPart.slice(0, dot);
-  const namespace = podPart.slice(dot + 1);
-  const prefix = `${namespace}.svc.`;
-  if (!domainPart.startsWith(prefix) || domainPart.length === prefix.length) return undefined;
-  return { type, ip, workload, namespace, dnsDomain: domainPart.slice(prefix.length) };
 }
 
 /** Istio's locality "region/zone/subzone" → envoy.config.core.v3.Locality. */

@@ -1,10 +1,10 @@
 import t from 'tap';
-import { affectedWorkloads, configPushRequest, affectedProxyPredicate } from '../../../src/xds/generators/affected-proxies.js';
+import { affectedWorkloads, configPushRequest, affectedProxyPredicate } from '../../../src/xds/push-plan/affected-proxies.js';
 import { FINGERPRINT_TYPES } from '../../../src/xds/generators/sidecar-generators.js';
 import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
 import type { MeshSnapshot } from '../../../src/config/model.js';
-import { docs, identity, pa, proxyFor, se, snapshotOf, we } from './fixtures.js';
+import { docs, identity, pa, proxyFor, se, snapshotOf, we } from '../generators/fixtures.js';
 
 /**
  * Which workloads a change affects. Three namespaces: `a` (service a-svc, workloads a-1 with

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { status } from '@grpc/grpc-js';
-import { admitProxy, parseNodeId, workloadForProxy } from '../../../src/xds/generators/proxy-workload.js';
+import { admitProxy } from '../../../src/xds/admission/admit-proxy.js';
 import { GeneratorError, type ProxyInfo } from '../../../src/xds/core/types.js';
-import { docs, identity, proxyFor, se, snapshotOf, we } from './fixtures.js';
+import { docs, identity, proxyFor, se, snapshotOf, we } from '../generators/fixtures.js';
 
 const snap = snapshotOf(docs(
   se('pay', 'api', { ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], selector: { app: 'api' } }),
@@ -12,21 +12,6 @@ const snap = snapshotOf(docs(
   we('pay', 'api-2', { address: '10.0.0.4', labels: { app: 'api' }, serviceAccount: 'payments-api' }),
 ), 'trustDomain: example.org\ntrustDomainAliases: [old.org]\n');
 const admit = admitProxy(() => snap);
-
-t.test('node id parsing: sidecar~<ip>~<workload>.<ns>~<ns>.svc.<suffix>', async (t) => {
-  t.same(parseNodeId('sidecar~10.0.0.1~api-1.pay~pay.svc.cluster.local'), { namespace: 'pay', name: 'api-1' });
-  t.same(parseNodeId('sidecar~10.0.0.3~dotted.name.pay~pay.svc.cluster.local'), { namespace: 'pay', name: 'dotted.name' });
-  t.equal(parseNodeId('envoy-1'), undefined);
-  t.equal(parseNodeId('sidecar~10.0.0.1~api-1.other~pay.svc.cluster.local'), undefined, 'namespace parts disagree');
-});
-
-t.test('workloadForProxy: metadata first, node id as fallback', async (t) => {
-  const viaMeta = proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'example.org'));
-  t.equal(workloadForProxy(snap, viaMeta)?.meta.name, 'api-1');
-  const viaId: ProxyInfo = { ...viaMeta, metadata: {} };
-  t.equal(workloadForProxy(snap, viaId)?.meta.name, 'api-1');
-  t.equal(workloadForProxy(snap, { ...viaMeta, id: 'x', metadata: {} }), undefined);
-});
 
 const rows: Array<{ name: string; proxy: ProxyInfo; refused?: RegExp }> = [
   { name: 'the workload\'s own service account is admitted', proxy: proxyFor('pay', 'api-1', identity('pay', 'payments-api', 'example.org')) },

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { ClientTlsMode, DestinationRule } from '../../src/config/model.js';
 import {
   clientTlsForPort, destinationRuleFor, indexDestinationRules, resolveHost,
-} from '../../src/policy/destination-rule.js';
+} from '../../src/mesh/destination-rule.js';
 
 /**
  * Which DestinationRule a client uses for a service (Istio's setDestinationRules,

@@ -24,10 +24,11 @@
  *
  * Pure; build the index once per snapshot.
  */
-import { compareByCreation } from '../config/creation-order.js';
+import { compareByCreation } from './creation-order.js';
 import type { ClientTlsSettings, DestinationRule, DestinationRuleSubset, TrafficPolicy } from '../config/model.js';
 import { parseIp } from '../common/ip.js';
-import { selectorMatches, type WorkloadRef } from './peer-authentication.js';
+import { labelsMatch } from './labels.js';
+import type { WorkloadRef } from './peer-authentication.js';
 
 /** The DNS suffix of `<name>.<namespace>.svc.<suffix>` hosts (Kubernetes' default cluster domain). */
 const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
@@ -205,7 +206,7 @@ export function destinationRuleFor(
   let catchAll: MutableRule | undefined;
   for (const r of candidates(index, client.namespace, service)) {
     if (r.workloadSelector === undefined) catchAll = r;
-    else if (r.namespace === client.namespace && selectorMatches(r.workloadSelector, client.labels)) return r;
+    else if (r.namespace === client.namespace && labelsMatch(r.workloadSelector, client.labels)) return r;
   }
   return catchAll;
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { MtlsMode, PeerAuthentication } from '../../src/config/model.js';
-import { modeForPort, resolvePeerAuthentication, type EffectiveMode } from '../../src/policy/peer-authentication.js';
+import { modeForPort, resolvePeerAuthentication, type EffectiveMode } from '../../src/mesh/peer-authentication.js';
 
 const ROOT = 'istio-system';
 
