@@ -5,7 +5,7 @@ import type { LeafKeyType } from '../ca/types.js';
 import { errorMessage } from '../ca/errors.js';
 import { createCertificateCall, CsrCallError } from '../csr/csr-client.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
-import { rotationDueAt, validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
+import { rotationDueAt, validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { readCertificateSet, writeCertificateSet, type CertificateSet } from './cert-dir.js';
 import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
 import { generateWorkloadKey } from './workload-csr.js';

@@ -1,5 +1,5 @@
 import type { LeafKeyType } from '../ca/types.js';
-import type { RotationPolicy } from '../sds/svid-rotation.js';
+import type { RotationPolicy } from '../common/renewal-policy.js';
 import { MeshdAgent, type AgentCertificate, type AgentOptions } from './agent.js';
 import { XdsProxy } from './xds-proxy.js';
 

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../common/duration.js';
 import { createLogger } from '../common/logger.js';
 import { systemClock } from '../common/clock.js';
-import { validateRotationPolicy } from '../sds/svid-rotation.js';
+import { validateRotationPolicy } from '../common/renewal-policy.js';
 import { defaultXdsSocket } from '../agent/grpc-bootstrap.js';
 import { DEFAULT_AGENT_ROTATION, startAgent } from '../agent/run-agent.js';
 import { absolute, logLevelOption, trustDomainOption } from './options.js';

@@ -2,7 +2,7 @@ import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssueOptions, IssuedKeyPair, LeafKeyType } from '../ca/types.js';
 import { TurnBatcher } from '../common/turn-batcher.js';
-import { rotationDueAt, type RotationPolicy } from './svid-rotation.js';
+import { rotationDueAt, type RotationPolicy } from '../common/renewal-policy.js';
 
 /**
  * Each proxy holds its own key pair and SVID, keyed by the identity it proved AND its node id:

@@ -15,7 +15,7 @@ import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache, svidKey } from '../sds/svid-cache.js';
 import { SecretGenerator } from '../sds/secret-generator.js';
-import { validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
+import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
 import { ServingIdentity, controlPlaneSpiffeId, DEFAULT_SERVING_DNS_NAMES } from './serving-identity.js';
 import { startHttpServer, type HttpServerHandle } from './http-server.js';

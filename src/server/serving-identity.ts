@@ -1,7 +1,7 @@
 import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../ca/types.js';
-import { rotationDueAt, type RotationPolicy } from '../sds/svid-rotation.js';
+import { rotationDueAt, type RotationPolicy } from '../common/renewal-policy.js';
 
 /** The control plane's own identity, as istiod's is spiffe://<td>/ns/istio-system/sa/istiod. */
 export function controlPlaneSpiffeId(trustDomain: string, namespace = 'istio-system'): string {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { rotationDueAt, validateRotationPolicy } from '../../src/sds/svid-rotation.js';
+import { rotationDueAt, validateRotationPolicy } from '../../src/common/renewal-policy.js';
 
 const H = 3_600_000;
 const rows: Array<{ name: string; fraction: number; jitter: number; random: number; expectHours: number }> = [
