@@ -5,11 +5,10 @@ import type { LeafKeyType } from '../ca/types.js';
 import { errorMessage } from '../ca/errors.js';
 import { createCertificateCall, CsrCallError } from '../csr/csr-client.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
-import { rotationDueAt, validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
+import { DEFAULT_BACKOFF, retryDelay, rotationDueAt, validateRotationPolicy, type BackoffPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { readCertificateSet, writeCertificateSet, type CertificateSet } from './cert-dir.js';
 import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
 import { generateWorkloadKey } from './workload-csr.js';
-import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff.js';
 
 /**
  * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless

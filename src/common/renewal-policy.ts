@@ -1,17 +1,20 @@
 /**
- * When to re-issue a workload SVID: after `fraction` of its lifetime, moved by a small
- * random jitter so a fleet that started together does not rotate together.
- * (istio-agent renews at 50% ± 1%; SPIRE at half-life ± 10%; meshd defaults to 80% ± 2%
- * of the lifetime as the issue asks.) Pure: the random draw is passed in.
+ * When to renew a certificate, and when to try again after a failed renewal. Pure: the
+ * random draws are passed in; RenewalTimer (renewal-timer.ts) does the waiting.
+ */
+
+/**
+ * Renew after `fraction` of the lifetime, moved by a small random jitter so a fleet that
+ * started together does not renew together. istio-agent renews at 50% ± 1% of the lifetime
+ * (SECRET_GRACE_PERIOD_RATIO 0.5, SECRET_GRACE_PERIOD_RATIO_JITTER 0.01); SPIRE's agent at
+ * half-life; meshd's SDS at 80% ± 2% by default (defaults.ts).
  */
 export interface RotationPolicy {
   /** 0 < fraction < 1 */
   fraction: number;
-  /** Jitter as a fraction of the lifetime, applied ± (default 0.02). */
+  /** Jitter as a fraction of the lifetime, applied ±. */
   jitter: number;
 }
-
-export const DEFAULT_ROTATION: RotationPolicy = { fraction: 0.8, jitter: 0.02 };
 
 /** @param random a draw in [0, 1) */
 export function rotationDueAt(notBeforeMs: number, notAfterMs: number, policy: RotationPolicy, random: number): number {
@@ -27,4 +30,33 @@ export function validateRotationPolicy(policy: RotationPolicy): string | undefin
     return `rotation jitter ${policy.jitter} must be ≥ 0 and smaller than the distance of the fraction to 0 and 1`;
   }
   return undefined;
+}
+
+/**
+ * Exponential backoff for retries against meshd: initial × 2^attempt, capped, with ±20 %
+ * jitter so agents that lost meshd together do not return together. (istio-agent retries
+ * CSRs with exponential backoff from 1 s.)
+ */
+export interface BackoffPolicy {
+  initialMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000 };
+
+/** @param attempt 0 for the first retry; @param random a draw in [0, 1) */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random: number): number {
+  const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.max(1, Math.round(base * (0.8 + 0.4 * random)));
+}
+
+/**
+ * When to try again after a failure: the backoff, but never later than shortly before the
+ * current certificate expires (a last attempt at 90 % of the time left), so a workload that can
+ * still renew does.
+ */
+export function retryDelay(attempt: number, policy: BackoffPolicy, random: number, nowMs: number, notAfterMs: number | undefined): number {
+  const delay = backoffDelay(attempt, policy, random);
+  if (notAfterMs === undefined || notAfterMs <= nowMs) return delay;
+  return Math.max(1, Math.min(delay, Math.floor((notAfterMs - nowMs) * 0.9)));
 }
