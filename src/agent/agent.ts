@@ -9,6 +9,7 @@ import { DEFAULT_BACKOFF, retryDelay, rotationDueAt, validateRotationPolicy, typ
 import { readCertificateSet, writeCertificateSet, type CertificateSet } from './cert-dir.js';
 import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
 import { generateWorkloadKey } from './workload-csr.js';
+import { RenewalTimer } from '../common/renewal-timer.js';
 
 /**
  * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless
@@ -71,7 +72,7 @@ export function workloadSpiffeId(trustDomain: string, namespace: string, service
 export class MeshdAgent {
   readonly spiffeId: string;
   private current: AgentCertificate | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: RenewalTimer;
   private stopped = false;
   private running: Promise<void> | undefined;
   private attempt = 0;
@@ -91,6 +92,7 @@ export class MeshdAgent {
     this.spiffeId = workloadSpiffeId(opts.trustDomain, opts.namespace, opts.serviceAccount);
     this.random = opts.random ?? Math.random;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.timer = new RenewalTimer(opts.clock, () => void this.renewNow());
     this.first = new Promise((resolve) => (this.firstResolve = resolve));
     if (opts.onRenewed) this.listeners.add(opts.onRenewed);
   }
@@ -149,33 +151,19 @@ export class MeshdAgent {
 
   /** Renews now (e.g. a trust bundle change was announced); concurrent calls share one request. */
   renewNow(): Promise<void> {
-    this.clearTimer();
+    this.timer.clear();
     this.running ??= this.renew().finally(() => { this.running = undefined; });
     return this.running;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.clearTimer();
+    this.timer.stop();
     await this.running?.catch(() => undefined);
   }
 
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
   private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.clearTimer();
-    // setTimeout caps at 2^31-1 ms (~24.8 days); a longer wait just re-arms.
-    const capped = Math.min(delayMs, 2 ** 31 - 1);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (capped < delayMs) this.schedule(delayMs - capped);
-      else void this.renewNow();
-    }, capped);
-    this.timer.unref?.();
+    this.timer.in(delayMs);
   }
 
   /**

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { formatDuration } from '../common/duration.js';
+import { RenewalTimer } from '../common/renewal-timer.js';
 import type { CertificateAuthority, IssueOptions, IssuedCertificate, IssuedKeyPair, LeafKeyType, RootKeyType, TrustBundle } from './types.js';
 import { DEFAULT_REFRESH_HINT_SECONDS, sameRoots, spiffeBundleDocument, type SpiffeBundleDocument } from './bundle.js';
 import { CaMaterialError, errorMessage } from './errors.js';
@@ -183,12 +184,14 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
   protected signing: SigningState | undefined;
   private readonly listeners = new Set<(bundle: TrustBundle) => void>();
   private activeFingerprint: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The refresh and rotation check, every refreshIntervalMs after the previous one finished. */
+  private readonly timer: RenewalTimer;
   private ticking = false;
 
   constructor(protected readonly deps: Deps) {
     this.trustDomain = deps.s.trustDomain;
     this.bundle = { trustDomain: this.trustDomain, rootsPem: [], sequence: 0, refreshHintSeconds: deps.s.refreshHintSeconds };
+    this.timer = new RenewalTimer(deps.clock, () => this.tick(), { everyMs: deps.s.refreshIntervalMs });
     this.issuer = new SvidIssuer({
       trustDomain: this.trustDomain,
       defaultTtlMs: deps.s.defaultLeafTtlMs,
@@ -232,17 +235,11 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
   }
 
   start(): void {
-    if (this.timer) return;
-    const schedule = (): void => {
-      this.timer = setTimeout(() => { void this.tick().finally(() => { if (this.timer) schedule(); }); }, this.deps.s.refreshIntervalMs);
-      this.timer.unref();
-    };
-    schedule();
+    if (this.timer.dueAt === undefined) this.timer.in(this.deps.s.refreshIntervalMs);
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
     // Leaves asked for after this are minted inline.
     void this.deps.mintPool?.close();
   }

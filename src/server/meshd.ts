@@ -100,7 +100,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   // One count of unexpected handler errors for every server: meshd_handler_errors_total{server,handler}.
   const errors = new HandlerErrors({ logger: logger.child({ component: 'handlers' }), registry, clock });
 
-  const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false });
+  const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock });
   const trustDomain = mesh.snapshot.mesh.trustDomain;
   const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: 0.02 });
   const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
