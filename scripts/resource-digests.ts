@@ -21,8 +21,8 @@ import { createSidecarGenerators, namespaceSharedFingerprint, sidecarFingerprint
 import { createGrpcGenerators } from '../src/xds/generators/grpc/index.js';
 import { inboundListenerName } from '../src/xds/generators/grpc/names.js';
 import { configPushRequest } from '../src/xds/generators/affected-proxies.js';
-import { SecretGenerator } from '../src/sds/secret-generator.js';
-import type { SvidCache } from '../src/sds/svid-cache.js';
+import { SecretGenerator } from '../src/svid/secret-generator.js';
+import type { SvidCache } from '../src/svid/svid-cache.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../src/ca/types.js';
 import { buildBootstrap } from '../src/xds/bootstrap/build-bootstrap.js';
 import { toYaml } from '../src/xds/bootstrap/generate-bootstrap.js';

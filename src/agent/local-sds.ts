@@ -12,8 +12,8 @@ import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../xds/cor
 import { GeneratorError } from '../xds/core/types.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { TypeUrl } from '../envoy/type-urls.js';
-import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from '../sds/secret-names.js';
-import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from '../sds/secret-resources.js';
+import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from '../svid/secret-names.js';
+import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from '../svid/secret-resources.js';
 import type { MeshdAgent } from './agent.js';
 
 /**

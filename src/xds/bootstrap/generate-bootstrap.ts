@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { countLevels, findWorkloadEntry, loadConfigDir } from '../../config/index.js';
 import type { MeshSnapshot, WorkloadEntry } from '../../config/model.js';
-import { controlPlaneSpiffeId } from '../../server/serving-identity.js';
+import { controlPlaneSpiffeId } from '../../svid/serving-identity.js';
 import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
 import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT, type JsonBootstrap } from './build-bootstrap.js';

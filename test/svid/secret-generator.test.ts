@@ -6,8 +6,8 @@ import { Registry } from 'prom-client';
 import { openCertificateAuthority } from '../../src/ca/authority.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
-import { SecretGenerator } from '../../src/sds/secret-generator.js';
-import { SvidCache } from '../../src/sds/svid-cache.js';
+import { SecretGenerator } from '../../src/svid/secret-generator.js';
+import { SvidCache } from '../../src/svid/svid-cache.js';
 import { decodeMessage, lookupType } from '../../src/envoy/protos.js';
 import type { ProxyInfo } from '../../src/xds/core/types.js';
 
