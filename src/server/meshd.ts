@@ -15,6 +15,7 @@ import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache, svidKey } from '../svid/svid-cache.js';
 import { SecretGenerator } from '../svid/secret-generator.js';
+import { caSvidSource } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
 import { ServingIdentity, controlPlaneSpiffeId, DEFAULT_SERVING_DNS_NAMES } from '../svid/serving-identity.js';
@@ -143,7 +144,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     onDue: (due) => void core.push({ proxies: (p) => due.has(svidKey(p.identity.spiffeId, p.id)), typeUrls: [TypeUrl.Secret], reason: 'secret' }),
     tickMs: options.svidTickMs,
   });
-  core.register(new SecretGenerator({ ca, svids, logger: logger.child({ component: 'sds' }) }));
+  core.register(new SecretGenerator({ source: caSvidSource(ca, svids), logger: logger.child({ component: 'sds' }) }));
   mesh.attach(core);
 
   // A new root goes into every proxy's bundle before anything it signs is handed out.
