@@ -5,11 +5,12 @@ import type { LeafKeyType } from '../ca/types.js';
 import { errorMessage } from '../ca/errors.js';
 import { createCertificateCall, CsrCallError } from '../csr/csr-client.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
-import { DEFAULT_BACKOFF, retryDelay, rotationDueAt, validateRotationPolicy, type BackoffPolicy, type RotationPolicy } from '../common/renewal-policy.js';
+import { retryDelay, rotationDueAt, validateRotationPolicy, type BackoffPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { readCertificateSet, writeCertificateSet, type CertificateSet } from './cert-dir.js';
 import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
 import { generateWorkloadKey } from './workload-csr.js';
 import { RenewalTimer } from '../common/renewal-timer.js';
+import { AGENT_BACKOFF } from '../common/defaults.js';
 
 /**
  * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless
@@ -91,7 +92,7 @@ export class MeshdAgent {
     if (problem) throw new Error(problem);
     this.spiffeId = workloadSpiffeId(opts.trustDomain, opts.namespace, opts.serviceAccount);
     this.random = opts.random ?? Math.random;
-    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.backoff = opts.backoff ?? AGENT_BACKOFF;
     this.timer = new RenewalTimer(opts.clock, () => void this.renewNow());
     this.first = new Promise((resolve) => (this.firstResolve = resolve));
     if (opts.onRenewed) this.listeners.add(opts.onRenewed);

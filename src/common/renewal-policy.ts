@@ -42,8 +42,6 @@ export interface BackoffPolicy {
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000 };
-
 /** @param attempt 0 for the first retry; @param random a draw in [0, 1) */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: number): number {
   const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));

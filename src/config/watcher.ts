@@ -18,6 +18,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { systemClock, type Clock } from '../common/clock.js';
+import { CONFIG_DEBOUNCE_MAX_MS, CONFIG_DEBOUNCE_MS, CONFIG_PATH_CHECK_MS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { diffSnapshots, fullDiff, type SnapshotDiff } from './diff.js';
 import { loadConfigDir } from './load-config-dir.js';
@@ -81,7 +82,7 @@ export class ConfigWatcher {
 
   private armPathCheck(): void {
     if (this.stopped) return;
-    this.cancelPathCheck = this.clock.timer(this.options.pathCheckMs ?? 2000, () => {
+    this.cancelPathCheck = this.clock.timer(this.options.pathCheckMs ?? CONFIG_PATH_CHECK_MS, () => {
       this.armPathCheck();
       void this.checkPath();
     });
@@ -147,8 +148,8 @@ export class ConfigWatcher {
     const now = this.clock.now();
     if (this.cancelReload === undefined) this.firstEventAt = now;
     else this.cancelReload();
-    const debounce = this.options.debounceMs ?? 100;
-    const maxDelay = this.options.maxDelayMs ?? 1000;
+    const debounce = this.options.debounceMs ?? CONFIG_DEBOUNCE_MS;
+    const maxDelay = this.options.maxDelayMs ?? CONFIG_DEBOUNCE_MAX_MS;
     const wait = Math.max(0, Math.min(debounce, this.firstEventAt + maxDelay - now));
     this.cancelReload = this.clock.timer(wait, () => {
       this.cancelReload = undefined;

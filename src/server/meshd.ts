@@ -3,6 +3,7 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
+import { SHUTDOWN_GRACE_MS, SVID_ROTATION } from '../common/defaults.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/index.js';
 import { defaultMintWorkers } from '../ca/mint-pool.js';
 import { splitPemCertificates } from '../ca/pem.js';
@@ -103,7 +104,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
 
   const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock });
   const trustDomain = mesh.snapshot.mesh.trustDomain;
-  const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: 0.02 });
+  const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: SVID_ROTATION.jitter });
   const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
   const policyError = validateRotationPolicy(rotation());
   if (policyError) throw new Error(policyError);
@@ -201,7 +202,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   }, 'meshd is serving');
 
   let stopped: Promise<void> | undefined;
-  const stop = (graceMs = 10_000): Promise<void> => {
+  const stop = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {
     stopped ??= (async () => {
       ready = false;
       unsubscribeBundle();

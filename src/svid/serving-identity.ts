@@ -3,6 +3,8 @@ import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../ca/types.js';
 import { rotationDueAt, type RotationPolicy } from '../common/renewal-policy.js';
 import { RenewalTimer } from '../common/renewal-timer.js';
+import { SERVING_RENEWAL_RETRY_MS } from '../common/defaults.js';
+import { formatDuration } from '../common/duration.js';
 
 /** The control plane's own identity, as istiod's is spiffe://<td>/ns/istio-system/sa/istiod. */
 export function controlPlaneSpiffeId(trustDomain: string, namespace = 'istio-system'): string {
@@ -27,7 +29,7 @@ export interface ServingIdentityDeps {
 /**
  * Issues meshd's serving SVID and renews it like any other: at the rotation fraction of
  * its lifetime, and at once when the trust bundle changes. A failed renewal is retried
- * every 30 s while the current certificate stays in use.
+ * every SERVING_RENEWAL_RETRY_MS (30 s) while the current certificate stays in use.
  */
 export class ServingIdentity {
   private readonly timer: RenewalTimer;
@@ -58,8 +60,8 @@ export class ServingIdentity {
       this.deps.onRenewed(svid);
       this.schedule(svid);
     } catch (err) {
-      this.deps.logger.error({ err: (err as Error).message }, 'renewing the serving certificate failed; retrying in 30s');
-      this.timer.in(30_000);
+      this.deps.logger.error({ err: (err as Error).message }, `renewing the serving certificate failed; retrying in ${formatDuration(SERVING_RENEWAL_RETRY_MS)}`);
+      this.timer.in(SERVING_RENEWAL_RETRY_MS);
     }
   }
 

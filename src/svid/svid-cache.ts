@@ -3,6 +3,7 @@ import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssueOptions, IssuedKeyPair, LeafKeyType } from '../ca/types.js';
 import { TurnBatcher } from '../common/turn-batcher.js';
 import { RenewalTimer } from '../common/renewal-timer.js';
+import { SVID_SWEEP_MS } from '../common/defaults.js';
 import { rotationDueAt, type RotationPolicy } from '../common/renewal-policy.js';
 
 /**
@@ -59,6 +60,7 @@ export class SvidCache {
   private readonly entries = new Map<string, Entry>();
   private readonly issuing: TurnBatcher<IssueOptions & { keyType: LeafKeyType }, IssuedKeyPair>;
   private readonly timer: RenewalTimer;
+  private readonly tickMs: number;
   private readonly random: () => number;
   /** No entry can be due or expired before this: a tick before it skips the scan of every entry. */
   private nextCheckAt = 0;
@@ -66,13 +68,13 @@ export class SvidCache {
   constructor(private readonly deps: SvidCacheDeps) {
     this.random = deps.random ?? Math.random;
     this.issuing = new TurnBatcher((requests) => deps.ca.issueBatch(requests), ISSUE_BATCH);
-    const tickMs = deps.tickMs ?? 1000;
-    this.timer = new RenewalTimer(deps.clock, () => this.sweep(), { everyMs: tickMs });
+    this.tickMs = deps.tickMs ?? SVID_SWEEP_MS;
+    this.timer = new RenewalTimer(deps.clock, () => this.sweep(), { everyMs: this.tickMs });
   }
 
   /** Sweeps every tick from now on. */
   start(): void {
-    if (this.timer.dueAt === undefined) this.timer.in(this.deps.tickMs ?? 1000);
+    if (this.timer.dueAt === undefined) this.timer.in(this.tickMs);
   }
 
   stop(): void {
