@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/common/logger.js';
 import { systemClock } from '../../../src/common/clock.js';
+import { AGENT_ROTATION } from '../../../src/common/defaults.js';
 import { startAgent, type RunningAgent } from '../../../src/agent/run-agent.js';
 import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri } from '../../../src/agent/grpc-bootstrap.js';
 import { startTestMeshd, type TestMeshd } from '../../e2e/helpers/meshd.js';
@@ -138,6 +139,8 @@ export interface ProxylessMeshOptions {
   servers: readonly ServerWorkload[];
   /** Certificate lifetime the agents ask for. */
   ttlMs?: number;
+  /** Fraction of the lifetime after which the agents renew (default istio-agent's 0.5). */
+  rotationFraction?: number;
 }
 
 export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<ProxylessMesh> {
@@ -169,6 +172,7 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
       namespace: ns, serviceAccount: sa, trustDomain: 'cluster.local', tokenFile,
       outDir: certDirs[kind], meshdAddress: `127.0.0.1:${meshd.ports.secureGrpc}`, caRootFile: caRoot,
       ttlMs: opts.ttlMs ?? 3_600_000, xdsSocket: defaultXdsSocket(certDirs[kind]),
+      rotation: { fraction: opts.rotationFraction ?? AGENT_ROTATION.fraction, jitter: AGENT_ROTATION.jitter },
       backoff: { initialMs: 100, maxMs: 1000 },
       logger: silentLogger(), clock: systemClock,
     });
