@@ -21,6 +21,19 @@ export async function callUntil(client: GrpcProcess, cmd: Record<string, unknown
   throw new Error(`${what}: not within ${timeoutMs} ms; last answer ${JSON.stringify(last)}`);
 }
 
+export interface LoopStatus { calls: number; failures: number; servers: Record<string, number>; peerSerials: number; serverSerials: number }
+
+/** Polls a running call loop in the client until `done` says it has gone far enough (counted calls, not time). */
+export async function loopUntil(client: GrpcProcess, loop: string, done: (s: LoopStatus) => boolean, timeoutMs: number, what: string): Promise<LoopStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await client.request({ op: 'loop-status', loop })).result as LoopStatus;
+    if (done(status)) return status;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; loop ${loop} at ${JSON.stringify(status)}`);
+    await sleep(50);
+  }
+}
+
 /** Fails the test on any NACK meshd recorded, printing grpc-js-xds's message; also checks the HTTP debug view agrees. */
 export async function expectNoNacks(t: Test, mesh: ProxylessMesh): Promise<void> {
   const nacks = mesh.nacks();
