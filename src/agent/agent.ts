@@ -21,7 +21,7 @@ import { AGENT_BACKOFF } from '../common/defaults.js';
  * - The token file is read again for every request: a token rotated on disk keeps working
  *   (istio/istio#26225 broke exactly this by caching it).
  * - Renewal at `fraction` of the lifetime ± jitter (istio-agent: SECRET_GRACE_PERIOD_RATIO 0.5,
- *   jitter 0.01; istio.md §5.5). Each renewal uses a fresh key.
+ *   SECRET_GRACE_PERIOD_RATIO_JITTER 0.01). Each renewal uses a fresh key.
  * - The files are written as a set (cert-dir.ts). A root bundle that changed arrives with the
  *   next certificate and is written with it.
  * - meshd unreachable or refusing: retry with exponential backoff; the files on disk stay as

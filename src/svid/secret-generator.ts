@@ -117,7 +117,7 @@ export class SecretGenerator implements Generator {
  * SPIRE serves a trust-domain bundle through the SPIFFE validator unless the proxy says
  * `disable_spiffe_cert_validation` in its node metadata; meshd does the same.
  */
-export function supportsSpiffeValidator(proxy: ProxyInfo): boolean {
+function supportsSpiffeValidator(proxy: ProxyInfo): boolean {
   const flag = proxy.metadata['disable_spiffe_cert_validation'];
   if (flag === true || flag === 'true' || flag === '1') return false;
   return true;

@@ -92,5 +92,3 @@ export function spiffeValidatorSecret(name: string, bundles: ReadonlyMap<string,
     },
   };
 }
-
-export const SECRET_TYPE_URL = TypeUrl.Secret;

@@ -4,7 +4,7 @@ import { TELEMETRY_SERIES_IDLE_MS } from '../common/defaults.js';
 import { CounterFamily, HistogramFamily, type Labels } from './series-family.js';
 
 /**
- * Istio's standard metrics (istio.md §7.1; istio.io "Istio Standard Metrics"), built
+ * Istio's standard metrics (https://istio.io/latest/docs/reference/config/metrics/), built
  * from access logs. Names, label names and label order are Istio's, so existing
  * dashboards (Kiali, Istio's Grafana boards) and alerts work unchanged.
  */

@@ -8,7 +8,7 @@ export interface CallResult { server: string; transport: string; peer: string }
 
 /**
  * Calls until one succeeds: an XdsServer reports serving before its file_watcher has read the
- * certificates (reference §7), so the first connections may be reset.
+ * certificates, so the first connections may be reset.
  */
 export async function callUntil(client: GrpcProcess, cmd: Record<string, unknown>, accept: (l: Line) => boolean, timeoutMs: number, what: string): Promise<Line & { result?: CallResult }> {
   const deadline = Date.now() + timeoutMs;

@@ -152,7 +152,7 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
   await writeFile(join(configDir, 'workloads.yaml'), workloadsYaml(opts.servers));
   const meshd = await startTestMeshd({ configDir, svidTickMs: 200 });
 
-  // meshd's own nack view: any NACK from grpc-js-xds is a meshd bug (issue 6).
+  // meshd's own nack view: any NACK from grpc-js-xds is a meshd bug.
   const nacks = new Map<string, NackRecord>();
   const poll = setInterval(() => {
     for (const c of meshd.core.connections() as ConnectionStatus[]) {
