@@ -100,6 +100,7 @@ export async function startLocalSds(opts: LocalSdsOptions): Promise<{ stop(): Pr
       unsubscribe();
       core.close(status.UNAVAILABLE, 'meshd agent is shutting down');
       await new Promise<void>((resolve) => {
+        // Real time, not the agent's clock: the grace for the local Envoy's streams to close.
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
         server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });

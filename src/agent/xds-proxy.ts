@@ -82,6 +82,7 @@ export class XdsProxy {
     this.server = undefined;
     if (!server) return;
     await new Promise<void>((resolve) => {
+      // Real time: the grace for the workload's streams to close over the socket.
       const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });
     });

@@ -59,6 +59,7 @@ export function registerAgent(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'meshd agent shutting down; the certificate files stay in place');
+        // Real time on purpose: the last resort if stopping hangs, whatever any clock says.
         const hard = setTimeout(() => process.exit(1), 5000);
         hard.unref();
         running.stop().then(() => process.exit(0), () => process.exit(1));

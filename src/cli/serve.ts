@@ -86,6 +86,7 @@ export function registerServe(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info({ signal, graceMs: grace }, 'shutting down: no new streams; open streams end with UNAVAILABLE so proxies reconnect elsewhere');
+        // Real time on purpose: the last resort if stopping hangs, whatever any clock says.
         const hard = setTimeout(() => { logger.error('shutdown grace exceeded; exiting'); process.exit(1); }, grace + 2000);
         hard.unref();
         meshd.stop(grace).then(() => process.exit(0), (err: unknown) => {

@@ -241,6 +241,10 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
   });
 }
 
+/**
+ * The grace period is real time, not meshd's clock: it bounds how long peers get to close
+ * their streams over real sockets, and a stop must finish even when a test holds the clock still.
+ */
 function shutdown(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
