@@ -25,8 +25,10 @@ export interface Svid {
 
 /**
  * The trust bundles a proxy is served. ROOTCA and `spiffe://<trustDomain>` carry the proxy's own
- * trust domain; ALL carries every entry of `roots`. Today that is only the own trust domain; a
- * federated trust domain's bundle (ClusterFederatedTrustDomain) is one more entry here.
+ * trust domain; ALL carries every entry of `roots`. Today that is only the own trust domain. A
+ * federated trust domain's bundle (a ClusterFederatedTrustDomain, src/federation's
+ * ForeignBundleSet) is one more entry, added by the source, whose sequence then moves when
+ * either the CA's bundle or a foreign one changes; the generator needs no change for it.
  */
 export interface BundleSet {
   trustDomain: string;
