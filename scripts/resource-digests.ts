@@ -21,8 +21,9 @@ import { createSidecarGenerators, namespaceSharedFingerprint, sidecarFingerprint
 import { createGrpcGenerators } from '../src/xds/generators/grpc/index.js';
 import { inboundListenerName } from '../src/xds/generators/grpc/names.js';
 import { configPushRequest } from '../src/xds/push-plan/affected-proxies.js';
-import { SecretGenerator } from '../src/sds/secret-generator.js';
-import type { SvidCache } from '../src/sds/svid-cache.js';
+import { SecretGenerator } from '../src/svid/secret-generator.js';
+import { caSvidSource } from '../src/svid/svid-source.js';
+import type { SvidCache } from '../src/svid/svid-cache.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../src/ca/types.js';
 import { buildBootstrap } from '../src/xds/bootstrap/build-bootstrap.js';
 import { toYaml } from '../src/xds/bootstrap/generate-bootstrap.js';
@@ -131,7 +132,7 @@ async function secrets(): Promise<void> {
   const ca = { trustBundle: () => ({ trustDomain: 'cluster.local', rootsPem: roots, sequence: 1, refreshHintSeconds: 300 }) } as unknown as CertificateAuthority;
   const svids = { get: async () => svid } as unknown as SvidCache;
   const logger = { warn: () => undefined } as never;
-  const gen = new SecretGenerator({ ca, svids, logger });
+  const gen = new SecretGenerator({ source: caSvidSource(ca, svids), logger });
   const who = identity('shop', 'web');
   for (const extra of [{}, { disable_spiffe_cert_validation: 'true' }]) {
     const proxy = proxyFor('shop', 'web-1', who, '10.0.0.1', extra);

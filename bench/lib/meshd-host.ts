@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../../src/common/clock.js';
+import { systemClock, type Clock } from '../../src/common/clock.js';
 import type { RunningMeshd } from '../../src/server/meshd.js';
 import { serveIpc } from './ipc.js';
 
@@ -54,7 +54,7 @@ export interface HostStarted {
 }
 
 let offsetMs = 0;
-const clock: Clock = { now: () => Date.now() + offsetMs };
+const clock: Clock = { now: () => Date.now() + offsetMs, timer: systemClock.timer };
 let meshd: RunningMeshd | undefined;
 let dataDir: string | undefined;
 const delay = monitorEventLoopDelay({ resolution: 5 });

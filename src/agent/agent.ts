@@ -5,12 +5,13 @@ import type { LeafKeyType } from '../ca/types.js';
 import { errorMessage } from '../ca/errors.js';
 import { createCertificateCall, CsrCallError } from '../csr/csr-client.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
-import { rotationDueAt, validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
+import { retryDelay, rotationDueAt, validateRotationPolicy, type BackoffPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { readCertificateSet, writeCertificateSet, type CertificateSet } from './cert-dir.js';
 import { checkCertificateSet, certificateSetFromResponse, type IssuedSummary } from './verify-issued.js';
 import { generateWorkloadKey } from './workload-csr.js';
-import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff.js';
 import { workloadSpiffeId } from '../mesh/spiffe-identity.js';
+import { RenewalTimer } from '../common/renewal-timer.js';
+import { AGENT_BACKOFF } from '../common/defaults.js';
 
 /**
  * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless
@@ -21,7 +22,7 @@ import { workloadSpiffeId } from '../mesh/spiffe-identity.js';
  * - The token file is read again for every request: a token rotated on disk keeps working
  *   (istio/istio#26225 broke exactly this by caching it).
  * - Renewal at `fraction` of the lifetime ± jitter (istio-agent: SECRET_GRACE_PERIOD_RATIO 0.5,
- *   jitter 0.01; istio.md §5.5). Each renewal uses a fresh key.
+ *   SECRET_GRACE_PERIOD_RATIO_JITTER 0.01). Each renewal uses a fresh key.
  * - The files are written as a set (cert-dir.ts). A root bundle that changed arrives with the
  *   next certificate and is written with it.
  * - meshd unreachable or refusing: retry with exponential backoff; the files on disk stay as
@@ -69,7 +70,7 @@ export interface AgentStatus {
 export class MeshdAgent {
   readonly spiffeId: string;
   private current: AgentCertificate | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: RenewalTimer;
   private stopped = false;
   private running: Promise<void> | undefined;
   private attempt = 0;
@@ -88,7 +89,8 @@ export class MeshdAgent {
     if (problem) throw new Error(problem);
     this.spiffeId = workloadSpiffeId(opts.trustDomain, opts.namespace, opts.serviceAccount);
     this.random = opts.random ?? Math.random;
-    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.backoff = opts.backoff ?? AGENT_BACKOFF;
+    this.timer = new RenewalTimer(opts.clock, () => void this.renewNow());
     this.first = new Promise((resolve) => (this.firstResolve = resolve));
     if (opts.onRenewed) this.listeners.add(opts.onRenewed);
   }
@@ -147,33 +149,19 @@ export class MeshdAgent {
 
   /** Renews now (e.g. a trust bundle change was announced); concurrent calls share one request. */
   renewNow(): Promise<void> {
-    this.clearTimer();
+    this.timer.clear();
     this.running ??= this.renew().finally(() => { this.running = undefined; });
     return this.running;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.clearTimer();
+    this.timer.stop();
     await this.running?.catch(() => undefined);
   }
 
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
   private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.clearTimer();
-    // setTimeout caps at 2^31-1 ms (~24.8 days); a longer wait just re-arms.
-    const capped = Math.min(delayMs, 2 ** 31 - 1);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (capped < delayMs) this.schedule(delayMs - capped);
-      else void this.renewNow();
-    }, capped);
-    this.timer.unref?.();
+    this.timer.in(delayMs);
   }
 
   /**

@@ -38,7 +38,7 @@ export interface CertificateSet {
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
 /** `..2006_01_02_15_04_05.` as the kubelet names versions (mkdtemp appends a random suffix). */
-export function versionDirPrefix(nowMs: number): string {
+function versionDirPrefix(nowMs: number): string {
   const d = new Date(nowMs);
   return `..${d.getUTCFullYear()}_${pad(d.getUTCMonth() + 1)}_${pad(d.getUTCDate())}_${pad(d.getUTCHours())}_${pad(d.getUTCMinutes())}_${pad(d.getUTCSeconds())}.`;
 }

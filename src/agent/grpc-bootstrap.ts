@@ -5,8 +5,8 @@ import { GRPC_SERVER_LISTENER_TEMPLATE } from '../xds/generators/grpc/names.js';
 
 /**
  * The gRPC xDS bootstrap (gRFC A27, A29, A36) for a proxyless workload, as istio-agent writes it
- * (pkg/istio-agent/grpcxds/grpc_bootstrap.go; istio.md §4), checked against what grpc-js-xds
- * 1.14.1 requires (reference §1, §7):
+ * (pkg/istio-agent/grpcxds/grpc_bootstrap.go), checked against what grpc-js-xds 1.14.1
+ * requires (its XdsClient and XdsServer run against meshd in test/proxyless/):
  *
  * - xds_servers: one server, channel_creds `insecure` (grpc-js-xds supports only insecure and
  *   google_default), server_features xds_v3. The server is the agent's local xDS proxy on a Unix

@@ -7,21 +7,19 @@ import type { Clock } from '../common/clock.js';
 import type { Authenticator, Identity } from '../auth/identity.js';
 import { splitPemCertificates } from '../csr/csr-service.js';
 import { DiscoveryCore } from '../xds/core/index.js';
-import { createResource, resourceFromAny } from '../xds/core/resource.js';
-import type { GenerateRequest, Generator, ProxyInfo, Resource } from '../xds/core/types.js';
 import { GeneratorError } from '../xds/core/types.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { TypeUrl } from '../envoy/type-urls.js';
-import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from '../sds/secret-names.js';
-import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from '../sds/secret-resources.js';
-import type { MeshdAgent } from './agent.js';
+import { SecretGenerator } from '../svid/secret-generator.js';
+import type { BundleSet, Svid, SvidSource } from '../svid/svid-source.js';
+import type { AgentCertificate, MeshdAgent } from './agent.js';
 
 /**
  * SDS for a local Envoy on a Unix socket, as istio-agent (./var/run/secrets/workload-spiffe-uds/
  * socket) and SPIRE's agent serve it, so a sidecar's private key never crosses the network
- * either. The same discovery core and gRPC adapters as meshd (SDS and ADS, SotW and delta), with
- * a secret generator backed by the agent's current files and meshd's secret names: `default`,
- * `ROOTCA`, the workload's own SPIFFE ID, `spiffe://<trust domain>` and `ALL`.
+ * either. The same discovery core, gRPC adapters and secret generator as meshd (SDS and ADS,
+ * SotW and delta), serving from the agent's current files under meshd's secret names:
+ * `default`, `ROOTCA`, the workload's own SPIFFE ID, `spiffe://<trust domain>` and `ALL`.
  *
  * Who may ask: whoever can open the socket. It is created 0600, so that is the agent's user (and
  * root); every caller gets the agent's one identity and nothing else (another SPIFFE ID or trust
@@ -34,31 +32,43 @@ export interface LocalSdsOptions {
   clock: Clock;
 }
 
-class AgentSecretGenerator implements Generator {
-  readonly typeUrl = TypeUrl.Secret;
-
-  constructor(private readonly agent: MeshdAgent) {}
-
-  async generate(proxy: ProxyInfo, request: GenerateRequest): Promise<Resource[]> {
-    const id = proxy.identity;
-    const names = request.names ?? new Set([DEFAULT_SECRET, ROOTCA_SECRET, id.spiffeId, `spiffe://${id.trustDomain}`]);
-    const classified = [...names].map((n) => classifySecretName(n, id.spiffeId, id.trustDomain));
-    const denied = classified.find((c) => c.kind === 'denied');
-    if (denied?.kind === 'denied') throw new GeneratorError(status.PERMISSION_DENIED, `secret "${denied.name}" refused: ${denied.reason}`);
-    await this.agent.ready();
-    const current = this.agent.certificate();
-    if (current === undefined) throw new GeneratorError(status.UNAVAILABLE, 'the agent has no certificate yet');
-    const roots = splitPemCertificates(current.set.rootCertPem);
-    const out: Resource[] = [];
-    for (const c of classified) {
-      if (c.kind === 'certificate') out.push(resourceFromAny(c.name, tlsCertificateSecretAny(c.name, current.set.certChainPem, current.set.keyPem)));
-      else if (c.kind === 'bundle') {
-        const value = c.validator === 'spiffe' ? spiffeValidatorSecret(c.name, new Map([[id.trustDomain, roots]])) : trustedCaSecret(c.name, roots);
-        out.push(createResource(this.typeUrl, c.name, value));
+/**
+ * The agent's certificate set as an SVID source: requests wait for the first set; the bundle is
+ * the set's root-cert.pem (its sequence moves when that file's content does).
+ */
+export function agentSvidSource(agent: Pick<MeshdAgent, 'ready' | 'certificate' | 'identity'>): SvidSource {
+  const trustDomain = agent.identity().trustDomain;
+  let svidOf: AgentCertificate | undefined;
+  let svid: Svid | undefined;
+  let rootsText: string | undefined;
+  let bundles: BundleSet | undefined;
+  let sequence = 0;
+  const current = async (): Promise<AgentCertificate> => {
+    await agent.ready();
+    const c = agent.certificate();
+    if (c === undefined) throw new GeneratorError(status.UNAVAILABLE, 'the agent has no certificate yet');
+    return c;
+  };
+  return {
+    async svid() {
+      const c = await current();
+      // One object per certificate set: the generator encodes each once.
+      if (c !== svidOf || svid === undefined) {
+        svidOf = c;
+        svid = { chainPem: c.set.certChainPem, keyPem: c.set.keyPem };
       }
-    }
-    return out;
-  }
+      return svid;
+    },
+    async bundles() {
+      const c = await current();
+      if (c.set.rootCertPem !== rootsText || bundles === undefined) {
+        rootsText = c.set.rootCertPem;
+        sequence += 1;
+        bundles = { trustDomain, roots: new Map([[trustDomain, splitPemCertificates(rootsText)]]), sequence };
+      }
+      return bundles;
+    },
+  };
 }
 
 /** Everyone on the socket is the agent's workload. */
@@ -71,7 +81,7 @@ export async function startLocalSds(opts: LocalSdsOptions): Promise<{ stop(): Pr
   const log = opts.logger.child({ component: 'local-sds' });
   const identity: Identity = { ...agent.identity(), via: 'local-socket' };
   const core = new DiscoveryCore({ logger: log, registry: new Registry(), clock: opts.clock, controlPlaneId: `meshd-agent ${identity.spiffeId}` });
-  core.register(new AgentSecretGenerator(agent));
+  core.register(new SecretGenerator({ source: agentSvidSource(agent), logger: log }));
   const unsubscribe = agent.onRenewed(() => void core.push({ typeUrls: [TypeUrl.Secret], reason: 'secret' }));
 
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
@@ -90,6 +100,7 @@ export async function startLocalSds(opts: LocalSdsOptions): Promise<{ stop(): Pr
       unsubscribe();
       core.close(status.UNAVAILABLE, 'meshd agent is shutting down');
       await new Promise<void>((resolve) => {
+        // Real time, not the agent's clock: the grace for the local Envoy's streams to close.
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
         server.tryShutdown(() => { clearTimeout(timer); resolve(); });
       });

@@ -1,5 +1,6 @@
 import type { LeafKeyType } from '../ca/types.js';
-import type { RotationPolicy } from '../sds/svid-rotation.js';
+import { AGENT_ROTATION, WORKLOAD_CERT_TTL_MS } from '../common/defaults.js';
+import type { RotationPolicy } from '../common/renewal-policy.js';
 import { MeshdAgent, type AgentCertificate, type AgentOptions } from './agent.js';
 import { XdsProxy } from './xds-proxy.js';
 import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
@@ -28,9 +29,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-/** istio-agent's defaults: renew at half the lifetime ± 1 % (SECRET_GRACE_PERIOD_RATIO, …_JITTER). */
-export const DEFAULT_AGENT_ROTATION: RotationPolicy = { fraction: 0.5, jitter: 0.01 };
-export const DEFAULT_AGENT_TTL_MS = 24 * 3_600_000;
 
 export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
   const log = opts.logger;
@@ -45,8 +43,8 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
     meshdSpiffeId: serverId,
     ...(opts.caRootFile !== undefined ? { caRootFile: opts.caRootFile } : {}),
     keyType: opts.keyType ?? 'ec-p256',
-    ttlMs: opts.ttlMs ?? DEFAULT_AGENT_TTL_MS,
-    rotation: opts.rotation ?? DEFAULT_AGENT_ROTATION,
+    ttlMs: opts.ttlMs ?? WORKLOAD_CERT_TTL_MS,
+    rotation: opts.rotation ?? AGENT_ROTATION,
     ...(opts.backoff !== undefined ? { backoff: opts.backoff } : {}),
     ...(opts.random !== undefined ? { random: opts.random } : {}),
     logger: log.child({ component: 'agent' }),

@@ -10,7 +10,8 @@ import { toPem } from '../ca/pem.js';
  * The workload's key pair and its PKCS#10 request (RFC 2986), made on the workload: the
  * private key never leaves this process except into the agent's own key.pem (0600).
  * The CSR carries the SPIFFE ID as a URI SAN in an extensionRequest, as istio-agent's
- * does; meshd ignores it and certifies the caller's proven identity (istio.md §5.3).
+ * does; meshd ignores it and certifies the caller's proven identity, as istiod does
+ * (security/pkg/server/ca/server.go CreateCertificate).
  */
 export interface WorkloadKey {
   keyType: LeafKeyType;

@@ -12,7 +12,7 @@ import { HandlerErrors } from '../common/handler-errors.js';
 
 /**
  * The agent's local xDS proxy, as istio-agent runs one for proxyless gRPC (its bootstrap points
- * at unix:///etc/istio/proxy/XDS; istio.md §4).
+ * at unix:///etc/istio/proxy/XDS: pkg/istio-agent/xds_proxy.go).
  *
  * Why it exists: grpc-js-xds's bootstrap knows only `insecure` and `google_default` channel
  * credentials and has no call credentials, so a gRPC workload cannot present meshd's bearer
@@ -82,6 +82,7 @@ export class XdsProxy {
     this.server = undefined;
     if (!server) return;
     await new Promise<void>((resolve) => {
+      // Real time: the grace for the workload's streams to close over the socket.
       const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });
     });

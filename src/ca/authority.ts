@@ -3,6 +3,10 @@ import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../common/clock.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { formatDuration } from '../common/duration.js';
+import { RenewalTimer } from '../common/renewal-timer.js';
+import {
+  CA_REFRESH_INTERVAL_MS, MAX_WORKLOAD_CERT_TTL_MS, ROOT_CERT_TTL_MS, ROOT_ROTATION_OVERLAP_MS, ROOT_ROTATION_THRESHOLD, WORKLOAD_CERT_TTL_MS,
+} from '../common/defaults.js';
 import type { CertificateAuthority, IssueOptions, IssuedCertificate, IssuedKeyPair, LeafKeyType, RootKeyType, TrustBundle } from './types.js';
 import { DEFAULT_REFRESH_HINT_SECONDS, sameRoots, spiffeBundleDocument, type SpiffeBundleDocument } from './bundle.js';
 import { CaMaterialError, errorMessage } from './errors.js';
@@ -11,9 +15,9 @@ import { ROOT_KEY_TYPES } from './keys.js';
 import { CaMetrics } from './metrics.js';
 import { PluginBundleSequence } from './plugin-sequence.js';
 import { loadPluginCa, type PluginCa } from './plugin-ca.js';
-import { DEFAULT_ROOT_TTL_MS, mintRoot } from './root-mint.js';
+import { mintRoot } from './root-mint.js';
 import {
-  activeRoot, bundleRoots, bundleSequence, DEFAULT_ROTATION_OVERLAP_MS, DEFAULT_ROTATION_THRESHOLD, initialJournal,
+  activeRoot, bundleRoots, bundleSequence, initialJournal,
   nextRootId, nextTransition, pendingSuccessor, planRotation, rootState, rotationDue, rotationDueAt,
   type Journal, type RootRecord, type RootState,
 } from './rotation.js';
@@ -23,7 +27,6 @@ import { decodePemOf } from './pem.js';
 import { signingCertificate } from './signer.js';
 import { RootStore, type LoadedRoot } from './store.js';
 import { recoverFirstRoot } from './first-root-recovery.js';
-import { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS } from './ttl-policy.js';
 import { MintPool } from './mint-pool.js';
 
 export interface CertificateAuthorityOptions {
@@ -125,13 +128,13 @@ function settings(o: CertificateAuthorityOptions): Settings {
   const s: Settings = {
     trustDomain: o.trustDomain,
     rootKeyType: o.rootKeyType ?? 'ec-p256',
-    rootTtlMs: o.rootTtlMs ?? DEFAULT_ROOT_TTL_MS,
-    defaultLeafTtlMs: o.defaultLeafTtlMs ?? DEFAULT_LEAF_TTL_MS,
-    maxLeafTtlMs: o.maxLeafTtlMs ?? MAX_LEAF_TTL_MS,
-    rotationOverlapMs: o.rotationOverlapMs ?? DEFAULT_ROTATION_OVERLAP_MS,
-    rotationThreshold: o.rotationThreshold ?? DEFAULT_ROTATION_THRESHOLD,
+    rootTtlMs: o.rootTtlMs ?? ROOT_CERT_TTL_MS,
+    defaultLeafTtlMs: o.defaultLeafTtlMs ?? WORKLOAD_CERT_TTL_MS,
+    maxLeafTtlMs: o.maxLeafTtlMs ?? MAX_WORKLOAD_CERT_TTL_MS,
+    rotationOverlapMs: o.rotationOverlapMs ?? ROOT_ROTATION_OVERLAP_MS,
+    rotationThreshold: o.rotationThreshold ?? ROOT_ROTATION_THRESHOLD,
     autoRotate: o.autoRotate ?? true,
-    refreshIntervalMs: o.refreshIntervalMs ?? 10_000,
+    refreshIntervalMs: o.refreshIntervalMs ?? CA_REFRESH_INTERVAL_MS,
     refreshHintSeconds: o.refreshHintSeconds ?? DEFAULT_REFRESH_HINT_SECONDS,
     mintWorkers: o.mintWorkers ?? 0,
   };
@@ -183,12 +186,14 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
   protected signing: SigningState | undefined;
   private readonly listeners = new Set<(bundle: TrustBundle) => void>();
   private activeFingerprint: string | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The refresh and rotation check, every refreshIntervalMs after the previous one finished. */
+  private readonly timer: RenewalTimer;
   private ticking = false;
 
   constructor(protected readonly deps: Deps) {
     this.trustDomain = deps.s.trustDomain;
     this.bundle = { trustDomain: this.trustDomain, rootsPem: [], sequence: 0, refreshHintSeconds: deps.s.refreshHintSeconds };
+    this.timer = new RenewalTimer(deps.clock, () => this.tick(), { everyMs: deps.s.refreshIntervalMs });
     this.issuer = new SvidIssuer({
       trustDomain: this.trustDomain,
       defaultTtlMs: deps.s.defaultLeafTtlMs,
@@ -232,17 +237,11 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
   }
 
   start(): void {
-    if (this.timer) return;
-    const schedule = (): void => {
-      this.timer = setTimeout(() => { void this.tick().finally(() => { if (this.timer) schedule(); }); }, this.deps.s.refreshIntervalMs);
-      this.timer.unref();
-    };
-    schedule();
+    if (this.timer.dueAt === undefined) this.timer.in(this.deps.s.refreshIntervalMs);
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
     // Leaves asked for after this are minted inline.
     void this.deps.mintPool?.close();
   }

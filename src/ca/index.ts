@@ -12,6 +12,3 @@ export {
 } from './spiffe-id.js';
 export type { Signer, SigningCertificate } from './signer.js';
 export { LEAF_KEY_TYPES, ROOT_KEY_TYPES } from './keys.js';
-export { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS } from './ttl-policy.js';
-export { DEFAULT_ROOT_TTL_MS } from './root-mint.js';
-export { DEFAULT_ROTATION_OVERLAP_MS, DEFAULT_ROTATION_THRESHOLD } from './rotation.js';

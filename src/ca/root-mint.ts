@@ -7,8 +7,6 @@ import { signTemplate } from './signer.js';
 import { rootTemplate } from './templates.js';
 import { validateSigningCertificate } from './svid-validator.js';
 
-export const DEFAULT_ROOT_TTL_MS = 3650 * 24 * 3_600_000; // Istio: 10 years
-
 export interface MintedRoot {
   certDer: Buffer;
   certPem: string;

@@ -1,3 +1,4 @@
+import { ROOT_ROTATION_THRESHOLD } from '../common/defaults.js';
 import type { RootKeyType } from './types.js';
 
 /**
@@ -34,10 +35,6 @@ export interface Journal {
   roots: RootRecord[];
 }
 
-/** Istio's CITADEL_SELF_SIGNED_ROOT_CERT_GRACE_PERIOD_PERCENTILE: rotate in the last 20% of life. */
-export const DEFAULT_ROTATION_THRESHOLD = 0.2;
-/** How long a new root sits in bundles before it signs. */
-export const DEFAULT_ROTATION_OVERLAP_MS = 24 * 3_600_000;
 /** Slack on pruning for processes that read the journal late (they re-read every few seconds). */
 export const PRUNE_MARGIN_MS = 10 * 60_000;
 
@@ -85,11 +82,11 @@ export function pendingSuccessor(roots: readonly RootRecord[], now: number): Roo
 }
 
 /** When the active root enters the last `threshold` of its life (Istio: 20%). */
-export function rotationDueAt(root: Pick<RootRecord, 'notBefore' | 'notAfter'>, threshold = DEFAULT_ROTATION_THRESHOLD): number {
+export function rotationDueAt(root: Pick<RootRecord, 'notBefore' | 'notAfter'>, threshold = ROOT_ROTATION_THRESHOLD): number {
   return root.notAfter - threshold * (root.notAfter - root.notBefore);
 }
 
-export function rotationDue(roots: readonly RootRecord[], now: number, threshold = DEFAULT_ROTATION_THRESHOLD): boolean {
+export function rotationDue(roots: readonly RootRecord[], now: number, threshold = ROOT_ROTATION_THRESHOLD): boolean {
   const active = activeRoot(roots, now);
   if (!active) return false;
   return now >= rotationDueAt(active, threshold) && pendingSuccessor(roots, now) === undefined;
@@ -129,7 +126,7 @@ export function initialJournal(trustDomain: string, root: Omit<RootRecord, 'prep
 }
 
 /** The next time the derived state can change by itself (activation, prune, expiry, rotation due). */
-export function nextTransition(roots: readonly RootRecord[], now: number, threshold = DEFAULT_ROTATION_THRESHOLD): number {
+export function nextTransition(roots: readonly RootRecord[], now: number, threshold = ROOT_ROTATION_THRESHOLD): number {
   let next = Infinity;
   for (const r of roots) {
     for (const at of [r.preparedAt, r.activateAt, removalTime(r), rotationDueAt(r, threshold)]) {

@@ -230,6 +230,7 @@ export class RootStore {
         throw new CaMaterialError(`CA lock ${lockPath} is held by process ${holder?.pid ?? '?'}${holder?.startTime ? ` (started at tick ${holder.startTime})` : ''}; `
           + 'if no meshd is using this data dir, remove the file', lockPath);
       }
+      // Real time, not the CA's clock: another process holds the lock, and lock files age by their mtime.
       await sleep(25);
     }
     await removeStaleLockTemps(this.caDir);

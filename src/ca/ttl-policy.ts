@@ -8,9 +8,6 @@ export interface TtlPolicy {
   maxTtlMs: number;
 }
 
-export const DEFAULT_LEAF_TTL_MS = 24 * 3_600_000;
-export const MAX_LEAF_TTL_MS = 90 * 24 * 3_600_000;
-
 /**
  * The lifetime to issue for. Above the maximum is an error, not a clamp: istiod answers
  * InvalidArgument "requested TTL ... is greater than the max allowed TTL" (ca.go sign),

@@ -1,10 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../common/duration.js';
+import { formatDuration, parseDuration } from '../common/duration.js';
+import { AGENT_ROTATION, MESHD_XDS_ADDRESS, WORKLOAD_CERT_TTL_MS } from '../common/defaults.js';
 import { createLogger } from '../common/logger.js';
 import { systemClock } from '../common/clock.js';
-import { validateRotationPolicy } from '../sds/svid-rotation.js';
+import { validateRotationPolicy } from '../common/renewal-policy.js';
 import { defaultXdsSocket } from '../agent/grpc-bootstrap.js';
-import { DEFAULT_AGENT_ROTATION, startAgent } from '../agent/run-agent.js';
+import { startAgent } from '../agent/run-agent.js';
 import { absolute, logLevelOption, trustDomainOption } from './options.js';
 
 /**
@@ -20,12 +21,12 @@ export function registerAgent(program: Command): void {
     .requiredOption('-s, --service-account <sa>', "the workload's service account")
     .requiredOption('--token-file <file>', 'bearer token (`meshd token issue`), read again for every request so a rotated file keeps working')
     .requiredOption('--out <dir>', 'where cert-chain.pem, key.pem (0600) and root-cert.pem are kept (swapped as a set through ..data)')
-    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address (CSR API and xDS)").default('127.0.0.1:15012'))
+    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address (CSR API and xDS)").default(MESHD_XDS_ADDRESS))
     .option('--ca-root <file>', "PEM roots that may sign meshd's serving certificate (GET /trust-bundle?format=pem on meshd's monitoring port); optional once --out holds a root-cert.pem this agent received")
     .addOption(trustDomainOption())
     .addOption(new Option('--key-type <type>', 'workload key type').choices(['ec-p256', 'rsa-2048']).default('ec-p256'))
-    .addOption(new Option('--ttl <duration>', 'certificate lifetime asked for (Istio SECRET_TTL)').default('24h'))
-    .addOption(new Option('--rotation-fraction <f>', 'renew once this fraction of the lifetime has passed, ±1 % jitter (istio-agent renews at half-life: SECRET_GRACE_PERIOD_RATIO 0.5)').default(String(DEFAULT_AGENT_ROTATION.fraction)))
+    .addOption(new Option('--ttl <duration>', 'certificate lifetime asked for (Istio SECRET_TTL)').default(formatDuration(WORKLOAD_CERT_TTL_MS)))
+    .addOption(new Option('--rotation-fraction <f>', `renew once this fraction of the lifetime has passed, ±${AGENT_ROTATION.jitter * 100} % jitter (istio-agent renews at half-life: SECRET_GRACE_PERIOD_RATIO 0.5)`).default(String(AGENT_ROTATION.fraction)))
     .option('--xds-socket <path>', 'Unix socket of the local xDS proxy for proxyless gRPC (default: <out>/xds.sock)')
     .option('--no-xds-proxy', 'do not run the local xDS proxy')
     .option('--sds-socket <path>', 'also serve SDS (default, ROOTCA, own SPIFFE ID, trust domain) to a local Envoy on this Unix socket')
@@ -33,7 +34,7 @@ export function registerAgent(program: Command): void {
     .action(async (opts: AgentFlags) => {
       const logger = createLogger({ level: opts.logLevel });
       const fraction = Number(opts.rotationFraction);
-      const rotation = { fraction, jitter: DEFAULT_AGENT_ROTATION.jitter };
+      const rotation = { fraction, jitter: AGENT_ROTATION.jitter };
       const problem = validateRotationPolicy(rotation);
       if (problem) throw new InvalidArgumentError(`--rotation-fraction: ${problem}`);
       const out = absolute(opts.out);
@@ -58,6 +59,7 @@ export function registerAgent(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'meshd agent shutting down; the certificate files stay in place');
+        // Real time on purpose: the last resort if stopping hangs, whatever any clock says.
         const hard = setTimeout(() => process.exit(1), 5000);
         hard.unref();
         running.stop().then(() => process.exit(0), () => process.exit(1));

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { systemClock } from '../common/clock.js';
+import { MESHD_XDS_ADDRESS } from '../common/defaults.js';
 import { generateBootstrap } from '../xds/bootstrap/generate-bootstrap.js';
 import { PROMETHEUS_STATS_PORT } from '../xds/bootstrap/build-bootstrap.js';
 import { absolute, dataDirOption } from './options.js';
@@ -28,7 +29,7 @@ export function registerBootstrap(program: Command): void {
     .requiredOption('-n, --namespace <ns>', 'namespace of the WorkloadEntry')
     .requiredOption('-w, --workload <name>', 'name of the WorkloadEntry')
     .option('--token-file <file>', 'bearer token (`meshd token issue`) sent as `authorization` on the ADS stream; read once, now')
-    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address as the sidecar reaches it").default('127.0.0.1:15012'))
+    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address as the sidecar reaches it").default(MESHD_XDS_ADDRESS))
     .option('--als-address <host:port>', 'where access logs go (default: the mesh config access log address, else --xds-address)')
     .addOption(new Option('--admin-port <port>', 'Envoy admin port on 127.0.0.1').default(15000).argParser(portArg))
     .addOption(new Option('--stats-port <port>', "Istio's prometheus_stats listener on 0.0.0.0: only /stats/prometheus, forwarded to admin (0: none)").default(PROMETHEUS_STATS_PORT).argParser(portOrZero))

@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { systemClock } from '../common/clock.js';
 import { DurationError, formatDuration, parseDuration } from '../common/duration.js';
+import { CA_REFRESH_INTERVAL_MS, MAX_WORKLOAD_CERT_TTL_MS, ROOT_CERT_TTL_MS, ROOT_ROTATION_OVERLAP_MS, WORKLOAD_CERT_TTL_MS } from '../common/defaults.js';
 import { createLogger } from '../common/logger.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/authority.js';
 import { bundlePem } from '../ca/bundle.js';
@@ -46,8 +47,8 @@ function addCaFlags(cmd: Command, opts: { pluginCa: boolean }): Command {
   }
   return cmd
     .addOption(new Option('--root-key-type <type>', 'key type of a newly created built-in root').choices([...ROOT_KEY_TYPES]).default('ec-p256'))
-    .addOption(new Option('--root-ttl <duration>', 'lifetime of a newly created built-in root (Istio CITADEL_SELF_SIGNED_CA_CERT_TTL)').default('87600h').argParser(durationArg))
-    .addOption(new Option('--max-workload-cert-ttl <duration>', 'longest SVID lifetime; longer requests are rejected (Istio MAX_WORKLOAD_CERT_TTL)').default('2160h').argParser(durationArg))
+    .addOption(new Option('--root-ttl <duration>', 'lifetime of a newly created built-in root (Istio CITADEL_SELF_SIGNED_CA_CERT_TTL)').default(formatDuration(ROOT_CERT_TTL_MS)).argParser(durationArg))
+    .addOption(new Option('--max-workload-cert-ttl <duration>', 'longest SVID lifetime; longer requests are rejected (Istio MAX_WORKLOAD_CERT_TTL)').default(formatDuration(MAX_WORKLOAD_CERT_TTL_MS)).argParser(durationArg))
     .addOption(logLevelOption());
 }
 
@@ -85,7 +86,7 @@ export function registerCa(program: Command): void {
     .requiredOption('-n, --namespace <ns>', 'namespace of the workload')
     .requiredOption('-s, --service-account <sa>', 'service account of the workload')
     .addOption(new Option('--key-type <type>', 'key pair meshd generates for the SVID').choices([...LEAF_KEY_TYPES]).default('ec-p256'))
-    .addOption(new Option('--ttl <duration>', 'SVID lifetime (at most --max-workload-cert-ttl)').default('24h').argParser(durationArg))
+    .addOption(new Option('--ttl <duration>', 'SVID lifetime (at most --max-workload-cert-ttl)').default(formatDuration(WORKLOAD_CERT_TTL_MS)).argParser(durationArg))
     .option('--dns-name <name...>', 'extra DNS SANs beside the SPIFFE ID (e.g. for a server certificate)')
     .requiredOption('-o, --out <dir>', 'directory to write the three files into (created if missing)')
     .action(async (opts: CaFlags & { namespace: string; serviceAccount: string; keyType: LeafKeyType; ttl: string; dnsName?: string[]; out: string }) => {
@@ -102,8 +103,8 @@ export function registerCa(program: Command): void {
 
   addCaFlags(ca.command('rotate-root'), { pluginCa: false })
     .description('prepare a new built-in root: in the trust bundle at once, signing after --overlap; the old root stays trusted until every SVID it signed has expired. '
-      + 'A running `meshd serve` on the same data dir picks the change up from the journal within 10s')
-    .addOption(new Option('--overlap <duration>', 'how long the new root is trusted before it signs (let every peer learn it first)').default('24h').argParser(durationArg))
+      + 'A running `meshd serve` on the same data dir picks the change up from the journal within ' + formatDuration(CA_REFRESH_INTERVAL_MS))
+    .addOption(new Option('--overlap <duration>', 'how long the new root is trusted before it signs (let every peer learn it first)').default(formatDuration(ROOT_ROTATION_OVERLAP_MS)).argParser(durationArg))
     .action(async (opts: CaFlags & { overlap: string }) => {
       const overlapMs = parseDuration(opts.overlap);
       const authority = await openCa(opts, { rotationOverlapMs: overlapMs });

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { MONITORING_ADDR } from '../common/defaults.js';
 import type { ConnectionStatus } from '../xds/core/connection-status.js';
 import { formatProxyStatus } from './proxy-status-table.js';
 
@@ -7,7 +8,7 @@ export function registerProxyStatus(program: Command): void {
   program
     .command('proxy-status')
     .description("each connected proxy's identity and, per type, whether it is SYNCED, STALE or NOT SENT (like istioctl proxy-status)")
-    .addOption(new Option('--monitoring-addr <host:port>', "meshd's HTTP address").env('MESHD_MONITORING_ADDR').default('127.0.0.1:15014'))
+    .addOption(new Option('--monitoring-addr <host:port>', "meshd's HTTP address").env('MESHD_MONITORING_ADDR').default(MONITORING_ADDR))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (opts: { monitoringAddr: string; output: 'table' | 'json' }) => {
       const url = `http://${opts.monitoringAddr}/debug/connections`;

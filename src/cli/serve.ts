@@ -1,5 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../common/duration.js';
+import { formatDuration, parseDuration } from '../common/duration.js';
+import {
+  GRPC_ADDR, MAX_WORKLOAD_CERT_TTL_MS, MONITORING_ADDR, ROOT_CERT_TTL_MS, SECURE_GRPC_ADDR, SHUTDOWN_GRACE_MS, SVID_ROTATION, TELEMETRY_SERIES_IDLE_MS,
+  WORKLOAD_CERT_TTL_MS,
+} from '../common/defaults.js';
 import { createLogger } from '../common/logger.js';
 import { systemClock } from '../common/clock.js';
 import { startMeshd } from '../server/meshd.js';
@@ -19,15 +23,15 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--ca-dir <dir>', "plug-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) instead of the built-in root").env('MESHD_CA_DIR'))
     .addOption(new Option('--config-dir <dir>', 'directory of Istio YAML (PeerAuthentication, ServiceEntry, WorkloadEntry, mesh config), watched for changes').env('MESHD_CONFIG_DIR'))
     .addOption(trustDomainOption())
-    .addOption(new Option('--secure-grpc-addr <host:port>', 'gRPC over TLS: ADS, SDS, per-type xDS, CSR API, access logs').default('0.0.0.0:15012'))
-    .addOption(new Option('--grpc-addr <host:port>', 'plaintext gRPC for local development (same credentials required)').default('127.0.0.1:15010'))
+    .addOption(new Option('--secure-grpc-addr <host:port>', 'gRPC over TLS: ADS, SDS, per-type xDS, CSR API, access logs').default(SECURE_GRPC_ADDR))
+    .addOption(new Option('--grpc-addr <host:port>', 'plaintext gRPC for local development (same credentials required)').default(GRPC_ADDR))
     .addOption(new Option('--allow-remote-plaintext', 'allow --grpc-addr on a non-loopback address').default(false))
-    .addOption(new Option('--monitoring-addr <host:port>', 'HTTP: /metrics, /ready, /healthz, /trust-bundle, /debug/*').default('127.0.0.1:15014'))
+    .addOption(new Option('--monitoring-addr <host:port>', 'HTTP: /metrics, /ready, /healthz, /trust-bundle, /debug/*').default(MONITORING_ADDR))
     .addOption(new Option('--root-key-type <type>', 'key type of a newly created built-in root').choices(['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096']).default('ec-p256'))
-    .addOption(new Option('--root-ttl <duration>', 'lifetime of a newly created built-in root (Istio CITADEL_SELF_SIGNED_CA_CERT_TTL)').default('87600h'))
-    .addOption(new Option('--workload-cert-ttl <duration>', 'SVID lifetime; given explicitly it overrides the mesh config (Istio DEFAULT_WORKLOAD_CERT_TTL)').default('24h'))
-    .addOption(new Option('--max-workload-cert-ttl <duration>', 'longest SVID lifetime a caller may ask for; longer requests are rejected (Istio MAX_WORKLOAD_CERT_TTL)').default('2160h'))
-    .addOption(new Option('--rotation-fraction <f>', 'fraction of an SVID lifetime after which it is re-issued and pushed; given explicitly it overrides the mesh config').default('0.8'))
+    .addOption(new Option('--root-ttl <duration>', 'lifetime of a newly created built-in root (Istio CITADEL_SELF_SIGNED_CA_CERT_TTL)').default(formatDuration(ROOT_CERT_TTL_MS)))
+    .addOption(new Option('--workload-cert-ttl <duration>', 'SVID lifetime; given explicitly it overrides the mesh config (Istio DEFAULT_WORKLOAD_CERT_TTL)').default(formatDuration(WORKLOAD_CERT_TTL_MS)))
+    .addOption(new Option('--max-workload-cert-ttl <duration>', 'longest SVID lifetime a caller may ask for; longer requests are rejected (Istio MAX_WORKLOAD_CERT_TTL)').default(formatDuration(MAX_WORKLOAD_CERT_TTL_MS)))
+    .addOption(new Option('--rotation-fraction <f>', 'fraction of an SVID lifetime after which it is re-issued and pushed; given explicitly it overrides the mesh config').default(String(SVID_ROTATION.fraction)))
     .addOption(new Option('--ca-workers <n>', 'threads that mint workload SVIDs when the CA key is in this process (0: on the event loop; default one per core beyond the first, at most 4)')
       .env('MESHD_CA_WORKERS').default(defaultMintWorkers()).argParser(workerCount))
     .addOption(new Option('--federation-addr [host:port]', "serve meshd's trust bundle as a SPIFFE bundle endpoint for other trust domains (off unless given; given alone, 0.0.0.0:8443 as SPIRE's bundle endpoint)").preset(`0.0.0.0:${DEFAULT_BUNDLE_ENDPOINT_PORT}`))
@@ -35,8 +39,8 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--federation-cert-file <file>', 'https_web: the bundle endpoint certificate chain (PEM), re-read when it changes'))
     .addOption(new Option('--federation-key-file <file>', 'https_web: the bundle endpoint private key (PEM), re-read when it changes'))
     .addOption(new Option('--federation-web-ca-file <file>', 'PEM CAs trusted for https_web bundle endpoints of foreign trust domains, beside the system CAs'))
-    .addOption(new Option('--telemetry-series-idle <duration>', 'istio_* series not updated for this long are dropped from /metrics, freeing their place under the series bound (0s: kept until restart)').default('10m'))
-    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default('10s'))
+    .addOption(new Option('--telemetry-series-idle <duration>', 'istio_* series not updated for this long are dropped from /metrics, freeing their place under the series bound (0s: kept until restart)').default(formatDuration(TELEMETRY_SERIES_IDLE_MS)))
+    .addOption(new Option('--shutdown-grace <duration>', 'on SIGTERM, how long streams get to close before the process exits').default(formatDuration(SHUTDOWN_GRACE_MS)))
     .addOption(logLevelOption())
     .action(async (opts: ServeFlags, cmd: Command) => {
       const logger = createLogger({ level: opts.logLevel });
@@ -82,6 +86,7 @@ export function registerServe(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info({ signal, graceMs: grace }, 'shutting down: no new streams; open streams end with UNAVAILABLE so proxies reconnect elsewhere');
+        // Real time on purpose: the last resort if stopping hangs, whatever any clock says.
         const hard = setTimeout(() => { logger.error('shutdown grace exceeded; exiting'); process.exit(1); }, grace + 2000);
         hard.unref();
         meshd.stop(grace).then(() => process.exit(0), (err: unknown) => {

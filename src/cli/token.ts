@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { TokenAuthority } from '../auth/token-authority.js';
 import { systemClock } from '../common/clock.js';
-import { parseDuration } from '../common/duration.js';
+import { formatDuration, parseDuration } from '../common/duration.js';
+import { TOKEN_TTL_MS } from '../common/defaults.js';
 import { absolute, dataDirOption } from './options.js';
 import { namespaceNameError, serviceAccountNameError } from '../auth/kubernetes-names.js';
 
@@ -13,7 +14,7 @@ export function registerToken(program: Command): void {
     .description('print a signed token for a namespace and service account (like a Kubernetes service-account token with audience istio-ca)')
     .requiredOption('-n, --namespace <ns>', 'namespace of the workload')
     .requiredOption('-s, --service-account <sa>', 'service account of the workload')
-    .addOption(new Option('--ttl <duration>', 'token lifetime').default('720h'))
+    .addOption(new Option('--ttl <duration>', 'token lifetime').default(formatDuration(TOKEN_TTL_MS)))
     .addOption(dataDirOption())
     .action(async (opts: { namespace: string; serviceAccount: string; ttl: string; dataDir: string }) => {
       const namespaceError = namespaceNameError(opts.namespace);

@@ -1,5 +1,4 @@
 import { open, rename, mkdir, unlink } from 'node:fs/promises';
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -36,31 +35,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     throw err;
   }
   await fsyncDir(dirname(path));
-}
-
-export function writeFileAtomicSync(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = tempName(path);
-  const fd = openSync(tmp, 'wx', opts.mode ?? 0o644);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    if (opts.exclusive) {
-      try { closeSync(openSync(path, 'r')); throw new Error(`refusing to overwrite existing file ${path}`); } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
-    }
-    renameSync(tmp, path);
-  } catch (err) {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw err;
-  }
-  const dfd = openSync(dirname(path), 'r');
-  try { fsyncSync(dfd); } finally { closeSync(dfd); }
 }
 
 async function assertAbsent(path: string): Promise<void> {

@@ -6,6 +6,7 @@
  * networking.istio.io ServiceEntry / WorkloadEntry / DestinationRule, MeshConfig) and SPIRE's
  * ClusterFederatedTrustDomain (spire.spiffe.io), with names normalised to what meshd uses.
  */
+import { SVID_ROTATION, TRUST_DOMAIN, WORKLOAD_CERT_TTL_MS } from '../common/defaults.js';
 import type { FederationRelationship } from '../federation/relationship.js';
 
 export type MtlsMode = 'UNSET' | 'DISABLE' | 'PERMISSIVE' | 'STRICT';
@@ -231,7 +232,7 @@ export interface MeshSettings {
   /**
    * Fraction of the lifetime after which an SVID is re-issued (0 < f < 1). meshd's default is
    * 0.8 (a 24h SVID renews after ~19h12m), the grace ratio 0.2 in Istio's terms; istio-agent's
-   * SECRET_GRACE_PERIOD_RATIO default of 0.5 renews at half-life (istio.md §5.5). Setting
+   * SECRET_GRACE_PERIOD_RATIO default of 0.5 renews at half-life. Setting
    * SECRET_GRACE_PERIOD_RATIO in the mesh config gives Istio's behaviour.
    */
   certificateRotationFraction: number;
@@ -242,12 +243,12 @@ export interface MeshSettings {
 }
 
 export const DEFAULT_MESH_SETTINGS: MeshSettings = {
-  trustDomain: 'cluster.local',
+  trustDomain: TRUST_DOMAIN,
   trustDomainAliases: [],
   rootNamespace: 'istio-system',
   enableAutoMtls: true,
-  certificateTtlMs: 24 * 3_600_000,
-  certificateRotationFraction: 0.8,
+  certificateTtlMs: WORKLOAD_CERT_TTL_MS,
+  certificateRotationFraction: SVID_ROTATION.fraction,
   minTlsVersion: 'TLSV1_2',
 };
 

@@ -17,6 +17,8 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { systemClock, type Clock } from '../common/clock.js';
+import { CONFIG_DEBOUNCE_MAX_MS, CONFIG_DEBOUNCE_MS, CONFIG_PATH_CHECK_MS } from '../common/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { diffSnapshots, fullDiff, type SnapshotDiff } from './diff.js';
 import { loadConfigDir } from './load-config-dir.js';
@@ -35,6 +37,8 @@ export interface ConfigWatcherOptions {
   maxDelayMs?: number;
   /** How often the path is checked for a replaced or re-created dir (default 2 s). */
   pathCheckMs?: number;
+  /** Whose time and timers debounce events and pace the path check (default the system clock). */
+  clock?: Clock;
   /** Tests: how files are parsed (default: on a worker thread when there is more than 8 KiB to parse). */
   parser?: ConfigParser;
 }
@@ -43,7 +47,7 @@ const messageKey = (m: ConfigMessage): string => `${m.level}|${m.source.file}|${
 
 export class ConfigWatcher {
   private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelReload: (() => void) | undefined;
   private firstEventAt = 0;
   private reloading: Promise<void> | undefined;
   private again = false;
@@ -51,11 +55,13 @@ export class ConfigWatcher {
   private readonly cache: FileParseCache;
   /** dev:ino of the dir fs.watch follows; undefined while the path has no dir. */
   private watchedDir: string | undefined;
-  private pathTimer: NodeJS.Timeout | undefined;
+  private cancelPathCheck: (() => void) | undefined;
   private checkingPath = false;
+  private readonly clock: Clock;
 
   private constructor(private readonly options: ConfigWatcherOptions, private snapshot: MeshSnapshot, cache: FileParseCache, private readonly parser: ConfigParser) {
     this.cache = cache;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Load the dir once (reporting its messages) and start watching it. */
@@ -70,9 +76,16 @@ export class ConfigWatcher {
       'mesh config loaded',
     );
     await w.watchDir();
-    w.pathTimer = setInterval(() => void w.checkPath(), options.pathCheckMs ?? 2000);
-    w.pathTimer.unref();
+    w.armPathCheck();
     return w;
+  }
+
+  private armPathCheck(): void {
+    if (this.stopped) return;
+    this.cancelPathCheck = this.clock.timer(this.options.pathCheckMs ?? CONFIG_PATH_CHECK_MS, () => {
+      this.armPathCheck();
+      void this.checkPath();
+    });
   }
 
   private async watchDir(): Promise<void> {
@@ -132,16 +145,16 @@ export class ConfigWatcher {
 
   private schedule(): void {
     if (this.stopped) return;
-    const now = Date.now();
-    if (this.timer === undefined) this.firstEventAt = now;
-    else clearTimeout(this.timer);
-    const debounce = this.options.debounceMs ?? 100;
-    const maxDelay = this.options.maxDelayMs ?? 1000;
+    const now = this.clock.now();
+    if (this.cancelReload === undefined) this.firstEventAt = now;
+    else this.cancelReload();
+    const debounce = this.options.debounceMs ?? CONFIG_DEBOUNCE_MS;
+    const maxDelay = this.options.maxDelayMs ?? CONFIG_DEBOUNCE_MAX_MS;
     const wait = Math.max(0, Math.min(debounce, this.firstEventAt + maxDelay - now));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    this.cancelReload = this.clock.timer(wait, () => {
+      this.cancelReload = undefined;
       void this.reload();
-    }, wait);
+    });
   }
 
   /** Reload now (also what a debounced event runs). Concurrent calls coalesce. */
@@ -206,10 +219,10 @@ export class ConfigWatcher {
   /** Stop watching; a reload in progress finishes without publishing. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pathTimer) clearInterval(this.pathTimer);
-    this.pathTimer = undefined;
+    this.cancelReload?.();
+    this.cancelReload = undefined;
+    this.cancelPathCheck?.();
+    this.cancelPathCheck = undefined;
     this.watcher?.close();
     this.watcher = undefined;
     this.parser.close();

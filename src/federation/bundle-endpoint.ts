@@ -4,10 +4,10 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
+import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { SpiffeBundleDocument } from '../ca/bundle.js';
 import { encodeBundleDocument } from './bundle-document.js';
-import { realScheduler, type Scheduler } from './scheduler.js';
 import { TLS_CIPHERS, TLS_MIN_VERSION } from './tls-policy.js';
 
 /**
@@ -45,7 +45,8 @@ export interface BundleEndpointOptions {
   bundle: () => SpiffeBundleDocument;
   logger: Logger;
   registry?: Registry;
-  schedule?: Scheduler;
+  /** Whose timers poll the certificate files (default the system clock). */
+  clock?: Clock;
   /** https_web: how often the certificate files are checked for a change (default 10 s). */
   filePollMs?: number;
 }
@@ -88,7 +89,7 @@ async function readPair(certFile: string, keyFile: string): Promise<{ cert: Buff
 
 export async function startBundleEndpoint(opts: BundleEndpointOptions): Promise<BundleEndpointHandle> {
   const { logger, profile } = opts;
-  const schedule = opts.schedule ?? realScheduler;
+  const clock = opts.clock ?? systemClock;
   const requests = opts.registry
     ? new Counter({ name: 'meshd_federation_endpoint_requests_total', help: 'Requests to the SPIFFE bundle endpoint by HTTP status.', labelNames: ['code'], registers: [opts.registry] })
     : undefined;
@@ -164,7 +165,7 @@ export async function startBundleEndpoint(opts: BundleEndpointOptions): Promise<
   };
   if (profile.type === 'https_web') {
     const poll = (): void => {
-      cancelPoll = schedule(opts.filePollMs ?? DEFAULT_CERT_FILE_POLL_MS, () => {
+      cancelPoll = clock.timer(opts.filePollMs ?? DEFAULT_CERT_FILE_POLL_MS, () => {
         void reload()
           .catch((err: Error) => logger.error({ err: err.message }, 'the bundle endpoint keeps its current certificate'))
           .finally(() => { if (!closed) poll(); });

@@ -8,7 +8,6 @@ import { fetchBundleBody, type FetchFailure } from './fetch-bundle.js';
 import type { FederationMetrics } from './metrics.js';
 import { nextRefreshDelayMs, refreshIntervalMs, retryDelayMs, MIN_REFRESH_MS } from './refresh-schedule.js';
 import type { FederationRelationship } from './relationship.js';
-import type { Scheduler } from './scheduler.js';
 
 /**
  * Keeps one foreign trust domain's bundle current: fetches it from its endpoint (or re-reads
@@ -35,7 +34,6 @@ export interface HeldBundle {
 }
 
 export interface RefresherDeps {
-  schedule: Scheduler;
   clock: Clock;
   /** Uniform in [0, 1): jitter. */
   random: () => number;
@@ -134,7 +132,7 @@ export class BundleRefresher {
   private arm(ms: number): void {
     this.cancelTimer?.();
     if (this.stopped) return;
-    this.cancelTimer = this.deps.schedule(ms, () => {
+    this.cancelTimer = this.deps.clock.timer(ms, () => {
       this.cancelTimer = undefined;
       void this.refresh().then((outcome) => {
         if (this.stopped) return;
@@ -200,7 +198,7 @@ export class BundleRefresher {
     }
     const r = await fetchBundleBody(
       { url, profile, rootsPem, extraCaPem: this.deps.extraWebCaPem },
-      { schedule: this.deps.schedule, timeoutMs: this.deps.fetchTimeoutMs },
+      { clock: this.deps.clock, timeoutMs: this.deps.fetchTimeoutMs },
     );
     if (!r.ok) throw new Refusal(r.reason, r.message);
     const parsed = parseBundleDocument(r.body, td);

@@ -7,7 +7,6 @@ import { BundleRefresher, readBundleFile, type HeldBundle, type HeldSource, type
 import type { FederatedBundleStore, StoredBundle } from './bundle-store.js';
 import { FederationMetrics } from './metrics.js';
 import { describeSource, sameRelationship, type FederationRelationship } from './relationship.js';
-import { realScheduler, type Scheduler } from './scheduler.js';
 
 /**
  * The foreign bundles meshd trusts, one per federated trust domain, kept current by one
@@ -51,8 +50,8 @@ export interface FederatedBundlesOptions {
   store: FederatedBundleStore;
   logger: Logger;
   registry: Registry;
+  /** Whose timers schedule the refreshes. */
   clock: Clock;
-  schedule?: Scheduler;
   random?: () => number;
   fetchTimeoutMs?: number;
   /** https_web endpoints: CAs trusted beside Node's list (a private PKI; tests). */
@@ -71,7 +70,6 @@ export class FederatedBundles implements ForeignBundleSet {
   readonly metrics: FederationMetrics;
   private readonly refreshers = new Map<string, BundleRefresher>();
   private readonly listeners = new Set<(bundles: ReadonlyMap<string, TrustedForeignBundle>) => void>();
-  private readonly schedule: Scheduler;
   private readonly random: () => number;
   private view: ReadonlyMap<string, TrustedForeignBundle> = new Map();
   private viewKey = contentKey(new Map());
@@ -81,7 +79,6 @@ export class FederatedBundles implements ForeignBundleSet {
 
   constructor(private readonly options: FederatedBundlesOptions) {
     this.metrics = new FederationMetrics(options.registry);
-    this.schedule = options.schedule ?? realScheduler;
     this.random = options.random ?? Math.random;
   }
 
@@ -189,7 +186,6 @@ export class FederatedBundles implements ForeignBundleSet {
       held = fromStore ?? configured?.held;
     }
     return new BundleRefresher(r, {
-      schedule: this.schedule,
       clock: this.options.clock,
       random: this.random,
       logger: this.options.logger,

@@ -4,8 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { OID } from '../ca/oids.js';
 import { decodeBasicConstraints, decodeSubjectAltName, findExtension, parseCertificate } from '../ca/x509-parse.js';
 import { MAX_BUNDLE_BYTES } from './bundle-document.js';
+import type { Clock } from '../common/clock.js';
 import type { EndpointProfile } from './relationship.js';
-import type { Scheduler } from './scheduler.js';
 import { TLS_CIPHERS, TLS_MIN_VERSION } from './tls-policy.js';
 
 /**
@@ -35,7 +35,8 @@ export interface FetchTarget {
 }
 
 export interface FetchOptions {
-  schedule: Scheduler;
+  /** Whose timer bounds the exchange. */
+  clock: Clock;
   /** The whole exchange: connect, TLS, every redirect, the body (default 10 s). */
   timeoutMs?: number;
   maxBytes?: number;
@@ -170,7 +171,7 @@ export async function fetchBundleBody(target: FetchTarget, options: FetchOptions
   const timeoutMs = options.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
   const maxBytes = options.maxBytes ?? MAX_BUNDLE_BYTES;
   const controller = new AbortController();
-  const cancel = options.schedule(timeoutMs, () => controller.abort(new FetchError('timeout', `no complete answer from the bundle endpoint within ${timeoutMs} ms`)));
+  const cancel = options.clock.timer(timeoutMs, () => controller.abort(new FetchError('timeout', `no complete answer from the bundle endpoint within ${timeoutMs} ms`)));
   try {
     let url: URL = new URL(target.url);
     for (let hop = 0; ; hop++) {

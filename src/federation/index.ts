@@ -5,4 +5,3 @@ export { FederatedBundles, type FederatedBundlesOptions, type ForeignBundleSet, 
 export { DataDirBundleStore, type FederatedBundleStore, type StoredBundle } from './bundle-store.js';
 export type { RefreshOutcome, RefreshFailure, HeldSource } from './bundle-refresher.js';
 export { describeSource, type FederationRelationship, type EndpointProfile, type ConfiguredBundle } from './relationship.js';
-export { realScheduler, type Scheduler } from './scheduler.js';

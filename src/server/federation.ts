@@ -87,7 +87,7 @@ export async function startFederation(deps: {
       ? { type: 'https_web', certFile: o.certFile!, keyFile: o.keyFile! }
       : { type: 'https_spiffe', identity: deps.serving };
     try {
-      endpoint = await startBundleEndpoint({ host, port, profile, bundle: () => deps.ca.bundleJwks(), logger: deps.logger, registry: deps.registry });
+      endpoint = await startBundleEndpoint({ host, port, profile, bundle: () => deps.ca.bundleJwks(), logger: deps.logger, registry: deps.registry, clock: deps.clock });
     } catch (err) {
       await bundles.stop();
       throw err;

@@ -1,3 +1,4 @@
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { ConfigWatcher, buildSnapshot, type MeshSnapshot, type SnapshotDiff } from '../config/index.js';
 import type { AdmitProxy } from '../xds/core/types.js';
@@ -13,6 +14,8 @@ export interface MeshStateOptions {
   logger: Logger;
   trustDomain: string;
   trustDomainFromFlag: boolean;
+  /** The watcher's time and timers (default the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -32,7 +35,7 @@ export class MeshState {
   static async open(options: MeshStateOptions): Promise<MeshState> {
     let state: MeshState | undefined;
     const watcher = options.configDir
-      ? await ConfigWatcher.start({ dir: options.configDir, logger: options.logger.child({ component: 'config' }), onChange: (s, d) => state?.apply(s, d) })
+      ? await ConfigWatcher.start({ dir: options.configDir, logger: options.logger.child({ component: 'config' }), clock: options.clock, onChange: (s, d) => state?.apply(s, d) })
       : undefined;
     const empty = buildSnapshot([]);
     const fallback: MeshSnapshot = { ...empty, mesh: { ...empty.mesh, trustDomain: options.trustDomain } };

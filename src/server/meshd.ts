@@ -3,6 +3,7 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
+import { SHUTDOWN_GRACE_MS, SVID_ROTATION } from '../common/defaults.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../ca/index.js';
 import { defaultMintWorkers } from '../ca/mint-pool.js';
 import { splitPemCertificates } from '../ca/pem.js';
@@ -13,11 +14,12 @@ import { DiscoveryCore } from '../xds/core/index.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../envoy/type-urls.js';
-import { SvidCache, svidKey } from '../sds/svid-cache.js';
-import { SecretGenerator } from '../sds/secret-generator.js';
-import { validateRotationPolicy, type RotationPolicy } from '../sds/svid-rotation.js';
+import { SvidCache, svidKey } from '../svid/svid-cache.js';
+import { SecretGenerator } from '../svid/secret-generator.js';
+import { caSvidSource } from '../svid/svid-source.js';
+import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
-import { ServingIdentity, DEFAULT_SERVING_DNS_NAMES } from './serving-identity.js';
+import { ServingIdentity, DEFAULT_SERVING_DNS_NAMES } from '../svid/serving-identity.js';
 import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
 import { startHttpServer, type HttpServerHandle } from './http-server.js';
 import { monitoringRoutes } from './monitoring-routes.js';
@@ -101,9 +103,9 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   // One count of unexpected handler errors for every server: meshd_handler_errors_total{server,handler}.
   const errors = new HandlerErrors({ logger: logger.child({ component: 'handlers' }), registry, clock });
 
-  const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false });
+  const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock });
   const trustDomain = mesh.snapshot.mesh.trustDomain;
-  const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: 0.02 });
+  const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: SVID_ROTATION.jitter });
   const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
   const policyError = validateRotationPolicy(rotation());
   if (policyError) throw new Error(policyError);
@@ -144,7 +146,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     onDue: (due) => void core.push({ proxies: (p) => due.has(svidKey(p.identity.spiffeId, p.id)), typeUrls: [TypeUrl.Secret], reason: 'secret' }),
     tickMs: options.svidTickMs,
   });
-  core.register(new SecretGenerator({ ca, svids, logger: logger.child({ component: 'sds' }) }));
+  core.register(new SecretGenerator({ source: caSvidSource(ca, svids), logger: logger.child({ component: 'sds' }) }));
   mesh.attach(core);
 
   // A new root goes into every proxy's bundle before anything it signs is handed out.
@@ -201,7 +203,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   }, 'meshd is serving');
 
   let stopped: Promise<void> | undefined;
-  const stop = (graceMs = 10_000): Promise<void> => {
+  const stop = (graceMs = SHUTDOWN_GRACE_MS): Promise<void> => {
     stopped ??= (async () => {
       ready = false;
       unsubscribeBundle();
@@ -240,6 +242,10 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
   });
 }
 
+/**
+ * The grace period is real time, not meshd's clock: it bounds how long peers get to close
+ * their streams over real sockets, and a stop must finish even when a test holds the clock still.
+ */
 function shutdown(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);

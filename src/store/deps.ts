@@ -1,17 +1,13 @@
 import type { Registry } from 'prom-client';
-import type { Clock } from '../common/clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { RandomBytes } from './key-ring.js';
 
-/** Runs `fn` once after `ms`; returns a function that cancels it. */
-export type Schedule = (ms: number, fn: () => void) => () => void;
+/** Runs `fn` once after `ms`; returns a function that cancels it (a Clock's timer). */
+export type Schedule = Clock['timer'];
 
-/** Node's timers, unref'd: a store's timers never keep a process alive on their own. */
-export const unrefTimer: Schedule = (ms, fn) => {
-  const handle = setTimeout(fn, ms);
-  handle.unref();
-  return () => clearTimeout(handle);
-};
+/** The system clock's timers (unref'd): a store's timers never keep a process alive on their own. */
+export const unrefTimer: Schedule = systemClock.timer;
 
 /** What every store part is given rather than reaching for globals. */
 export interface StoreDeps {

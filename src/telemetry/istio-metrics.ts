@@ -1,9 +1,10 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { systemClock, type Clock } from '../common/clock.js';
+import { TELEMETRY_SERIES_IDLE_MS } from '../common/defaults.js';
 import { CounterFamily, HistogramFamily, type Labels } from './series-family.js';
 
 /**
- * Istio's standard metrics (istio.md §7.1; istio.io "Istio Standard Metrics"), built
+ * Istio's standard metrics (https://istio.io/latest/docs/reference/config/metrics/), built
  * from access logs. Names, label names and label order are Istio's, so existing
  * dashboards (Kiali, Istio's Grafana boards) and alerts work unchanged.
  */
@@ -41,13 +42,6 @@ export const DEFAULT_MAX_SERIES_PER_METRIC = 10_000;
  */
 export const DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC = 1_000;
 
-/**
- * A series not updated for 10 minutes is dropped. Ten times Prometheus' default scrape
- * interval (1m) and twice the usual rate() window ([5m]): a series still moving in the
- * window a dashboard looks at is never dropped, and one that comes back starts again from
- * 0, which rate() and increase() read as a counter reset.
- */
-export const DEFAULT_SERIES_IDLE_MS = 10 * 60_000;
 
 export interface IstioMetricsOptions {
   registry: Registry;
@@ -80,7 +74,7 @@ export class IstioMetrics {
   constructor(options: IstioMetricsOptions) {
     const { registry } = options;
     this.clock = options.clock ?? systemClock;
-    const idleMs = options.seriesIdleMs ?? DEFAULT_SERIES_IDLE_MS;
+    const idleMs = options.seriesIdleMs ?? TELEMETRY_SERIES_IDLE_MS;
     if (!Number.isFinite(idleMs) || idleMs < 0) throw new RangeError(`seriesIdleMs must be 0 or more, got ${idleMs}`);
     const maxSeries = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC;
     const maxHistogramSeries = options.maxHistogramSeriesPerMetric ?? Math.min(maxSeries, DEFAULT_MAX_HISTOGRAM_SERIES_PER_METRIC);

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/common/logger.js';
-import { systemClock } from '../../src/common/clock.js';
+import { ManualClock, systemClock } from '../../src/common/clock.js';
 import { MeshdAgent, type AgentOptions } from '../../src/agent/agent.js';
 import { CERT_CHAIN_FILE, DATA_LINK, KEY_FILE, ROOT_CERT_FILE, writeCertificateSet } from '../../src/agent/cert-dir.js';
 import { leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
@@ -15,17 +15,26 @@ import { freePort } from '../proxyless/helpers/mesh.js';
 /**
  * `meshd agent` against a real in-process meshd over TLS: issuance, renewal, the token file
  * re-read for every request, backoff while meshd is away, reuse of valid files, trust in meshd.
+ * When renewals are the point, the agent's clock (and meshd's, where both must agree) is a
+ * ManualClock: a renewal or retry happens when the test moves the clock to it, not after a wait.
  */
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Polls for an outcome of real I/O (a CSR over TLS, files written), failing after `timeoutMs`. */
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(25);
+    await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The delay of the agent's one pending timer (its next renewal or retry). */
+function pendingDelay(clock: ManualClock): number {
+  const delays = clock.timerDelays();
+  if (delays.length !== 1) throw new Error(`expected the agent's one timer, found ${delays.length}`);
+  return delays[0]!;
 }
 
 async function workdir(t: Tap): Promise<string> {
@@ -54,14 +63,15 @@ async function prepare(meshd: TestMeshd, dir: string, tokenTtlMs?: number): Prom
 }
 
 /** meshd, a work dir with its root and a token, and an agent that has written its first set. */
-async function readyAgent(t: Tap): Promise<{ meshd: TestMeshd; dir: string; agent: MeshdAgent }> {
+async function readyAgent(t: Tap, extra: Partial<AgentOptions> = {}): Promise<{ meshd: TestMeshd; dir: string; agent: MeshdAgent }> {
   const meshd = await startTestMeshd();
   t.teardown(() => meshd.close());
   const dir = await workdir(t);
   await prepare(meshd, dir);
-  const agent = new MeshdAgent(options(meshd, dir));
+  const agent = new MeshdAgent(options(meshd, dir, extra));
   t.teardown(() => agent.stop());
   await agent.start();
+  if (extra.clock instanceof ManualClock) extra.clock.advance(0); // the first request is due at once
   await agent.ready();
   return { meshd, dir, agent };
 }
@@ -87,30 +97,38 @@ t.test('issues the workload SVID into the directory: own key, caller identity, r
 });
 
 t.test('renews at the configured fraction with a fresh key each time, and re-reads the token file for every request (istio#26225)', async (t) => {
-  const meshd = await startTestMeshd();
+  const clock = new ManualClock(Date.now());
+  const meshd = await startTestMeshd({ clock });
   t.teardown(() => meshd.close());
   const dir = await workdir(t);
-  await prepare(meshd, dir, 2500); // this first token expires before the second renewal
+  await prepare(meshd, dir, 40 * 60_000); // this first token expires before the second renewal
   const serials: string[] = [];
   const keys = new Set<string>();
   const agent = new MeshdAgent(options(meshd, dir, {
-    ttlMs: 2000,
+    ttlMs: 3_600_000, clock,
     onRenewed: (c) => { serials.push(c.serialHex); keys.add(c.set.keyPem); },
   }));
   t.teardown(() => agent.stop());
-  const before = Date.now();
+  const receivedAt = clock.now();
   await agent.start();
+  clock.advance(0); // the first request is due at once
   await agent.ready();
-  const after = Date.now();
   const first = agent.certificate()!;
   // Half the lifetime counted from receipt (not from the backdated notBefore), ±1 % jitter.
-  const earliest = before + 0.49 * (first.notAfter - before);
-  const latest = after + 0.51 * (first.notAfter - after);
-  t.ok(first.renewAt >= earliest - 1 && first.renewAt <= latest + 1, `renewal due at half the lifetime (${first.renewAt - after} ms after receipt, lifetime ${first.notAfter - after} ms)`);
+  const left = first.notAfter - receivedAt;
+  t.ok(first.renewAt >= receivedAt + Math.floor(0.49 * left) && first.renewAt <= receivedAt + Math.ceil(0.51 * left),
+    `renewal due at half the lifetime (${first.renewAt - receivedAt} ms after receipt, lifetime ${left} ms)`);
   // Replace the token on disk as kubelet rotates projected tokens; the old one expires meanwhile.
-  await writeFile(join(dir, 'token.new'), await meshd.token('shop', 'web'));
+  await writeFile(join(dir, 'token.new'), await meshd.token('shop', 'web', 3 * 3_600_000));
   await (await import('node:fs/promises')).rename(join(dir, 'token.new'), join(dir, 'token'));
-  await until(() => serials.length >= 4 || undefined, 15_000, 'four certificates');
+  for (let n = 2; n <= 4; n++) {
+    const due = agent.certificate()!.renewAt;
+    clock.set(due - 1);
+    t.ok(clock.timerDelays().includes(1) && serials.length === n - 1, `certificate ${n}: one millisecond before its renewal is due, it is still pending`);
+    clock.set(due);
+    await until(() => serials.length >= n || undefined, 15_000, `certificate ${n}`);
+  }
+  t.ok(clock.now() > first.renewAt + 40 * 60_000, 'the first token had expired by the last renewal');
   t.equal(new Set(serials).size, serials.length, 'every renewal is a new certificate');
   t.equal(keys.size, serials.length, 'and a new key');
   t.equal(agent.status().failures, 0, 'no renewal failed although the first token expired: the new file was read');
@@ -119,14 +137,17 @@ t.test('renews at the configured fraction with a fresh key each time, and re-rea
 });
 
 t.test('a token file that turns bad fails renewals with the reason, keeps the files, and recovers when fixed', async (t) => {
-  const { meshd, dir, agent } = await readyAgent(t);
+  const clock = new ManualClock(Date.now());
+  const { meshd, dir, agent } = await readyAgent(t, { clock, random: () => 0.5 });
   const version = await readlink(join(dir, 'out', DATA_LINK));
   await writeFile(join(dir, 'token'), 'garbage');
   await agent.renewNow();
   t.match(agent.status().lastError, /UNAUTHENTICATED: request authenticate failure/, 'the reason is meshd\'s');
   t.equal(await readlink(join(dir, 'out', DATA_LINK)), version, 'the files were not touched');
+  t.equal(pendingDelay(clock), 50, 'retried after the first backoff step');
   await writeFile(join(dir, 'token'), await meshd.token('shop', 'web'));
-  await until(() => agent.status().lastError === undefined || undefined, 5000, 'recovery');
+  clock.advance(50);
+  await until(() => agent.status().lastError === undefined || undefined, 10_000, 'recovery');
   t.not(await readlink(join(dir, 'out', DATA_LINK)), version, 'a new set after the token was fixed');
 });
 
@@ -154,17 +175,26 @@ t.test('meshd unreachable: retries with backoff, keeps the valid files in place,
   await restarted.stop();
 
   await meshd1.close();
-  const away = new MeshdAgent(options({ address: `127.0.0.1:${port}` }, dir));
+  const clock = new ManualClock(Date.now());
+  const away = new MeshdAgent(options({ address: `127.0.0.1:${port}` }, dir, { clock, random: () => 0.5 }));
   t.teardown(() => away.stop());
   await away.start();
   void away.renewNow();
-  await until(() => away.status().failures >= 3 || undefined, 10_000, 'three failed attempts');
+  // Backoff 50 ms doubling to at most 400 ms (jitter drawn at its middle): each retry happens when the clock reaches it.
+  const delays: number[] = [];
+  for (let failures = 1; failures <= 5; failures++) {
+    await until(() => (away.status().failures >= failures && clock.timerDelays().length === 1) || undefined, 20_000, `failed attempt ${failures}`);
+    delays.push(pendingDelay(clock));
+    if (failures < 5) clock.advance(delays.at(-1)!);
+  }
+  t.same(delays, [50, 100, 200, 400, 400], 'exponential backoff, capped');
   t.match(away.status().lastError, /UNAVAILABLE/, `meshd away: ${away.status().lastError}`);
   t.equal(await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8'), before, 'the still-valid certificate stays in place');
 
   const meshd2 = await startTestMeshd({ dataDir, secureGrpcAddr: `127.0.0.1:${port}` });
   t.teardown(() => meshd2.close());
-  await until(() => away.status().renewals >= 1 || undefined, 10_000, 'renewal after meshd returned');
+  clock.advance(delays.at(-1)!);
+  await until(() => away.status().renewals >= 1 || undefined, 20_000, 'renewal after meshd returned');
   t.not(await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8'), before, 'renewed once meshd was back');
 });
 
@@ -225,11 +255,14 @@ t.test('trust in meshd: a wrong --ca-root is refused before anything is sent, an
   await shortLived.start();
   await shortLived.ready();
   await shortLived.stop();
-  await sleep(1200);
-  const restarted = new MeshdAgent(options(meshd, dir, { caRootFile: undefined }));
+  // Restarted a minute later by its own clock: the one-second certificate on disk has expired.
+  const later = new ManualClock(Date.now() + 60_000);
+  t.ok(later.now() > shortLived.certificate()!.notAfter, 'the saved certificate has expired');
+  const restarted = new MeshdAgent(options(meshd, dir, { caRootFile: undefined, clock: later }));
   t.teardown(() => restarted.stop());
   await restarted.start();
-  await until(() => restarted.status().renewals >= 1 || undefined, 5000, 'renewal with the saved bundle as the only anchor');
+  later.advance(0);
+  await until(() => restarted.status().renewals >= 1 || undefined, 10_000, 'renewal with the saved bundle as the only anchor');
   t.pass('an agent restarted after its certificate expired trusts meshd through the bundle it saved');
 });
 

@@ -157,15 +157,53 @@ t.test('automatic rotation prepares the next root when the active one enters its
   t.equal(ca.status().roots.length, 2, 'and only once');
 });
 
-t.test('the running timer picks up a journal change by itself', async (t) => {
+t.test('the running timer picks up a journal change by itself, every refresh interval on the clock', async (t) => {
   const dir = tempDir(t);
   const clock = new ManualClock(Date.now());
-  const serve = await open(dir, clock, { refreshIntervalMs: 20 });
+  const serve = await open(dir, clock, { refreshIntervalMs: 10_000 });
   serve.start();
-  const keepAlive = setInterval(() => undefined, 1000); // the CA's own timer is unref'd, as a server's should be
-  t.teardown(() => { serve.stop(); clearInterval(keepAlive); });
-  const changed = new Promise<TrustBundle>((resolve) => serve.onBundleChange(resolve));
+  t.teardown(() => serve.stop());
+  t.same(clock.timerDelays(), [10_000], 'the first check is one interval away');
+  const changes: TrustBundle[] = [];
+  serve.onBundleChange((b) => changes.push(b));
   await (await open(dir, clock)).prepareNextRoot();
-  const bundle = await changed;
-  t.equal(bundle.rootsPem.length, 2);
+  clock.advance(9_999);
+  await settle();
+  t.equal(changes.length, 0, 'nothing before the interval is up');
+  clock.advance(1);
+  await until(() => changes.length > 0);
+  t.equal(changes[0]!.rootsPem.length, 2, 'the prepared root is in the bundle');
+  await until(() => clock.timerDelays().length === 1);
+  t.same(clock.timerDelays(), [10_000], 'the next check is one interval after this one finished');
+  serve.stop();
+  t.same(clock.timerDelays(), [], 'stop() drops the pending check');
 });
+
+t.test('automatic rotation runs from the timer: the next root is prepared once the threshold passes', async (t) => {
+  const dir = tempDir(t);
+  const clock = new ManualClock(Date.now());
+  const ca = await open(dir, clock, { rootTtlMs: 10 * DAY, refreshIntervalMs: 10_000 });
+  ca.start();
+  t.teardown(() => ca.stop());
+  const dueAt = ca.status().nextRotationAt!.getTime();
+  clock.set(dueAt - 5_000);
+  await until(() => clock.timerDelays().length === 1);
+  t.equal(ca.status().roots.length, 1, 'not before the threshold');
+  clock.advance(10_000);
+  await until(() => ca.status().roots.length === 2);
+  t.same(ca.status().roots.map((r) => `${r.id}:${r.state}`), ['root-1:active', 'root-2:prepared']);
+});
+
+/** Lets the CA's file reads (real I/O started by a timer) finish: polls with a deadline. */
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await settle();
+  }
+}
+
+/** One turn for pending I/O callbacks. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

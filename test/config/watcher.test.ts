@@ -1,9 +1,15 @@
-/** The watcher on a real temp dir: real fs.watch events, real debounce, real logger output. */
+/**
+ * The watcher on a real temp dir: real fs.watch events, real logger output. Debounce and path
+ * checks run on the real clock where the fs events' own timing is the point, and on a
+ * ManualClock where the test pins down what the timers do.
+ */
 import t from 'tap';
 import { mkdir, mkdtemp, rm, writeFile, unlink, rename, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { watch } from 'node:fs';
+import { ManualClock, type Clock } from '../../src/common/clock.js';
 import { createLogger } from '../../src/common/logger.js';
 import { watchConfigDir, type ConfigWatcher } from '../../src/config/watcher.js';
 import type { SnapshotDiff } from '../../src/config/diff.js';
@@ -16,6 +22,7 @@ interface SetupOptions {
   /** Lays out the config (default: shop.yaml, PERMISSIVE); returns the path to watch (default: the temp dir). */
   prepare?: (tmp: string) => Promise<string>;
   pathCheckMs?: number;
+  clock?: Clock;
 }
 
 async function setup(t: { teardown: (fn: () => Promise<void>) => void }, opts: SetupOptions = {}) {
@@ -35,6 +42,7 @@ async function setup(t: { teardown: (fn: () => Promise<void>) => void }, opts: S
     logger: createLogger({ level: 'info', destination: logStream }),
     debounceMs: 50,
     pathCheckMs: opts.pathCheckMs,
+    clock: opts.clock,
     onChange: (snapshot, diff) => {
       changes.push({ snapshot, diff });
       waiter?.();
@@ -123,11 +131,70 @@ t.test('a burst of writes is one reload with the final content; rename-into-plac
   t.same([...c3.diff.workloads], ['shop/web-1']);
 });
 
-t.test('stop() ends watching: later writes publish nothing', async (t) => {
-  const { dir, watcher, changes } = await setup(t);
+/**
+ * A second fs.watch on the same dir, to know when the kernel's events for a write have been
+ * delivered: Node's watchers of one dir share one inotify watch, so every watcher's callback for
+ * an event has run by the check phase after the witness saw it.
+ */
+function witness(t: { teardown: (fn: () => void) => void }, dir: string): (file: string) => Promise<void> {
+  const seen: string[] = [];
+  const waiters: Array<() => void> = [];
+  const w = watch(dir, (_event, file) => {
+    if (file) seen.push(file.toString());
+    for (const wake of waiters.splice(0)) wake();
+  });
+  t.teardown(() => w.close());
+  return async (file) => {
+    const deadline = Date.now() + 10_000;
+    while (!seen.includes(file)) {
+      if (Date.now() > deadline) throw new Error(`no fs event for ${file} within 10 s`);
+      await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 100); });
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+}
+
+t.test('debounce on the clock: a reload waits for 50 ms of quiet, and at most 1 s under a steady stream of writes', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const { dir, changes, nthChange } = await setup(t, { clock, pathCheckMs: 60_000 });
+  const pathCheckAt = clock.now() + 60_000;
+  const delivered = witness(t, dir);
+  const file = join(dir, 'shop.yaml');
+  await writeFile(file, pa('shop', 'default', 'STRICT'));
+  await delivered('shop.yaml');
+  t.same(clock.timerDelays(), [50, 60_000], 'a reload is armed 50 ms out');
+  clock.advance(49);
+  t.equal(changes.length, 0, 'not before 50 ms of quiet');
+  clock.advance(1);
+  t.equal((await nthChange(1)).snapshot.peerAuthentications[0]?.mode, 'STRICT', 'reloaded after 50 ms of quiet');
+
+  // Writes every 40 ms (and a marker file the loader ignores, to know their events arrived)
+  // never leave 50 ms of quiet: the reload happens 1 s after the first of them.
+  const streamStart = clock.now();
+  for (let i = 0; i < 25; i++) {
+    await writeFile(file, pa('shop', 'default', i % 2 === 0 ? 'DISABLE' : 'PERMISSIVE'));
+    await writeFile(join(dir, `marker-${i}.txt`), '');
+    await delivered(`marker-${i}.txt`);
+    if (i < 24) clock.advance(40);
+  }
+  t.equal(changes.length, 1, 'no reload during the stream');
+  t.same(clock.timerDelays(), [streamStart + 1000 - clock.now(), pathCheckAt - clock.now()], 'the reload is held at 1 s after the stream began');
+  clock.advance(streamStart + 999 - clock.now());
+  t.equal(changes.length, 1, 'not a millisecond early');
+  clock.advance(1);
+  t.equal((await nthChange(2)).snapshot.peerAuthentications[0]?.mode, 'DISABLE', 'the last write is in force');
+});
+
+t.test('stop() ends watching: later writes publish nothing and no timer is left', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const { dir, watcher, changes } = await setup(t, { clock });
+  const delivered = witness(t, dir);
   await watcher.stop();
+  t.same(clock.timerDelays(), [], 'the path check is cancelled');
   await writeFile(join(dir, 'pay.yaml'), pa('pay', 'default', 'STRICT'));
-  await new Promise((r) => setTimeout(r, 300));
+  await delivered('pay.yaml');
+  t.same(clock.timerDelays(), [], 'the write armed no reload');
+  clock.advance(60_000);
   t.equal(changes.length, 0);
   t.equal(watcher.current.version, 1);
 });

@@ -66,9 +66,9 @@ const dueWindow = (h: Held): { earliest: number; latest: number } => {
 };
 
 t.test('another identity reusing a proxy\'s node id changes neither the SVID that proxy holds nor when it rotates', async (t) => {
+  // meshd runs on a clock the test moves: its once-a-second sweep finds due SVIDs as the clock passes them.
   const clock = new ManualClock(Date.now());
-  // The sweep timer never fires on its own: the test moves the clock and sweeps.
-  const meshd = await startTestMeshd({ clock, workloadCertTtlMs: 60_000, rotationFraction: 0.8, svidTickMs: 3_600_000 });
+  const meshd = await startTestMeshd({ clock, workloadCertTtlMs: 90_000, rotationFraction: 0.8 });
   t.teardown(() => meshd.close());
   const node = 'shared-node';
   const victim = await sds(meshd, node, 'payments', 'payments-api');
@@ -85,19 +85,19 @@ t.test('another identity reusing a proxy\'s node id changes neither the SVID tha
   const attackerDue = dueWindow(attacker.first);
   t.ok(victimDue.latest < attackerDue.earliest, 'the victim is due strictly before the attacker');
 
-  clock.set(victimDue.latest + 1);
-  meshd.svids.sweep();
+  clock.set(victimDue.latest + 1000);
+  t.ok(clock.now() < attackerDue.earliest, 'the clock is past the victim\'s rotation point, not the attacker\'s');
   const push = await victim.stream.next(10_000);
   victim.stream.ack(push);
   const rotated = held(push);
   t.equal(rotated.uri, VICTIM, 'the victim rotated to a fresh SVID of its own identity');
   t.not(rotated.serial, victim.first.serial);
   t.ok(clock.now() < victim.first.notAfter, 'on time: before its previous SVID expired');
+  t.ok(dueWindow(rotated).earliest > attackerDue.latest + 1000, 'the victim\'s new SVID is not due when the attacker\'s is');
   await meshd.core.idle();
   await nothingPushedSince(t, attacker.stream, ['default'], 'ROOTCA', 'the attacker, whose SVID is not due');
 
-  clock.set(attackerDue.latest + 1);
-  meshd.svids.sweep();
+  clock.set(attackerDue.latest + 1000);
   const attackerPush = await attacker.stream.next(10_000);
   attacker.stream.ack(attackerPush);
   const attackerRotated = held(attackerPush);

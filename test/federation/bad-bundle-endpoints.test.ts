@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { ManagedCertificateAuthority } from '../../src/ca/index.js';
 import { encodeBundleDocument, MAX_BUNDLE_BYTES } from '../../src/federation/bundle-document.js';
+import { ManualClock } from '../../src/common/clock.js';
 import { startBundleEndpoint } from '../../src/federation/bundle-endpoint.js';
 import type { RefreshFailure, RefreshOutcome } from '../../src/federation/bundle-refresher.js';
 import { DataDirBundleStore } from '../../src/federation/bundle-store.js';
 import { FederatedBundles, type TrustedForeignBundle } from '../../src/federation/federated-bundles.js';
 import type { FederationRelationship } from '../../src/federation/relationship.js';
 import {
-  captureLogger, ManualTimers, rawHttpsEndpoint, sample, SwitchableIdentity, tempDir, trustDomainCa, until, webPki,
+  captureLogger, rawHttpsEndpoint, sample, SwitchableIdentity, tempDir, trustDomainCa, until, webPki,
   type RawEndpoint, type WebPki,
 } from './helpers.js';
 
@@ -41,7 +42,7 @@ interface Meshes {
   eastIdentity: SwitchableIdentity;
   bundles: FederatedBundles;
   registry: Registry;
-  timers: ManualTimers;
+  clock: ManualClock;
   lines: () => Array<Record<string, unknown>>;
   dir: string;
   /** Fails the test unless the held bundles, the stored files and the announcements are as before. */
@@ -85,23 +86,23 @@ async function twoMeshes(t: Tap): Promise<Meshes> {
       bundle: { kind: 'inline', document: encodeBundleDocument(east.bundleJwks()) },
     },
   ];
-  const timers = new ManualTimers();
+  const clock = new ManualClock();
   const log = captureLogger();
   const registry = new Registry();
   const bundles = new FederatedBundles({
     ownTrustDomains: () => ['cluster.local'], store: new DataDirBundleStore(dir), logger: log.logger, registry,
-    clock: timers.clock, schedule: timers.schedule, random: () => 0.5, extraWebCaPem: westPki.caPem, fetchTimeoutMs: FETCH_TIMEOUT_MS,
+    clock, random: () => 0.5, extraWebCaPem: westPki.caPem, fetchTimeoutMs: FETCH_TIMEOUT_MS,
   });
   t.teardown(() => bundles.stop());
   await bundles.start(relationships);
-  t.same(timers.delays(), [0, 0], 'both refresh at once');
-  timers.runDue();
+  t.same(clock.timerDelays(), [0, 0], 'both refresh at once');
+  clock.advance(0);
   for (const td of ['west.example', 'east.example']) {
     const first = await bundles.refresh(td); // joins the refresh under way
     if (!first?.ok) throw new Error(`${td}: ${JSON.stringify(first)}`);
   }
-  t.same(timers.delays(), [300_000, 300_000], 'then again after the refresh hint (300 s; jitter drawn at 0.5)');
-  timers.advance(60_000); // later failures happen a minute after the last good fetch
+  t.same(clock.timerDelays(), [300_000, 300_000], 'then again after the refresh hint (300 s; jitter drawn at 0.5)');
+  clock.advance(60_000); // later failures happen a minute after the last good fetch
   const before = plain(bundles.current());
   const files = storedFiles(dir);
   const announced: unknown[] = [];
@@ -109,7 +110,7 @@ async function twoMeshes(t: Tap): Promise<Meshes> {
   const metricsBefore = await registry.getMetricsAsJSON();
 
   return {
-    west, east, westEndpoint, westBehaviour, westPki, eastIdentity, bundles, registry, timers, lines: log.lines, dir,
+    west, east, westEndpoint, westBehaviour, westPki, eastIdentity, bundles, registry, clock, lines: log.lines, dir,
     async expectNothingChanged(t, outcome, trustDomain, reason) {
       t.same(outcome && !outcome.ok ? outcome.reason : outcome, reason, `refused: ${reason}`);
       t.same(plain(bundles.current()), before, 'both last good bundles stay in force, unchanged');
@@ -142,8 +143,8 @@ t.test('the endpoint is slow: the fetch times out on the injected timer', async 
   const seen = m.westEndpoint.requests;
   const pending = m.bundles.refresh('west.example');
   await until(() => m.westEndpoint.requests > seen, 'the request to reach the endpoint');
-  t.ok(m.timers.delays().includes(FETCH_TIMEOUT_MS), 'a deadline is armed');
-  m.timers.advance(FETCH_TIMEOUT_MS);
+  t.ok(m.clock.timerDelays().includes(FETCH_TIMEOUT_MS), 'a deadline is armed');
+  m.clock.advance(FETCH_TIMEOUT_MS);
   const r = await pending;
   await m.expectNothingChanged(t, r, 'west.example', 'timeout');
   t.match(r && !r.ok && r.message, `no complete answer from the bundle endpoint within ${FETCH_TIMEOUT_MS} ms`);

@@ -12,8 +12,8 @@ import { silentLogger } from '../../src/common/logger.js';
 import { encodeBundleDocument, parseBundleDocument } from '../../src/federation/bundle-document.js';
 import { startBundleEndpoint, type BundleEndpointHandle } from '../../src/federation/bundle-endpoint.js';
 import { fetchBundleBody } from '../../src/federation/fetch-bundle.js';
-import { realScheduler } from '../../src/federation/scheduler.js';
-import { captureLogger, ManualTimers, sample, SwitchableIdentity, tempDir, trustDomainCa, until, webPki } from './helpers.js';
+import { ManualClock, systemClock } from '../../src/common/clock.js';
+import { captureLogger, sample, SwitchableIdentity, tempDir, trustDomainCa, until, webPki } from './helpers.js';
 
 const ENDPOINT_ID = 'spiffe://east.example/ns/istio-system/sa/meshd';
 
@@ -63,7 +63,7 @@ t.test('https_spiffe: GET / is meshd\'s bundle as application/json, over meshd\'
   t.equal(r.cert.subjectaltname, `URI:${ENDPOINT_ID}, DNS:meshd`, 'served with meshd\'s X509-SVID');
 
   // The federation client authenticates it exactly as a foreign meshd would.
-  const fetched = await fetchBundleBody({ url: `https://127.0.0.1:${endpoint.port}/`, profile: { type: 'https_spiffe', endpointSpiffeId: ENDPOINT_ID }, rootsPem: ca.trustBundle().rootsPem }, { schedule: realScheduler });
+  const fetched = await fetchBundleBody({ url: `https://127.0.0.1:${endpoint.port}/`, profile: { type: 'https_spiffe', endpointSpiffeId: ENDPOINT_ID }, rootsPem: ca.trustBundle().rootsPem }, { clock: systemClock });
   t.ok(fetched.ok && parseBundleDocument(fetched.body, 'east.example').ok, 'fetched and parsed by the https_spiffe client');
 
   // A new root is served at once (the bundle is read per request).
@@ -89,31 +89,31 @@ t.test('https_web: the operator\'s certificate files, re-read when they change; 
   const keyFile = `${dir}/served.key`;
   copyFileSync(first.certFile, certFile);
   copyFileSync(first.keyFile, keyFile);
-  const timers = new ManualTimers();
+  const clock = new ManualClock();
   const log = captureLogger();
   const endpoint: BundleEndpointHandle = await startBundleEndpoint({
-    host: '127.0.0.1', port: 0, profile: { type: 'https_web', certFile, keyFile }, bundle: () => ca.bundleJwks(), logger: log.logger, schedule: timers.schedule, filePollMs: 10_000,
+    host: '127.0.0.1', port: 0, profile: { type: 'https_web', certFile, keyFile }, bundle: () => ca.bundleJwks(), logger: log.logger, clock, filePollMs: 10_000,
   });
   t.teardown(() => endpoint.close());
   const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
 
-  const r = await fetchBundleBody({ url: `https://127.0.0.1:${endpoint.port}/`, profile: { type: 'https_web' }, extraCaPem: first.caPem }, { schedule: realScheduler });
+  const r = await fetchBundleBody({ url: `https://127.0.0.1:${endpoint.port}/`, profile: { type: 'https_web' }, extraCaPem: first.caPem }, { clock: systemClock });
   t.ok(r.ok, 'Web PKI: the server certificate is valid for 127.0.0.1 under the test CA');
   t.equal((await get(endpoint.port, { ca: first.caPem })).cert.fingerprint256, fingerprint(first.certPem));
 
   // A key that does not match the certificate: refused, the served certificate stays.
   copyFileSync(second.certFile, certFile);
-  timers.advance(10_000);
+  clock.advance(10_000);
   await until(() => log.lines().some((l) => l.msg === 'the bundle endpoint keeps its current certificate'), 'the refusal to be logged');
   t.match(log.lines().find((l) => l.msg === 'the bundle endpoint keeps its current certificate')!.err, /do not load/);
   t.equal((await get(endpoint.port, { ca: first.caPem })).cert.fingerprint256, fingerprint(first.certPem));
 
   // The matching key arrives: the next poll serves the new pair.
   copyFileSync(second.keyFile, keyFile);
-  timers.advance(10_000);
+  clock.advance(10_000);
   await until(() => log.lines().some((l) => l.msg === 'bundle endpoint certificate reloaded'), 'the reload');
   t.equal((await get(endpoint.port, { ca: second.caPem })).cert.fingerprint256, fingerprint(second.certPem));
-  t.same(timers.delays(), [10_000], 'polling goes on');
+  t.same(clock.timerDelays(), [10_000], 'polling goes on');
 });
 
 t.test('every request gets an answer and the endpoint keeps serving: wrong methods, paths, targets, huge headers', async (t) => {

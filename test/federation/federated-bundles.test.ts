@@ -1,7 +1,7 @@
 /**
  * The foreign bundles meshd trusts, fetched from real bundle endpoints on loopback: meshd's own
  * endpoint code serving west.example over https_web (a test Web PKI made with openssl) and
- * east.example over https_spiffe (an X509-SVID of east's own CA). Time is the injected timers'.
+ * east.example over https_spiffe (an X509-SVID of east's own CA). Time is the injected clock's.
  */
 import t, { type Test as Tap } from 'tap';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { DataDirBundleStore } from '../../src/federation/bundle-store.js';
 import { FederatedBundles, type TrustedForeignBundle } from '../../src/federation/federated-bundles.js';
 import type { FederationRelationship } from '../../src/federation/relationship.js';
 import {
-  captureLogger, ManualTimers, rawHttpsEndpoint, sample, SwitchableIdentity, tempDir, trustDomainCa, until, webPki, type WebPki,
+  captureLogger, rawHttpsEndpoint, sample, SwitchableIdentity, tempDir, trustDomainCa, until, webPki, type WebPki,
 } from './helpers.js';
 
 const EAST_ID = 'spiffe://east.example/ns/istio-system/sa/meshd';
@@ -54,18 +54,18 @@ async function rig(t: Tap): Promise<Rig> {
   };
 }
 
-function federation(t: Tap, r: { dir: string; pki: WebPki }, opts: { dataDir?: string; own?: string[]; timers?: ManualTimers; fetchTimeoutMs?: number } = {}) {
-  const timers = opts.timers ?? new ManualTimers();
+function federation(t: Tap, r: { dir: string; pki: WebPki }, opts: { dataDir?: string; own?: string[]; clock?: ManualClock; fetchTimeoutMs?: number } = {}) {
+  const clock = opts.clock ?? new ManualClock();
   const log = captureLogger();
   const registry = new Registry();
   const bundles = new FederatedBundles({
     ownTrustDomains: () => opts.own ?? ['cluster.local'], store: new DataDirBundleStore(opts.dataDir ?? r.dir), logger: log.logger, registry,
-    clock: timers.clock, schedule: timers.schedule, random: () => 0.5, extraWebCaPem: r.pki.caPem, fetchTimeoutMs: opts.fetchTimeoutMs,
+    clock, random: () => 0.5, extraWebCaPem: r.pki.caPem, fetchTimeoutMs: opts.fetchTimeoutMs,
   });
   t.teardown(() => bundles.stop());
   const announced: Array<ReadonlyMap<string, TrustedForeignBundle>> = [];
   bundles.onChange((m) => announced.push(m));
-  return { bundles, timers, log, registry, announced };
+  return { bundles, clock, log, registry, announced };
 }
 
 t.test('both profiles: fetched, trusted per trust domain, stored, counted, announced', async (t) => {
@@ -77,7 +77,7 @@ t.test('both profiles: fetched, trusted per trust domain, stored, counted, annou
 
   t.same(await f.bundles.refresh('west.example'), { ok: true, changed: true });
   t.same(await f.bundles.refresh('east.example'), { ok: true, changed: false }, 'authenticated with the configured bundle, which it confirms');
-  const now = f.timers.clock.now();
+  const now = f.clock.now();
   const west = f.bundles.current().get('west.example')!;
   t.same(west, { trustDomain: 'west.example', rootsPem: r.west.trustBundle().rootsPem, sequence: 1n, fetchedAt: now, source: 'endpoint', from: r.westRel.endpoint!.url });
   const east = f.bundles.current().get('east.example')!;
@@ -132,12 +132,12 @@ t.test('a restart while the endpoint is down trusts the stored bundle and keeps 
   const first = federation(t, r);
   await first.bundles.start([r.westRel]);
   t.ok((await first.bundles.refresh('west.example'))?.ok);
-  const fetchedAt = first.timers.clock.now();
+  const fetchedAt = first.clock.now();
   await first.bundles.stop();
   await r.westEndpoint.close();
 
-  const timers = new ManualTimers(new ManualClock(fetchedAt + 86_400_000));
-  const second = federation(t, r, { timers });
+  const clock = new ManualClock(fetchedAt + 86_400_000);
+  const second = federation(t, r, { clock });
   await second.bundles.start([r.westRel]);
   const held = second.bundles.current().get('west.example');
   t.same(held, { trustDomain: 'west.example', rootsPem: r.west.trustBundle().rootsPem, sequence: 1n, fetchedAt, source: 'stored', from: r.westRel.endpoint!.url });
@@ -219,24 +219,24 @@ t.test('a static bundle file: trusted, re-read when it changes, a bad edit keeps
     ['east.example', 'configured', 'ClusterFederatedTrustDomain spec.trustDomainBundle', 1n],
     ['west.example', 'file', file, 1n],
   ]);
-  t.same(f.timers.delays(), [0], 'only the file is re-read');
+  t.same(f.clock.timerDelays(), [0], 'only the file is re-read');
   t.equal(await sample(f.registry, 'meshd_federation_refresh_interval_seconds', { trust_domain: 'east.example' }), undefined, 'no interval for an inline bundle: the staleness alert does not apply');
   t.equal(await sample(f.registry, 'meshd_federation_refresh_interval_seconds', { trust_domain: 'west.example' }), FILE_POLL_MS / 1000);
 
-  f.timers.runDue();
-  await until(() => f.timers.delays().length === 1 && f.timers.delays()[0]! > 0, 'the first re-read');
+  f.clock.advance(0);
+  await until(() => f.clock.timerDelays().length === 1 && f.clock.timerDelays()[0]! > 0, 'the first re-read');
   await r.west.prepareNextRoot({ overlapMs: 3_600_000 });
   writeFileSync(file, encodeBundleDocument(r.west.bundleJwks()));
-  f.timers.advance(FILE_POLL_MS);
+  f.clock.advance(FILE_POLL_MS);
   await until(() => f.bundles.current().get('west.example')?.sequence === 2n, 'the edited file to be read');
 
   writeFileSync(file, '{"keys": [');
-  f.timers.advance(FILE_POLL_MS);
+  f.clock.advance(FILE_POLL_MS);
   await until(async () => (await sample(f.registry, 'meshd_federation_refresh_failures_total', { trust_domain: 'west.example', reason: 'malformed-json' })) === 1, 'the bad edit to be counted');
   t.equal(f.bundles.current().get('west.example')?.sequence, 2n, 'the last good file stays in force');
 
   unlinkSync(file);
-  f.timers.advance(60_000);
+  f.clock.advance(60_000);
   await until(async () => (await sample(f.registry, 'meshd_federation_refresh_failures_total', { trust_domain: 'west.example', reason: 'file-unreadable' })) === 1, 'the missing file to be counted');
   t.equal(f.bundles.current().get('west.example')?.rootsPem.length, 2);
 });
@@ -256,11 +256,11 @@ t.test('the schedule: again after the refresh hint, backing off on failures, bac
   await f.bundles.start([{ trustDomain: 'west.example', endpoint: { url: endpoint.url, profile: { type: 'https_web' } } }]);
   const next = async (expected: number, what: string): Promise<void> => {
     const seen = endpoint.requests;
-    f.timers.advance(f.timers.delays()[0]!);
-    await until(() => endpoint.requests > seen && f.timers.delays().length === 1 && f.timers.delays()[0] !== FETCH_DEADLINE, `${what}: the attempt to finish`);
-    t.same(f.timers.delays(), [expected], what);
+    f.clock.advance(f.clock.timerDelays()[0]!);
+    await until(() => endpoint.requests > seen && f.clock.timerDelays().length === 1 && f.clock.timerDelays()[0] !== FETCH_DEADLINE, `${what}: the attempt to finish`);
+    t.same(f.clock.timerDelays(), [expected], what);
   };
-  t.same(f.timers.delays(), [0]);
+  t.same(f.clock.timerDelays(), [0]);
   await next(120_000, 'after a success: the bundle\'s hint, 120 s');
   t.equal(await sample(f.registry, 'meshd_federation_refresh_interval_seconds', { trust_domain: 'west.example' }), 120);
   state.status = 500;

@@ -10,51 +10,10 @@ import { ManualClock } from '../../src/common/clock.js';
 import { createLogger, type Logger } from '../../src/common/logger.js';
 import { openCertificateAuthority, type ManagedCertificateAuthority } from '../../src/ca/index.js';
 import type { IssuedKeyPair } from '../../src/ca/types.js';
-import type { Scheduler } from '../../src/federation/scheduler.js';
 import type { ServingCertificateSource } from '../../src/federation/bundle-endpoint.js';
 import { tempDir, type Tap } from '../ca/helpers.js';
 
 export { tempDir };
-
-/**
- * Timers the test moves: `schedule` records (due, fn); `advance(ms)` moves the clock and runs
- * what fell due, in due order, including timers armed by the ones it runs.
- */
-export class ManualTimers {
-  private seq = 0;
-  private readonly pending = new Map<number, { due: number; fn: () => void }>();
-
-  constructor(readonly clock: ManualClock = new ManualClock()) {}
-
-  readonly schedule: Scheduler = (ms, fn) => {
-    const id = this.seq++;
-    this.pending.set(id, { due: this.clock.now() + Math.max(0, ms), fn });
-    return () => this.pending.delete(id);
-  };
-
-  /** Delays (from now) of the timers still pending, soonest first. */
-  delays(): number[] {
-    return [...this.pending.values()].map((p) => p.due - this.clock.now()).sort((a, b) => a - b);
-  }
-
-  advance(ms: number): void {
-    const until = this.clock.now() + ms;
-    for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
-      for (const e of this.pending) if (e[1].due <= until && (!next || e[1].due < next[1].due)) next = e;
-      if (!next) break;
-      this.pending.delete(next[0]);
-      if (next[1].due > this.clock.now()) this.clock.set(next[1].due);
-      next[1].fn();
-    }
-    this.clock.set(until);
-  }
-
-  /** Runs every timer due now (a 0 ms timer). */
-  runDue(): void {
-    this.advance(0);
-  }
-}
 
 /** Polls `check` until it is true, or fails after `ms` of real time. */
 export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startTestMeshd } from '../e2e/helpers/meshd.js';
 import { runMeshd } from '../e2e/helpers/serve-process.js';
 import { fetchBundleBody } from '../../src/federation/fetch-bundle.js';
-import { realScheduler } from '../../src/federation/scheduler.js';
+import { systemClock } from '../../src/common/clock.js';
 import { until } from './helpers.js';
 
 const EAST_ID = 'spiffe://east.example/ns/istio-system/sa/meshd';
@@ -22,7 +22,7 @@ t.test('west federates with east through east\'s bundle endpoint', async (t) => 
   t.ok(east.ports.federation, 'east serves a bundle endpoint');
   const trustBundle = await (await fetch(`http://127.0.0.1:${east.ports.monitoring}/trust-bundle`)).text();
 
-  const direct = await fetchBundleBody({ url: `https://127.0.0.1:${east.ports.federation}/`, profile: { type: 'https_spiffe', endpointSpiffeId: EAST_ID }, rootsPem: east.ca.trustBundle().rootsPem }, { schedule: realScheduler });
+  const direct = await fetchBundleBody({ url: `https://127.0.0.1:${east.ports.federation}/`, profile: { type: 'https_spiffe', endpointSpiffeId: EAST_ID }, rootsPem: east.ca.trustBundle().rootsPem }, { clock: systemClock });
   t.ok(direct.ok, 'served over east\'s own SVID');
   t.equal(direct.ok && direct.body.toString(), trustBundle, 'the same document as /trust-bundle');
 

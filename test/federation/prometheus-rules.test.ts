@@ -12,7 +12,8 @@ import { startBundleEndpoint } from '../../src/federation/bundle-endpoint.js';
 import { DataDirBundleStore } from '../../src/federation/bundle-store.js';
 import { FederatedBundles } from '../../src/federation/federated-bundles.js';
 import { run } from '../telemetry/helpers/exposition.js';
-import { ManualTimers, SwitchableIdentity, tempDir, trustDomainCa } from './helpers.js';
+import { ManualClock } from '../../src/common/clock.js';
+import { SwitchableIdentity, tempDir, trustDomainCa } from './helpers.js';
 
 const repo = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
@@ -22,8 +23,8 @@ t.test('the federation series pass promtool check metrics', async (t) => {
   const id = 'spiffe://east.example/ns/istio-system/sa/meshd';
   const endpoint = await startBundleEndpoint({ host: '127.0.0.1', port: 0, profile: { type: 'https_spiffe', identity: new SwitchableIdentity(await east.issue({ spiffeId: id })) }, bundle: () => east.bundleJwks(), logger: silentLogger(), registry });
   t.teardown(() => endpoint.close());
-  const timers = new ManualTimers();
-  const bundles = new FederatedBundles({ ownTrustDomains: () => ['cluster.local'], store: new DataDirBundleStore(tempDir(t)), logger: silentLogger(), registry, clock: timers.clock, schedule: timers.schedule });
+  const clock = new ManualClock();
+  const bundles = new FederatedBundles({ ownTrustDomains: () => ['cluster.local'], store: new DataDirBundleStore(tempDir(t)), logger: silentLogger(), registry, clock });
   t.teardown(() => bundles.stop());
   await bundles.start([
     { trustDomain: 'east.example', endpoint: { url: `https://127.0.0.1:${endpoint.port}/`, profile: { type: 'https_spiffe', endpointSpiffeId: id } }, bundle: { kind: 'inline', document: encodeBundleDocument(east.bundleJwks()) } },

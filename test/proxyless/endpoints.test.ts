@@ -1,6 +1,6 @@
 import t from 'tap';
 import { GrpcProcess } from './helpers/child.js';
-import { callUntil, expectAlive, expectNoNacks, sleep } from './helpers/calls.js';
+import { callUntil, expectAlive, expectNoNacks, loopUntil } from './helpers/calls.js';
 import { freePort, startProxylessMesh, TARGET, type ServerWorkload } from './helpers/mesh.js';
 
 /**
@@ -23,29 +23,33 @@ t.test('a WorkloadEntry added is called, one removed is not, with no NACK', asyn
     await s2?.stop();
     await mesh.close();
   });
-  await s1.waitFor((l) => l.event === 'bound', 15_000, 'greeter-1 serving');
-  await client.waitFor((l) => l.event === 'ready', 15_000, 'client');
-  await sleep(100);
+  // Deadlines for outcomes, generous for a loaded machine (Node processes start here).
+  await s1.waitFor((l) => l.event === 'bound', 60_000, 'greeter-1 serving');
+  await client.waitFor((l) => l.event === 'ready', 60_000, 'client');
   await callUntil(client, { target: TARGET }, (l) => l.ok === true, 10_000, 'first call');
 
   // The second server's WorkloadEntry first (meshd admits a node only for an existing entry), then the process.
   await mesh.setServers([one, two]);
   s2 = new GrpcProcess('server-2', 'greeter-server.mjs', [String(p2), 'greeter-2'], await mesh.bootstrap('server', 'greeter-2'));
-  await s2.waitFor((l) => l.event === 'bound', 15_000, 'greeter-2 serving');
-  await sleep(100);
+  await s2.waitFor((l) => l.event === 'bound', 60_000, 'greeter-2 serving');
   const reached = await callUntil(client, { target: TARGET }, (l) => l.ok === true && (l.result as { server: string }).server === 'greeter-2', 10_000, 'a call reaching greeter-2');
   t.match(reached.result, { server: 'greeter-2', transport: 'ssl' }, 'the added endpoint is called, over mTLS');
   await client.request({ op: 'loop-start', loop: 'both', target: TARGET, intervalMs: 5 });
-  await sleep(600);
+  await loopUntil(client, 'both', (s) => s.calls >= 100, 30_000, '100 calls');
   const both = (await client.request({ op: 'loop-stop', loop: 'both' })).result as LoopResult;
   t.ok((both.servers['greeter-1'] ?? 0) > 0 && (both.servers['greeter-2'] ?? 0) > 0, `round robin over both (${JSON.stringify(both.servers)})`);
   t.equal(both.failures, 0, 'no call failed');
 
   await mesh.setServers([two]);
-  await callUntil(client, { target: TARGET }, (l) => l.ok === true && (l.result as { server: string }).server === 'greeter-2', 10_000, 'calls after removal');
-  await sleep(300); // let the client's EDS update settle: every later call must go to greeter-2
+  // The client has applied the removal once calls stop alternating: round robin over two
+  // endpoints never sends ten in a row to one of them.
+  let inARow = 0;
+  await callUntil(client, { target: TARGET }, (l) => {
+    inARow = l.ok === true && (l.result as { server: string }).server === 'greeter-2' ? inARow + 1 : 0;
+    return inARow >= 10;
+  }, 10_000, 'ten calls in a row to greeter-2 after the removal');
   await client.request({ op: 'loop-start', loop: 'after', target: TARGET, intervalMs: 5 });
-  await sleep(600);
+  await loopUntil(client, 'after', (s) => s.calls >= 100, 30_000, '100 calls after the removal');
   const after = (await client.request({ op: 'loop-stop', loop: 'after' })).result as LoopResult;
   t.same(Object.keys(after.servers), ['greeter-2'], `only greeter-2 after greeter-1's entry was removed (${JSON.stringify(after.servers)})`);
   t.equal(after.failures, 0, `no call failed${after.errors.length ? `: ${after.errors.join(' | ')}` : ''}`);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { GrpcProcess } from './helpers/child.js';
-import { callUntil, expectAlive, expectNoNacks, sleep, type CallResult } from './helpers/calls.js';
+import { callUntil, expectAlive, expectNoNacks, type CallResult } from './helpers/calls.js';
 import { CLIENT_NS, freePort, startProxylessMesh, TARGET } from './helpers/mesh.js';
 
 /**
@@ -20,9 +20,9 @@ t.test('STRICT: mTLS with the client\'s SPIFFE ID; insecure refused; STRICT ↔ 
     await server.stop();
     await mesh.close();
   });
-  await server.waitFor((l) => l.event === 'bound', 15_000, 'XdsServer serving');
-  await client.waitFor((l) => l.event === 'ready', 15_000, 'client process');
-  await sleep(100);
+  // Deadlines for outcomes, generous for a loaded machine (Node processes start here).
+  await server.waitFor((l) => l.event === 'bound', 60_000, 'XdsServer serving');
+  await client.waitFor((l) => l.event === 'ready', 60_000, 'client process');
 
   const first = await callUntil(client, { target: TARGET }, (l) => l.ok === true, 10_000, 'first mTLS call');
   t.match(first.result, { server: 'greeter-1', transport: 'ssl', peer: CALLER }, 'over TLS, and the server saw the client\'s SPIFFE ID');
@@ -40,8 +40,9 @@ t.test('STRICT: mTLS with the client\'s SPIFFE ID; insecure refused; STRICT ↔ 
   const switches: Array<{ to: string; followMs: number }> = [];
   for (let i = 0; i < 3; i++) {
     for (const [mode, transport] of [['DISABLE', 'insecure'], ['STRICT', 'ssl']] as const) {
+      const slowBefore = server.lines.filter((l) => l.event === 'slow-call').length;
       const inFlight = client.request({ op: 'call', target: TARGET, method: 'Slow', delayMs: 600, deadlineMs: 5000 });
-      await sleep(100);
+      await server.waitFor((l) => l.event === 'slow-call' && server.lines.filter((x) => x.event === 'slow-call').length > slowBefore, 10_000, 'the slow call in flight');
       const started = Date.now();
       await mesh.setPolicy(mode);
       await callUntil(client, { target: TARGET }, (l) => l.ok === true && (l.result as CallResult).transport === transport, 10_000, `calls over ${transport} after ${mode}`);

@@ -12,7 +12,7 @@ import { ACCESS_LOG_NAMES } from '../../src/telemetry/access-log-config.js';
 import { scanMessage } from '../../src/telemetry/als-wire.js';
 import { exposition } from '../../src/telemetry/exposition.js';
 import { AccessLogIngester, type AccessLogIngesterOptions, type AccessLogStream } from '../../src/telemetry/ingester.js';
-import { DEFAULT_SERIES_IDLE_MS } from '../../src/telemetry/istio-metrics.js';
+import { TELEMETRY_SERIES_IDLE_MS } from '../../src/common/defaults.js';
 import { startHttpServer } from '../../src/server/http-server.js';
 import { HandlerErrors } from '../../src/common/handler-errors.js';
 import { monitoringRoutes, type MonitoringDeps } from '../../src/server/monitoring-routes.js';
@@ -52,8 +52,8 @@ async function setup(t: Test, options: Partial<AccessLogIngesterOptions> = {}): 
 
 const random = (i: number): string => `spiffe://cluster.local/ns/scan-${i}/sa/x${i}`;
 
-t.test(`the default idle time is ${DEFAULT_SERIES_IDLE_MS / 60_000} minutes`, async (t) => {
-  t.equal(DEFAULT_SERIES_IDLE_MS, 600_000);
+t.test(`the default idle time is ${TELEMETRY_SERIES_IDLE_MS / 60_000} minutes`, async (t) => {
+  t.equal(TELEMETRY_SERIES_IDLE_MS, 600_000);
 });
 
 t.test('series idle past the idle time leave /metrics; a legitimate series is recorded afterwards', async (t) => {

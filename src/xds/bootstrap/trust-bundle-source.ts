@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
+import { systemClock } from '../../common/clock.js';
 import { openCertificateAuthority } from '../../ca/index.js';
 import { CA_SUBDIR, JOURNAL_FILE } from '../../ca/store.js';
 
@@ -43,7 +44,7 @@ export async function readTrustBundlePem(source: TrustBundleSource, nowMs: numbe
     dataDir: source.dataDir,
     trustDomain: source.trustDomain,
     registry: new Registry(),
-    clock: { now: () => nowMs },
+    clock: { now: () => nowMs, timer: systemClock.timer },
     autoRotate: false,
   });
   return normaliseBundle(ca.trustBundle().rootsPem.join('\n'), journal, nowMs);

@@ -1,5 +1,5 @@
 import type { MeshSettings } from '../../config/model.js';
-import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../sds/secret-names.js';
+import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../svid/secret-names.js';
 import { trustDomainsForValidation } from '../../mesh/spiffe-identity.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMatcher, TransportSocket } from '../../envoy/messages.js';

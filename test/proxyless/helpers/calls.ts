@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import type { LineProcess, Line } from './child.js';
+import type { GrpcProcess, LineProcess, Line } from './child.js';
 import type { ProxylessMesh } from './mesh.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -8,7 +8,7 @@ export interface CallResult { server: string; transport: string; peer: string }
 
 /**
  * Calls until one succeeds: an XdsServer reports serving before its file_watcher has read the
- * certificates (reference §7), so the first connections may be reset.
+ * certificates, so the first connections may be reset.
  */
 export async function callUntil(client: LineProcess, cmd: Record<string, unknown>, accept: (l: Line) => boolean, timeoutMs: number, what: string): Promise<Line & { result?: CallResult }> {
   const deadline = Date.now() + timeoutMs;
@@ -19,6 +19,19 @@ export async function callUntil(client: LineProcess, cmd: Record<string, unknown
     await sleep(50);
   }
   throw new Error(`${what}: not within ${timeoutMs} ms; last answer ${JSON.stringify(last)}`);
+}
+
+export interface LoopStatus { calls: number; failures: number; servers: Record<string, number>; peerSerials: number; serverSerials: number }
+
+/** Polls a running call loop in the client until `done` says it has gone far enough (counted calls, not time). */
+export async function loopUntil(client: GrpcProcess, loop: string, done: (s: LoopStatus) => boolean, timeoutMs: number, what: string): Promise<LoopStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await client.request({ op: 'loop-status', loop })).result as LoopStatus;
+    if (done(status)) return status;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; loop ${loop} at ${JSON.stringify(status)}`);
+    await sleep(50);
+  }
 }
 
 /**

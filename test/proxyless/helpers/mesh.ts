@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/common/logger.js';
 import { systemClock } from '../../../src/common/clock.js';
+import { AGENT_ROTATION } from '../../../src/common/defaults.js';
 import { startAgent, type RunningAgent } from '../../../src/agent/run-agent.js';
 import { buildGrpcBootstrap, defaultXdsSocket, xdsServerUri } from '../../../src/agent/grpc-bootstrap.js';
 import { startTestMeshd, type TestMeshd } from '../../e2e/helpers/meshd.js';
@@ -143,6 +144,8 @@ export interface ProxylessMeshOptions {
   servers: readonly ServerWorkload[];
   /** Certificate lifetime the agents ask for. */
   ttlMs?: number;
+  /** Fraction of the lifetime after which the agents renew (default istio-agent's 0.5). */
+  rotationFraction?: number;
 }
 
 export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<ProxylessMesh> {
@@ -154,7 +157,7 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
   await writeFile(join(configDir, 'workloads.yaml'), workloadsYaml(opts.servers));
   const meshd = await startTestMeshd({ configDir, svidTickMs: 200 });
 
-  // meshd's own nack view: any NACK from grpc-js-xds is a meshd bug (issue 6).
+  // meshd's own nack view: any NACK from grpc-js-xds is a meshd bug.
   const nacks = new Map<string, NackRecord>();
   const poll = setInterval(() => {
     for (const c of meshd.core.connections() as ConnectionStatus[]) {
@@ -174,6 +177,7 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
       namespace: ns, serviceAccount: sa, trustDomain: 'cluster.local', tokenFile,
       outDir: certDirs[kind], meshdAddress: `127.0.0.1:${meshd.ports.secureGrpc}`, caRootFile: caRoot,
       ttlMs: opts.ttlMs ?? 3_600_000, xdsSocket: defaultXdsSocket(certDirs[kind]),
+      rotation: { fraction: opts.rotationFraction ?? AGENT_ROTATION.fraction, jitter: AGENT_ROTATION.jitter },
       backoff: { initialMs: 100, maxMs: 1000 },
       logger: silentLogger(), clock: systemClock,
     });

@@ -29,7 +29,7 @@ const work = mkdtempSync(join(tmpdir(), 'meshd-bootstrap-'));
 t.teardown(() => execFileSync('rm', ['-rf', work]));
 
 // The real CA, as `meshd serve` creates it in the data dir; its serving certificate is what
-// meshd presents on 15012 (src/server/serving-identity.ts issues it the same way).
+// meshd presents on 15012 (src/svid/serving-identity.ts issues it the same way).
 const dataDir = join(work, 'data');
 const ca = await openCertificateAuthority({ dataDir, trustDomain: 'cluster.local', registry: new Registry(), clock });
 const serving = await ca.issue({ spiffeId: MESHD_ID, dnsNames: ['meshd', 'localhost'] });

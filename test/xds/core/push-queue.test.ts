@@ -59,12 +59,19 @@ t.test('a failing job does not stop the queue; cancel releases waiters', async (
   await q.enqueue('good', undefined, 'r', 0);
   t.pass('both resolved');
   let gateOpen!: () => void;
-  const q2 = new PushQueue<string>(1, async (key) => { if (key === 'first') await new Promise<void>((r) => (gateOpen = r)); });
+  const ran: string[] = [];
+  const q2 = new PushQueue<string>(1, async (key) => {
+    ran.push(key);
+    if (key === 'first') await new Promise<void>((r) => (gateOpen = r));
+  });
   const first = q2.enqueue('first', undefined, 'r', 0);
   const second = q2.enqueue('second', undefined, 'r', 0);
   q2.cancel('second');
   await second;
+  t.same(ran, ['first'], 'the cancelled job\'s waiter was released while the first still ran');
   gateOpen();
   await first;
-  t.pass('cancelled job resolved without running');
+  await q2.idle();
+  t.same(ran, ['first'], 'cancelled job resolved without running');
+  t.equal(q2.queued, 0);
 });

@@ -33,6 +33,10 @@ t.test('shutdown: core.close() ends every stream with UNAVAILABLE so proxies rec
   late.subscribe(TypeUrl.Secret, ['default']);
   t.equal((await late.status).code, status.UNAVAILABLE, 'a stream opened during shutdown is refused');
   await t.rejects(client.fetch('sds', { node: { id: 'd' }, resource_names: ['default'] }, md), { code: status.UNAVAILABLE });
+  const callsBefore = secrets.calls.length;
+  const triggersBefore = await server.metric('pilot_push_triggers', { type: 'secret' });
   await server.core.push({ reason: 'secret' });
-  t.pass('a push after close is a no-op');
+  await server.core.idle();
+  t.equal(secrets.calls.length, callsBefore, 'a push after close is a no-op: nothing is generated');
+  t.equal(await server.metric('pilot_push_triggers', { type: 'secret' }), triggersBefore, 'and it is not counted as a push');
 });

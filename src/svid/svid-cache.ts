@@ -2,7 +2,9 @@ import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssueOptions, IssuedKeyPair, LeafKeyType } from '../ca/types.js';
 import { TurnBatcher } from '../common/turn-batcher.js';
-import { rotationDueAt, type RotationPolicy } from './svid-rotation.js';
+import { RenewalTimer } from '../common/renewal-timer.js';
+import { SVID_SWEEP_MS } from '../common/defaults.js';
+import { rotationDueAt, type RotationPolicy } from '../common/renewal-policy.js';
 
 /**
  * Each proxy holds its own key pair and SVID, keyed by the identity it proved AND its node id:
@@ -34,7 +36,7 @@ export interface SvidCacheDeps {
   random?: () => number;
   /** SVIDs now due, as svidKey(spiffeId, proxyId): push exactly the streams holding them a fresh one. */
   onDue: (due: ReadonlySet<string>) => void;
-  /** How often due times are checked (default 1 s). */
+  /** How often due times are checked (default 1 s), on the clock's timer. */
   tickMs?: number;
 }
 
@@ -57,7 +59,8 @@ export function svidKey(spiffeId: string, proxyId: string): string {
 export class SvidCache {
   private readonly entries = new Map<string, Entry>();
   private readonly issuing: TurnBatcher<IssueOptions & { keyType: LeafKeyType }, IssuedKeyPair>;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: RenewalTimer;
+  private readonly tickMs: number;
   private readonly random: () => number;
   /** No entry can be due or expired before this: a tick before it skips the scan of every entry. */
   private nextCheckAt = 0;
@@ -65,16 +68,17 @@ export class SvidCache {
   constructor(private readonly deps: SvidCacheDeps) {
     this.random = deps.random ?? Math.random;
     this.issuing = new TurnBatcher((requests) => deps.ca.issueBatch(requests), ISSUE_BATCH);
+    this.tickMs = deps.tickMs ?? SVID_SWEEP_MS;
+    this.timer = new RenewalTimer(deps.clock, () => this.sweep(), { everyMs: this.tickMs });
   }
 
+  /** Sweeps every tick from now on. */
   start(): void {
-    this.timer ??= setInterval(() => this.sweep(), this.deps.tickMs ?? 1000);
-    this.timer.unref();
+    if (this.timer.dueAt === undefined) this.timer.in(this.tickMs);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
   }
 
   /** The proxy's current SVID for this identity, issuing one when absent, due or expired. */

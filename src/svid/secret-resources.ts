@@ -22,7 +22,7 @@ export function tlsCertificateSecret(name: string, chainPem: string, keyPem: str
  * and again in a rotation storm. Through protobufjs that was a message tree, a Writer with an
  * op per field, the payload copied into an Any, and two PEM copies: a fifth of the SDS path's
  * non-crypto CPU. The layout is the one protobufjs writes for tlsCertificateSecret (fields in
- * number order); test/sds/secret-resources.test.ts holds the two byte for byte equal.
+ * number order); test/svid/secret-resources.test.ts holds the two byte for byte equal.
  *
  *   Any { 1 type_url; 2 value: Secret { 1 name; 2 tls_certificate: TlsCertificate {
  *     1 certificate_chain: DataSource { 2 inline_bytes }; 2 private_key: DataSource { 2 inline_bytes } } } }
@@ -92,5 +92,3 @@ export function spiffeValidatorSecret(name: string, bundles: ReadonlyMap<string,
     },
   };
 }
-
-export const SECRET_TYPE_URL = TypeUrl.Secret;

@@ -6,8 +6,9 @@ import { Registry } from 'prom-client';
 import { openCertificateAuthority } from '../../src/ca/authority.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
-import { SecretGenerator } from '../../src/sds/secret-generator.js';
-import { SvidCache } from '../../src/sds/svid-cache.js';
+import { SecretGenerator } from '../../src/svid/secret-generator.js';
+import { caSvidSource } from '../../src/svid/svid-source.js';
+import { SvidCache } from '../../src/svid/svid-cache.js';
 import { decodeMessage, lookupType } from '../../src/envoy/protos.js';
 import type { ProxyInfo } from '../../src/xds/core/types.js';
 
@@ -22,7 +23,7 @@ async function setup(t: Test) {
   const svids = new SvidCache({
     ca, clock, logger: silentLogger(), ttlMs: () => 24 * HOUR, rotation: () => ({ fraction: 0.8, jitter: 0 }), onDue: () => undefined,
   });
-  const generator = new SecretGenerator({ ca, svids, logger: silentLogger() });
+  const generator = new SecretGenerator({ source: caSvidSource(ca, svids), logger: silentLogger() });
   const proxy: ProxyInfo = {
     id: 'cart-1', cluster: 'cart', metadata: {}, userAgent: 'envoy',
     identity: { spiffeId: ID, trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'cart', via: 'token' },

@@ -1,24 +1,24 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from '../common/logger.js';
-import type { CertificateAuthority, IssuedKeyPair, TrustBundle } from '../ca/types.js';
 import { GeneratorError, type Generator, type GenerateRequest, type ProxyInfo, type Resource } from '../xds/core/types.js';
 import { createResource, resourceFromAny } from '../xds/core/resource.js';
 import { TypeUrl } from '../envoy/type-urls.js';
-import type { SvidCache } from './svid-cache.js';
-import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
+import type { BundleSet, Svid, SvidSource } from './svid-source.js';
+import { ALL_BUNDLES_SECRET, classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
 import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from './secret-resources.js';
 import { clip, MAX_LOGGED_EXAMPLES } from '../xds/core/limits.js';
 
 export interface SecretGeneratorDeps {
-  ca: CertificateAuthority;
-  svids: SvidCache;
+  /** meshd: its SVID cache and CA (caSvidSource); the agent: the certificate set it keeps. */
+  source: SvidSource;
   logger: Logger;
 }
 
 /**
- * The SDS generator: the same code path whether Envoy asks on the SDS service or over ADS.
- * A proxy gets only the identity it proved: names of other identities or foreign trust
- * domains are refused with PERMISSION_DENIED naming the resource, and nothing is minted.
+ * The SDS generator: the same code path whether Envoy asks on the SDS service or over ADS,
+ * and whether meshd or `meshd agent` serves it. A proxy gets only the identity it proved:
+ * names of other identities or foreign trust domains are refused with PERMISSION_DENIED
+ * naming the resource, and nothing is minted.
  */
 export class SecretGenerator implements Generator {
   readonly typeUrl = TypeUrl.Secret;
@@ -30,7 +30,7 @@ export class SecretGenerator implements Generator {
    * every proxy asks for its certificate by one name (`default`), so one name's resource is held
    * as is and a Map is made only for a second name: 10,000 proxies hold 10,000 fewer Maps.
    */
-  private readonly certificateCache = new WeakMap<IssuedKeyPair, Resource | Map<string, Resource>>();
+  private readonly certificateCache = new WeakMap<Svid, Resource | Map<string, Resource>>();
   /** Streams already warned about unknown names: a stream's ProxyInfo is one object for its life. */
   private readonly warnedUnknown = new WeakSet<ProxyInfo>();
 
@@ -48,13 +48,14 @@ export class SecretGenerator implements Generator {
     }
     const out: Resource[] = [];
     const unknown: string[] = [];
-    const bundle = this.deps.ca.trustBundle();
+    let bundles: BundleSet | undefined;
     for (const c of classified) {
       if (c.kind === 'certificate') {
-        const svid = await this.deps.svids.get(proxy.id, identity.spiffeId);
+        const svid = await this.deps.source.svid(proxy);
         out.push(this.certificateResource(c.name, svid));
       } else if (c.kind === 'bundle') {
-        out.push(this.bundleResource(c.name, c.validator, bundle, proxy));
+        bundles ??= await this.deps.source.bundles();
+        out.push(this.bundleResource(c.name, c.validator, bundles, proxy));
       } else if (c.kind === 'unknown') {
         unknown.push(c.name);
       }
@@ -78,7 +79,7 @@ export class SecretGenerator implements Generator {
   }
 
   /** A proxy's own secret, encoded once per SVID and name: a reconnect or a re-request reuses the bytes. */
-  private certificateResource(name: string, svid: IssuedKeyPair): Resource {
+  private certificateResource(name: string, svid: Svid): Resource {
     const cached = this.certificateCache.get(svid);
     const hit = cached instanceof Map ? cached.get(name) : cached?.name === name ? cached : undefined;
     if (hit) return hit;
@@ -89,20 +90,22 @@ export class SecretGenerator implements Generator {
     return resource;
   }
 
-  private bundleResource(name: string, validator: 'trusted-ca' | 'spiffe', bundle: TrustBundle, proxy: ProxyInfo): Resource {
-    if (bundle.sequence !== this.bundleSequence) {
+  private bundleResource(name: string, validator: 'trusted-ca' | 'spiffe', bundles: BundleSet, proxy: ProxyInfo): Resource {
+    if (bundles.sequence !== this.bundleSequence) {
       this.bundleCache = new Map();
-      this.bundleSequence = bundle.sequence;
+      this.bundleSequence = bundles.sequence;
     }
     // ALL needs the SPIFFE validator; a trust-domain name uses it unless the proxy opted out; ROOTCA is trusted_ca.
-    const isTrustDomainName = name === `spiffe://${bundle.trustDomain}`;
+    const isTrustDomainName = name === `spiffe://${bundles.trustDomain}`;
     const useSpiffe = validator === 'spiffe' && (!isTrustDomainName || supportsSpiffeValidator(proxy));
     const key = `${name}|${useSpiffe}`;
     let r = this.bundleCache.get(key);
     if (!r) {
+      // ALL carries every trust domain's bundle; the other names the own trust domain's.
+      const own = bundles.roots.get(bundles.trustDomain) ?? [];
       const value = useSpiffe
-        ? spiffeValidatorSecret(name, new Map([[bundle.trustDomain, bundle.rootsPem]]))
-        : trustedCaSecret(name, bundle.rootsPem);
+        ? spiffeValidatorSecret(name, name === ALL_BUNDLES_SECRET ? bundles.roots : new Map([[bundles.trustDomain, own]]))
+        : trustedCaSecret(name, own);
       r = createResource(this.typeUrl, name, value);
       this.bundleCache.set(key, r);
     }
@@ -114,7 +117,7 @@ export class SecretGenerator implements Generator {
  * SPIRE serves a trust-domain bundle through the SPIFFE validator unless the proxy says
  * `disable_spiffe_cert_validation` in its node metadata; meshd does the same.
  */
-export function supportsSpiffeValidator(proxy: ProxyInfo): boolean {
+function supportsSpiffeValidator(proxy: ProxyInfo): boolean {
   const flag = proxy.metadata['disable_spiffe_cert_validation'];
   if (flag === true || flag === 'true' || flag === '1') return false;
   return true;

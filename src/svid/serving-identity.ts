@@ -1,7 +1,10 @@
 import type { Logger } from '../common/logger.js';
 import type { Clock } from '../common/clock.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../ca/types.js';
-import { rotationDueAt, type RotationPolicy } from '../sds/svid-rotation.js';
+import { rotationDueAt, type RotationPolicy } from '../common/renewal-policy.js';
+import { RenewalTimer } from '../common/renewal-timer.js';
+import { SERVING_RENEWAL_RETRY_MS } from '../common/defaults.js';
+import { formatDuration } from '../common/duration.js';
 
 export const DEFAULT_SERVING_DNS_NAMES = ['meshd', 'meshd.istio-system', 'meshd.istio-system.svc', 'localhost'];
 
@@ -13,20 +16,26 @@ export interface ServingIdentityDeps {
   dnsNames: readonly string[];
   ttlMs: number;
   rotation: RotationPolicy;
+  /** A draw in [0, 1) for the rotation jitter (default Math.random). */
+  random?: () => number;
   onRenewed: (svid: IssuedKeyPair) => void;
 }
 
 /**
  * Issues meshd's serving SVID and renews it like any other: at the rotation fraction of
  * its lifetime, and at once when the trust bundle changes. A failed renewal is retried
- * with backoff while the current certificate stays in use.
+ * every SERVING_RENEWAL_RETRY_MS (30 s) while the current certificate stays in use.
  */
 export class ServingIdentity {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: RenewalTimer;
+  private readonly random: () => number;
   private current: IssuedKeyPair | undefined;
   private stopped = false;
 
-  constructor(private readonly deps: ServingIdentityDeps) {}
+  constructor(private readonly deps: ServingIdentityDeps) {
+    this.timer = new RenewalTimer(deps.clock, () => void this.renew());
+    this.random = deps.random ?? Math.random;
+  }
 
   async start(): Promise<IssuedKeyPair> {
     const svid = await this.issue();
@@ -46,14 +55,14 @@ export class ServingIdentity {
       this.deps.onRenewed(svid);
       this.schedule(svid);
     } catch (err) {
-      this.deps.logger.error({ err: (err as Error).message }, 'renewing the serving certificate failed; retrying in 30s');
-      this.arm(30_000);
+      this.deps.logger.error({ err: (err as Error).message }, `renewing the serving certificate failed; retrying in ${formatDuration(SERVING_RENEWAL_RETRY_MS)}`);
+      this.timer.in(SERVING_RENEWAL_RETRY_MS);
     }
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.stop();
   }
 
   private async issue(): Promise<IssuedKeyPair> {
@@ -63,24 +72,9 @@ export class ServingIdentity {
     return svid;
   }
 
+  /** At the rotation point, but not sooner than a second from now. */
   private schedule(svid: IssuedKeyPair): void {
-    const due = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation, Math.random());
-    this.arm(Math.max(1000, due - this.deps.clock.now()));
-  }
-
-  private arm(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    const dueAt = this.deps.clock.now() + ms;
-    // setTimeout holds at most ~24.8 days: wake up in steps until the renewal is due.
-    const step = (): void => {
-      const left = dueAt - this.deps.clock.now();
-      if (left > 0) {
-        this.timer = setTimeout(step, Math.min(left, 2 ** 31 - 1));
-        this.timer.unref();
-      } else {
-        void this.renew();
-      }
-    };
-    step();
+    const due = rotationDueAt(svid.notBefore.getTime(), svid.notAfter.getTime(), this.deps.rotation, this.random());
+    this.timer.in(Math.max(1000, due - this.deps.clock.now()));
   }
 }

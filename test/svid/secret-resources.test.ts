@@ -2,7 +2,7 @@ import t from 'tap';
 import { encodeAny } from '../../src/envoy/protos.js';
 import { decodeStrictAny } from '../../src/envoy/strict-decode.js';
 import { TypeUrl } from '../../src/envoy/type-urls.js';
-import { tlsCertificateSecret, tlsCertificateSecretAny } from '../../src/sds/secret-resources.js';
+import { tlsCertificateSecret, tlsCertificateSecretAny } from '../../src/svid/secret-resources.js';
 
 /** The hand-written tls_certificate Secret is exactly what protobufjs writes, and Envoy's protos accept it. */
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { classifySecretName } from '../../src/sds/secret-names.js';
+import { classifySecretName } from '../../src/svid/secret-names.js';
 
 const me = 'spiffe://cluster.local/ns/payments/sa/api';
 const rows: Array<[string, string, string?]> = [
