@@ -11,7 +11,7 @@
  *   openssl speed                  : the signature alone, from the openssl CLI
  *
  * Single-threaded figures (one request at a time), interleaved so that every ratio
- * compares figures measured side by side. Targets (issue 2): EC issuance at least
+ * compares figures measured side by side. Targets: EC issuance at least
  * 50% of the native keygen+sign ceiling; RSA CSR signing at least 75% of native RSA signing.
  */
 import { execFileSync } from 'node:child_process';

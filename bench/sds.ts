@@ -1,7 +1,7 @@
 /**
  * npm run bench:sds [-- --proxies 10000 --connections 100 --separate 1000 --identities 200 --trials 3 --tls --no-storm --no-reconnect --no-ceiling --cpu-prof --heap-snapshot FILE]
  *
- * meshd's SDS under a fleet (issue 3, "Performance"). The server runs in its own process
+ * meshd's SDS under a fleet. The server runs in its own process
  * (bench/lib/meshd-host.ts: startMeshd, as `meshd serve` wires it, silent logs, loopback
  * ports); a separate load process (bench/lib/sds-load.ts) plays the proxies. Scenarios:
  *

@@ -1,7 +1,7 @@
 /**
  * npm run bench:xds [-- --namespaces 10 --services 10 --workloads 10 --replicas 10 --connections 100 --tls --no-sds --cpu-prof]
  *
- * meshd's xDS under a fleet (issue 4, "Performance"): a mesh of 1,000 WorkloadEntries (10
+ * meshd's xDS under a fleet: a mesh of 1,000 WorkloadEntries (10
  * namespaces x 10 ServiceEntries x 10 workloads, loopback VIPs, a namespace-wide
  * PeerAuthentication per namespace in its own file) and 10,000 Envoy-like ADS clients in a
  * separate process (bench/lib/ads-load.ts), 10 per workload, each with its workload's

@@ -2,7 +2,7 @@
  * A small DER encoder (ITU-T X.690 §8 and §10) for exactly what our certificates need.
  *
  * Why our own and not forge.asn1: building a leaf with forge costs about 50 µs of ASN.1
- * object churn (this-machine.md §5), half the whole budget of an EC P-256 issuance
+ * object churn, half the whole budget of an EC P-256 issuance
  * (key generation + signature ≈ 90 µs here). These functions write Buffers directly.
  * forge.asn1 stays our parser (see x509-parse.ts), which also makes the validator an
  * independent reading of what this encoder wrote.

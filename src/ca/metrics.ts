@@ -3,7 +3,7 @@ import type { Clock } from '../common/clock.js';
 import type { CaErrorCode } from './errors.js';
 
 /**
- * istiod's CA metrics (security/pkg/server/ca/monitoring.go; istio.md §7.2), same names,
+ * istiod's CA metrics (security/pkg/server/ca/monitoring.go), same names,
  * same meaning, no _total suffix (Istio exports WithoutCounterSuffixes; prom-client adds
  * none either), plus meshd_* for what Istio does not measure (those counters end in _total,
  * as promtool's lint asks of names Istio does not dictate).

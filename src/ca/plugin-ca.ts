@@ -8,7 +8,7 @@ import { LocalKeySigner, signingCertificate } from './signer.js';
 import { validateSigningCertificate } from './svid-validator.js';
 
 /**
- * A plug-in CA in Istio's `cacerts` layout (istio.md §5.2; istiod's ROOT_CA_DIR):
+ * A plug-in CA in Istio's `cacerts` layout (istiod's ROOT_CA_DIR):
  *   ca-cert.pem     the signing certificate (usually an intermediate)
  *   ca-key.pem      its private key
  *   root-cert.pem   the trust root(s), possibly several

@@ -4,7 +4,7 @@ import { encodeExtensions, type CertificateTemplate } from './templates.js';
 /**
  * TBSCertificate and Certificate (RFC 5280 §4.1) from a template. The signer supplies the
  * AlgorithmIdentifier because only it knows its key: forge's cert.sign() hard-codes an
- * RSA OID into the TBS (this-machine.md §5, gotcha 1), which is why signing is ours.
+ * RSA OID into the TBS, which is why signing is ours.
  */
 
 const VERSION_3 = explicit(0, smallInteger(2));

@@ -2,7 +2,7 @@
  * From the text of the files in a config dir (and the previous snapshot) to a new immutable
  * MeshSnapshot. Pure: the caller reads the files.
  *
- * Keeping the last good version (issue 4: "nothing bad on disk ever empties a proxy's config"):
+ * Keeping the last good version (nothing bad on disk ever empties a proxy's config):
  * - a document that fails validation keeps the previous snapshot's object of the same
  *   kind/namespace/name in force;
  * - a document whose identity cannot be read (YAML syntax error, no kind, unknown kind, no name)

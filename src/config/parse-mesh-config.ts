@@ -6,7 +6,7 @@
  *
  * Certificate lifetime and rotation use the names Istio users already set mesh-wide for
  * istio-agent, `defaultConfig.proxyMetadata.SECRET_TTL` and `SECRET_GRACE_PERIOD_RATIO`
- * (istio.md §5.5); meshd's CA and agent apply them to every workload.
+ * (Istio pkg/istio-agent options); meshd's CA and agent apply them to every workload.
  */
 import { DurationError, parseDuration } from '../common/duration.js';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model.js';
@@ -76,7 +76,7 @@ export function parseMeshConfig(value: unknown, r: Reader, base: FieldPath = [])
       if (key === 'ecdhCurves' || key === 'cipherSuites') ignored.push(`meshMTLS.${key}`);
       else r.issues.error(at('meshMTLS', key), `unknown field ${JSON.stringify(key)} in MeshConfig.meshMTLS`);
     }
-    // Istio's TLSProtocol enum; TLS_AUTO means the default, TLS 1.2 at least (istio.md §1.5).
+    // Istio's TLSProtocol enum; TLS_AUTO means the default, TLS 1.2 at least.
     const v = r.enumValue(mtls.minProtocolVersion, at('meshMTLS', 'minProtocolVersion'), ['TLS_AUTO', 'TLSV1_2', 'TLSV1_3'] as const);
     if (v === 'TLSV1_3') mesh.minTlsVersion = 'TLSV1_3';
     else if (v !== undefined) mesh.minTlsVersion = 'TLSV1_2';

@@ -1,6 +1,6 @@
 /**
  * PeerAuthentication (security.istio.io/v1, v1beta1) → model, with Istio's validation
- * (pkg/config/validation ValidatePeerAuthentication + validateWorkloadSelector; istio.md §3),
+ * (pkg/config/validation ValidatePeerAuthentication + validateWorkloadSelector),
  * messages verbatim.
  */
 import type { MtlsMode, ObjectMeta, PeerAuthentication } from './model.js';

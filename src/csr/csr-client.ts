@@ -7,7 +7,7 @@ import { CREATE_CERTIFICATE_PATH, decodeCertificateResponse, encodeCertificateRe
  * SVID by its URI SAN (spiffe://<td>/ns/istio-system/sa/meshd), as Envoy's xds-grpc cluster
  * and istio-agent check istiod. A fresh channel per call: renewals are hours apart, and a
  * new channel picks up a changed trust bundle or token without any cache to invalidate
- * (istio-agent rebuilds its connection on error for the same reason, istio.md §5.3).
+ * (istio-agent rebuilds its connection on error for the same reason).
  */
 export interface CsrCallOptions {
   /** host:port of meshd's TLS gRPC port. */

@@ -10,7 +10,7 @@ import { addGuardedService } from '../common/guarded-service.js';
 import { clip } from '../xds/core/limits.js';
 
 /**
- * Istio's certificate API (istio.md §5.3) over meshd's CA: istio.v1.auth.IstioCertificateService/
+ * Istio's certificate API over meshd's CA: istio.v1.auth.IstioCertificateService/
  * CreateCertificate, as istiod serves it on 15012.
  *
  * - Authentication like SDS (bearer token or client SVID, via the one Authenticator); a failure

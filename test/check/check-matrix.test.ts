@@ -7,7 +7,7 @@ import { docs, pa, se, snapshotOf, we, workload } from '../xds/generators/fixtur
  * mesh × HTTP/TCP. Expected outcomes follow Istio:
  * - a client outside the mesh sends plaintext: reset (NR) under STRICT, plaintext otherwise;
  * - a mesh client uses auto mTLS only when the server's namespace is not DISABLE (the inferred
- *   service mode, istio.md §2.1) and the endpoint's own mode for the port is not DISABLE; so a
+ *   service mode, as in Istio's cluster builder) and the endpoint's own mode for the port is not DISABLE; so a
  *   port-level STRICT inside a DISABLE namespace is reset even for mesh clients, as in Istio.
  */
 type Mode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';

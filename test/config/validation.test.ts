@@ -37,7 +37,7 @@ const WE_HEAD = yaml`
 `;
 
 const rows: Row[] = [
-  // --- PeerAuthentication (istio.md §3, ValidatePeerAuthentication) ---
+  // --- PeerAuthentication (Istio pkg/config/validation ValidatePeerAuthentication) ---
   {
     name: 'namespace-wide policy with portLevelMtls',
     text: PA_HEAD + yaml`

@@ -57,7 +57,7 @@ t.test("promtool check metrics on meshd's /metrics: parses, and the only lint fi
   const result = await run('promtool', ['check', 'metrics'], text);
   t.not(result.code, 1, `no parse error: ${result.output}`);
   const findings = result.output.split('\n').filter((l) => l.trim() !== '');
-  // Istio exports these names as written (istio.md §7.2: counters without _total; a histogram in milliseconds).
+  // Istio exports these names as written (counters without _total; a histogram in milliseconds).
   const istioNamed = new RegExp('^(pilot_[a-z_]+|citadel_[a-z_]+|istio_request_duration_milliseconds) (' + [
     'counter metrics should have "_total" suffix',
     'non-histogram and non-summary metrics should not have "_count" suffix',

@@ -7,7 +7,7 @@ import { TypeUrl } from '../../src/envoy/type-urls.js';
 const TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
-/** SDS over ADS, as Istio writes it for `default` and `ROOTCA` (istio.md §1.5). */
+/** SDS over ADS, as Istio writes it for `default` and `ROOTCA`. */
 const sds = (name: string): unknown => ({ name, sds_config: { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' } });
 
 /** An inbound listener for a PERMISSIVE HTTP port, written as Envoy YAML (proto3-JSON). */
@@ -73,7 +73,7 @@ filter_chains:
 
 const listener = (): Record<string, any> => parse(LISTENER_YAML);
 
-/** An outbound cluster with Istio's auto-mTLS transport_socket_matches (istio.md §2.1), in lowerCamel JSON. */
+/** An outbound cluster with Istio's auto-mTLS transport_socket_matches, in lowerCamel JSON. */
 const cluster = (): Record<string, any> => ({
   name: 'outbound|8080||api.payments.svc.cluster.local',
   type: 'EDS',

@@ -35,7 +35,7 @@ const prom = await startPrometheus({
 t.teardown(() => prom.stop());
 
 t.test('sum by (response_flags) (istio_requests_total) through the Prometheus HTTP API', async (t) => {
-  // The first sample shows up ~5 s after Prometheus starts (this-machine.md §2).
+  // The first sample shows up ~5 s after Prometheus starts.
   const byFlags = await prom.waitFor(async () => {
     const result = await prom.query('sum by (response_flags) (istio_requests_total)');
     if (result.length < Object.keys(EXPECTED_REQUESTS_BY_FLAGS).length) return undefined;

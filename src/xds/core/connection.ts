@@ -255,7 +255,7 @@ export class Connection implements CoreStream {
     if (sent.pushed) this.ctx.metrics.convergence.observe(Math.max(0, now - sent.queuedAt) / 1000);
   }
 
-  /** D.2: a NACK is logged with the proxy, type, resources and message, counted and remembered. */
+  /** xds_protocol: a NACK is logged with the proxy, type, resources and message, counted and remembered. */
   private onNack(state: TypeState, sent: SentSummary, detail: ErrorDetail, now: number): void {
     state.recordNack(sent, detail, now);
     const type = shortTypeName(state.typeUrl);
@@ -286,7 +286,7 @@ export class Connection implements CoreStream {
       const plan = state.plan(unique);
       if (!plan) return;
       updated = plan.updated;
-      // D.2: a fresh nonce for every response.
+      // xds_protocol: a fresh nonce for every response.
       const nonce = this.nonces.next();
       bytes = encodeSotwResponse({ versionInfo: plan.version, typeUrl, nonce, resources: plan.resources, controlPlane: this.ctx.controlPlane });
       state.commit(plan, nonce, now, queuedAt, pushed);

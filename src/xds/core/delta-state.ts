@@ -49,7 +49,7 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
     const outcome: Omit<DeltaOutcome, 'generate' | 'change'> = {};
 
     if (first) {
-      // D.6: on reconnect the client lists what it holds; what it has at the current
+      // xds_protocol: on reconnect the client lists what it holds; what it has at the current
       // version is not sent again (a different version, or a deleted resource, is).
       for (const [name, version] of Object.entries(request.initialResourceVersions)) this.held.set(name, version);
     }
@@ -59,7 +59,7 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
       const sent = this.pending.get(nonce);
       if (sent) {
         this.pending.delete(nonce);
-        // D.6: ACK/NACK by error_detail, as in SotW.
+        // xds_protocol: ACK/NACK by error_detail, as in SotW.
         if (request.errorDetail) {
           sent.outcome = 'nacked';
           outcome.nacked = { sent, detail: request.errorDetail };
@@ -72,7 +72,7 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
       } else if (issued(nonce)) {
         outcome.expiredNonce = nonce;
       }
-      // D.6: the nonce only correlates ACKs; it never causes a request to be ignored.
+      // xds_protocol: the nonce only correlates ACKs; it never causes a request to be ignored.
     }
 
     const change = applyDeltaChanges(this.subscription, request.subscribe, request.unsubscribe, first);
@@ -80,17 +80,17 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
     this.subscription = change.next;
     let cornerCase = false;
     for (const name of change.added) {
-      // D.6: a (re-)subscribed name the client may have forgotten is sent even at the
+      // xds_protocol: a (re-)subscribed name the client may have forgotten is sent even at the
       // current version, except what it declared in initial_resource_versions.
       if (!(first && name in request.initialResourceVersions)) this.held.delete(name);
       this.reportedAbsent.delete(name);
     }
     for (const name of request.unsubscribe) {
-      // D.6: phantom unsubscribes (names never subscribed) are ignored.
+      // xds_protocol: phantom unsubscribes (names never subscribed) are ignored.
       if (name === WILDCARD || !previous.names.has(name) || this.subscription.names.has(name)) continue;
       this.reportedAbsent.delete(name);
       if (this.subscription.wildcard && previous.wildcard) {
-        // D.6 corner case: with "*" plus explicit X, unsubscribing X must be answered with X
+        // xds_protocol incremental corner case: with "*" plus explicit X, unsubscribing X must be answered with X
         // in resources (the wildcard still covers it) or in removed_resources.
         this.held.set(name, '');
         cornerCase = true;
@@ -122,13 +122,13 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
     const seen = new Set(wanted.map((r) => r.name));
     const resources: Resource[] = [];
     for (const resource of wanted) {
-      // D.4: delta sends only what changed. NACK policy: never a version this stream rejected.
+      // xds_protocol: delta sends only what changed. NACK policy: never a version this stream rejected.
       if (this.held.get(resource.name) === resource.version) continue;
       if (this.rejectedVersion(resource.name, resource.version)) { this.suppressed += 1; continue; }
       resources.push(resource);
     }
     const removed: string[] = [];
-    // D.4: deletion goes in removed_resources ...
+    // xds_protocol: deletion goes in removed_resources ...
     for (const name of this.held.keys()) if (!seen.has(name)) removed.push(name);
     // ... and so does a subscribed name that does not exist, so the client knows at once.
     for (const name of this.subscription.names) {
@@ -136,7 +136,7 @@ export class DeltaTypeState extends TypeState<DeltaSent> {
     }
     if (resources.length === 0 && removed.length === 0 && !this.mustAnswer) return undefined;
     const key = contentKey(resources, removed);
-    // NACK policy (D.2, applied to delta): the same content is not sent again after a NACK.
+    // NACK policy (as in SotW): the same content is not sent again after a NACK.
     if (!this.mustAnswer && this.wasRejected(key)) { this.suppressed += 1; return undefined; }
     const view = new Map(this.held);
     for (const r of resources) view.set(r.name, r.version);

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
- * istiod's xDS metrics, under Istio's names and buckets (istio.md §7.2), so dashboards
+ * istiod's xDS metrics, under Istio's names and buckets, so dashboards
  * built for istiod work unchanged. Counters keep Istio's names without a `_total` suffix.
  */
 export class CoreMetrics {

@@ -1,14 +1,14 @@
 /**
  * Nonces for one stream.
  *
- * xds_protocol "Nonces" / checklist D.1: a nonce is valid only within its stream and does
+ * xds_protocol "Nonces": a nonce is valid only within its stream and does
  * not survive reconnects. A client that reconnects (perhaps to another meshd replica) may
  * echo a nonce from its previous stream; that nonce must count as "no nonce yet", not as a
  * stale one. So every nonce carries its stream's tag (random per core instance, plus the
  * stream's sequence number) and a counter, and `issued()` recognises exactly the nonces
  * this stream produced.
  *
- * D.2: every response gets a fresh nonce; on ADS one counter is shared by all types.
+ * xds_protocol: every response gets a fresh nonce; on ADS one counter is shared by all types.
  */
 export class NonceIssuer {
   private counter = 0;

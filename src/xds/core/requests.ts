@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { GeneratorError } from './types.js';
 import { clip } from './limits.js';
 
-/** node, as the first request of a stream carries it (D.1), decoded to plain values. */
+/** node, as the first request of a stream carries it (xds_protocol), decoded to plain values. */
 export interface NodeInfo {
   id: string;
   cluster: string;
@@ -23,7 +23,7 @@ export interface SotwRequest {
   versionInfo: string;
   resourceNames: string[];
   responseNonce: string;
-  /** Present = NACK (D.2: detect a NACK by the presence of error_detail). */
+  /** Present = NACK (xds_protocol: detect a NACK by the presence of error_detail). */
   errorDetail?: ErrorDetail;
   node?: NodeInfo;
 }
@@ -57,9 +57,9 @@ export interface RequestRules {
  * Checks a request before it touches any state and fills in the stream's type.
  * Throws a GeneratorError carrying the gRPC status that ends the stream.
  *
- * - ADS: every request names its type_url (D.1); an empty one is INVALID_ARGUMENT, as
- *   go-control-plane answers (C.3).
- * - A per-type stream defaults an empty type_url to its own type (C.3) and refuses any
+ * - ADS: every request names its type_url (xds_protocol, aggregated discovery); an empty one is
+ *   INVALID_ARGUMENT, as go-control-plane answers.
+ * - A per-type stream defaults an empty type_url to its own type (as go-control-plane does) and refuses any
  *   other type with INVALID_ARGUMENT.
  * - A type URL without a generator ends the stream with UNIMPLEMENTED naming the types
  *   meshd serves. Answering nothing (Istio's choice) would leave the client waiting for

@@ -4,8 +4,8 @@ import type { MessageOf } from '../../envoy/resource-types.js';
 import type { Resource } from './types.js';
 
 /**
- * Resources are versioned one by one by their content (spiffe-spire-xds-protocol.md C.5,
- * java-control-plane#89: one global version re-sends everything on every change).
+ * Resources are versioned one by one by their content (java-control-plane#89 shows why: one global
+ * version re-sends everything on every change).
  * The version is a hash of the encoded google.protobuf.Any, so equal bytes give an equal
  * version on every stream, every replica and across restarts.
  */
@@ -73,7 +73,7 @@ export class ResourceInterner {
  * when a later push would produce it again (xds_protocol "ACK and NACK": never resend
  * rejected content); and nothing has to be persisted or coordinated between replicas.
  * A reconnecting client that echoes a version we computed elsewhere is still answered
- * (D.2: always answer the first request), so a matching string never suppresses a send.
+ * (xds_protocol: always answer the first request), so a matching string never suppresses a send.
  */
 export function viewVersion(view: ReadonlyMap<string, { readonly version: string } | string>): string {
   if (view.size === 0) return 'empty';
@@ -89,7 +89,7 @@ export function viewVersion(view: ReadonlyMap<string, { readonly version: string
 }
 
 /**
- * D.3: a response never names a resource twice. Keeps the first of each name and reports
+ * xds_protocol: a response never names a resource twice. Keeps the first of each name and reports
  * the rest, which is a generator bug worth an error log.
  */
 export function uniqueByName(resources: readonly Resource[]): { unique: Resource[]; duplicates: string[] } {

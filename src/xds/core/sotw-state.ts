@@ -48,7 +48,7 @@ export class SotwTypeState extends TypeState<SotwSent> {
    * leaving the subscription are deleted from `held` and `acked` alike.
    */
   private acked = new Map<string, Resource>();
-  /** Newly requested names: sent even when unchanged (D.3). Made when needed, dropped once sent. */
+  /** Newly requested names: sent even when unchanged (xds_protocol). Made when needed, dropped once sent. */
   private forced: Set<string> | undefined;
 
   constructor(typeUrl: string, readonly fullState: boolean) {
@@ -59,9 +59,9 @@ export class SotwTypeState extends TypeState<SotwSent> {
    * Applies one request. `issued` tells whether this stream produced a nonce.
    */
   receive(request: SotwRequest, issued: (nonce: string) => boolean): SotwOutcome {
-    // D.1: a nonce this stream never issued (a reconnect, maybe to another replica) is "no nonce yet".
+    // xds_protocol: a nonce this stream never issued (a reconnect, maybe to another replica) is "no nonce yet".
     const nonce = request.responseNonce !== '' && issued(request.responseNonce) ? request.responseNonce : '';
-    // D.2 stale nonce: a request answering anything but the latest response of this type
+    // xds_protocol stale nonce: a request answering anything but the latest response of this type
     // is superseded; Envoy does not expect an answer, and it will send the latest again.
     if (nonce !== '' && nonce !== this.latest?.nonce) return { kind: 'stale', nonce };
 
@@ -71,7 +71,7 @@ export class SotwTypeState extends TypeState<SotwSent> {
     let nacked: { sent: SotwSent; detail: ErrorDetail } | undefined;
     const latest = this.latest;
     if (nonce !== '' && latest && latest.outcome === 'pending') {
-      // D.2: ACK vs NACK by the presence of error_detail, never by comparing versions
+      // xds_protocol: ACK vs NACK by the presence of error_detail, never by comparing versions
       // (they legitimately match when a newly subscribed resource is the one rejected).
       if (request.errorDetail) {
         latest.outcome = 'nacked';
@@ -90,23 +90,23 @@ export class SotwTypeState extends TypeState<SotwSent> {
     const change = applySotwNames(this.subscription, request.resourceNames);
     this.subscription = change.next;
     for (const name of change.removed) {
-      // An unsubscribed name is forgotten, so a later re-subscribe sends it again (C.4).
+      // An unsubscribed name is forgotten, so a later re-subscribe sends it again.
       this.held.delete(name);
       this.acked.delete(name);
       this.forced?.delete(name);
     }
     if (change.wildcardRemoved) this.pruneToSubscription();
-    // D.3: when the set of names changes, resend every newly requested resource, even unchanged.
+    // xds_protocol: when the set of names changes, resend every newly requested resource, even unchanged.
     for (const name of change.added) (this.forced ??= new Set()).add(name);
     if (first) this.mustAnswer = true;
-    // An ACK never triggers a send (D.2 "send only when the resources actually changed");
+    // An ACK never triggers a send (xds_protocol: "send only when the resources actually changed");
     // a NACK neither: the next real change is sent as usual by a push.
     const generate = first || change.added.length > 0 || change.wildcardAdded;
     return { kind: 'processed', acked, nacked, generate, change };
   }
 
   /**
-   * Makes the next plan include these names even if unchanged (D.5: after a cluster
+   * Makes the next plan include these names even if unchanged (xds_protocol eventual consistency: after a cluster
    * changes, Envoy needs a fresh ClusterLoadAssignment to finish warming it).
    * Returns how many names the subscription covers.
    */
@@ -132,7 +132,7 @@ export class SotwTypeState extends TypeState<SotwSent> {
     let updated: string[];
     let view: Map<string, Resource>;
     if (this.fullState) {
-      // D.4: LDS and CDS carry the full set in every response; a missing name means deleted.
+      // xds_protocol: LDS and CDS carry the full set in every response; a missing name means deleted.
       // A newly requested name is answered even if it does not exist: its absence from a
       // full-state response tells the client at once (no 15 s does-not-exist timer).
       let changed = (forced !== undefined && forced.size > 0) || wanted.some(differs);
@@ -142,8 +142,8 @@ export class SotwTypeState extends TypeState<SotwSent> {
       updated = wanted.filter((r) => this.held.get(r.name)?.version !== r.version).map((r) => r.name);
       view = new Map(wanted.map((r) => [r.name, r]));
     } else {
-      // D.4: other types (EDS, RDS, SDS) may carry only changed or newly requested resources.
-      // A requested name with no resource yet is simply absent; it is sent when it appears (D.3).
+      // xds_protocol: other types (EDS, RDS, SDS) may carry only changed or newly requested resources.
+      // A requested name with no resource yet is simply absent; it is sent when it appears.
       // No empty response: Envoy rejects an SDS/EDS update without the resource it asked for.
       // NACK policy: a resource version this stream rejected is never sent to it again, not
       // even when re-requested; the next version of it is. (Envoy applies the other resources
@@ -166,7 +166,7 @@ export class SotwTypeState extends TypeState<SotwSent> {
     } else {
       version = viewVersion(view);
     }
-    // D.2 / C.3 NACK policy: content this stream rejected is never sent to it again; we wait
+    // xds_protocol NACK policy: content this stream rejected is never sent to it again; we wait
     // for a real change (a different version), which is then sent as usual. For LDS/CDS the
     // whole set is the unit (a response without a resource would delete it).
     if (this.wasRejected(version) && !this.mustAnswer) { this.suppressed += 1; return undefined; }

@@ -1,11 +1,11 @@
 /**
  * What a client subscribes to for one type on one stream: the names it asked for and
  * whether it is a wildcard subscriber. Pure functions shared by SotW and delta, one
- * comment per xds_protocol rule (checklist D.3, D.6).
+ * comment per xds_protocol rule ("How the client specifies what resources to return" and "Incremental xDS").
  */
 export interface Subscription {
   readonly wildcard: boolean;
-  /** Explicit names, without "*". A wildcard subscriber may also name resources (D.6). */
+  /** Explicit names, without "*". A wildcard subscriber may also name resources (xds_protocol, incremental xDS). */
   readonly names: ReadonlySet<string>;
   /** True once the client has named anything: the legacy wildcard meaning is then gone. */
   readonly everNamed: boolean;
@@ -34,8 +34,8 @@ export function covers(sub: Subscription, name: string): boolean {
 
 /**
  * The generated resources a response may carry, in order (SotW and delta alike):
- * - D.3: never the same name twice in one response (the client would NACK it);
- * - D.3: the client ignores unrequested resources except under a wildcard; don't send them.
+ * - never the same name twice in one response (the client would NACK it);
+ * - the client ignores unrequested resources except under a wildcard; don't send them.
  */
 export function subscribedOnce<R extends { name: string }>(sub: Subscription, desired: readonly R[]): R[] {
   const seen = new Set<string>();
@@ -49,7 +49,7 @@ export function subscribedOnce<R extends { name: string }>(sub: Subscription, de
 }
 
 /**
- * SotW: every DiscoveryRequest carries the complete list of names (D.3).
+ * SotW: every DiscoveryRequest carries the complete list of names (xds_protocol, how the client specifies what resources to return).
  * - Legacy wildcard: an empty list on a stream that has never named anything for this type
  *   means "*". Once any name was sent the legacy meaning is gone and an empty list means
  *   "unsubscribed from everything".
@@ -72,7 +72,7 @@ export function applySotwNames(prev: Subscription, resourceNames: readonly strin
 }
 
 /**
- * Delta: subscriptions change by difference (D.6).
+ * Delta: subscriptions change by difference (xds_protocol, incremental xDS).
  * - Legacy wildcard: the first request of a type with no names to subscribe is a "*"
  *   subscription, which stays until the client unsubscribes "*".
  * - "*" in resource_names_subscribe / _unsubscribe turns the wildcard on / off.
@@ -97,7 +97,7 @@ export function applyDeltaChanges(
   }
   const next: Subscription = { wildcard, names, everNamed: prev.everNamed || subscribe.length > 0 };
   const change = diffSubscriptions(prev, next);
-  // D.6 "Names in resource_names_subscribe that the client already has at the current version
+  // xds_protocol, incremental: "Names in resource_names_subscribe that the client already has at the current version
   // must still be sent": a re-subscribe of an already subscribed name counts as added.
   const resubscribed = subscribe.filter((n) => n !== WILDCARD && prev.names.has(n) && next.names.has(n));
   if (resubscribed.length > 0) change.added = [...new Set([...change.added, ...resubscribed])];

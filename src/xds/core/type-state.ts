@@ -42,7 +42,7 @@ export abstract class TypeState<Sent extends SentSummary> {
   /** Responses (or resources) not sent because they would repeat rejected content. */
   suppressed = 0;
 
-  /** The first request of a type is always answered (D.2), even with an empty set. */
+  /** The first request of a type is always answered (xds_protocol, ACK and NACK semantics), even with an empty set. */
   protected mustAnswer = false;
   // The NACK memory is made on the first NACK: most streams never send one, and 10,000 streams
   // holding empty containers is memory the garbage collector copies and traces for nothing.
@@ -72,7 +72,7 @@ export abstract class TypeState<Sent extends SentSummary> {
   /** Versions the client holds, per resource, as far as we know. */
   abstract heldVersions(): Map<string, string>;
 
-  /** D.2 NACK policy: remembers a rejected response and the resource versions in it. */
+  /** xds_protocol NACK policy: remembers a rejected response and the resource versions in it. */
   protected rememberRejected(key: string, resources: Iterable<readonly [string, string | undefined]>): void {
     const rejected = (this.rejected ??= []);
     rejected.push(key);

@@ -70,7 +70,7 @@ export interface PushRequest {
 }
 
 /**
- * Admission when a stream opens: ties the node to its proven identity (and, from issue 4,
+ * Admission when a stream opens: ties the node to its proven identity (and,
  * to its WorkloadEntry). Throws GeneratorError(PERMISSION_DENIED, …) to refuse the proxy.
  */
 export type AdmitProxy = (proxy: ProxyInfo) => void | Promise<void>;

@@ -9,7 +9,7 @@ import type { AccessLog, TcpAccessLogOptions } from '../../envoy/messages.js';
 
 /**
  * The single integration point between the generated config and telemetry's access-log
- * builders (src/telemetry/access-log-config.ts, issue 5). Every listener, HTTP connection
+ * builders (src/telemetry/access-log-config.ts). Every listener, HTTP connection
  * manager and tcp_proxy the sidecar generators build takes its logging from here.
  *
  * The logs stream over gRPC to the `meshd-als` cluster that `meshd bootstrap` defines.

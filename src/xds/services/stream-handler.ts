@@ -223,7 +223,7 @@ async function authenticate(
   }
 }
 
-/** D.1: only the first request is guaranteed to carry node; the core caches the proxy built from it. */
+/** xds_protocol: only the first request is guaranteed to carry node; the core caches the proxy built from it. */
 function proxyOf(node: NodeInfo | undefined, identity: Identity): ProxyInfo {
   if (!node || node.id === '') {
     throw new GeneratorError(status.INVALID_ARGUMENT, 'the first request on an xDS stream must carry node with a non-empty id');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
  * test that needs a scrape: point `targets` at a /metrics endpoint (host:port).
  *
  * Prometheus takes about 5 s before the first sample can be queried, even with a 1 s
- * scrape interval (its discovery manager throttles updates; this-machine.md §2), so
+ * scrape interval (its discovery manager throttles updates), so
  * `waitFor` polls.
  */
 

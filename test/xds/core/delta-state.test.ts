@@ -52,7 +52,7 @@ t.test('initial_resource_versions: what the client holds at the current version 
   t.same(h.send([res('a', '1'), res('b', '2')]), { nonce: 'n1', resources: ['b@2'], removed: ['c'] });
 });
 
-t.test('re-subscribing a name the client already has sends it again (D.6)', async (t) => {
+t.test('re-subscribing a name the client already has sends it again (xds_protocol, incremental xDS)', async (t) => {
   const h = harness();
   h.receive(req({ subscribe: ['a'] }));
   h.send([res('a', '1')]);
@@ -60,7 +60,7 @@ t.test('re-subscribing a name the client already has sends it again (D.6)', asyn
   t.same(h.send([res('a', '1')])?.resources, ['a@1']);
 });
 
-t.test('wildcard plus explicit name: unsubscribing the name is answered (D.6 corner case)', async (t) => {
+t.test('wildcard plus explicit name: unsubscribing the name is answered (xds_protocol incremental corner case)', async (t) => {
   const h = harness();
   h.receive(req({ subscribe: ['*', 'x'] }));
   t.same(h.send([res('x', '1'), res('y', '1')])?.resources, ['x@1', 'y@1']);

@@ -89,7 +89,7 @@ t.test('a changed subscription re-sends newly requested resources even if unchan
   const out = h.receive(req(['a', 'b'], s1.nonce));
   t.ok(out.kind === 'processed' && out.generate);
   t.same(h.send([res('a', '1'), res('b', '1')])?.names, ['b@1']);
-  // unsubscribe then re-subscribe: sent again though unchanged (C.4)
+  // unsubscribe then re-subscribe: sent again though unchanged (xds_protocol: a re-subscribed name is sent again)
   h.receive(req(['b'], `n2`));
   h.receive(req(['a', 'b'], `n2`));
   t.same(h.send([res('a', '1'), res('b', '1')])?.names, ['a@1']);

@@ -3,7 +3,7 @@ import { applyDeltaChanges, applySotwNames, EMPTY_SUBSCRIPTION, type Subscriptio
 
 const sub = (wildcard: boolean, names: string[], everNamed = names.length > 0 || false): Subscription => ({ wildcard, names: new Set(names), everNamed });
 
-t.test('SotW subscriptions (D.3)', async (t) => {
+t.test('SotW subscriptions (xds_protocol, how the client specifies what resources to return)', async (t) => {
   const rows: Array<{ rule: string; prev: Subscription; names: string[]; wildcard: boolean; expect: string[]; added: string[]; removed: string[] }> = [
     { rule: 'legacy wildcard: empty list on a stream that never named anything', prev: EMPTY_SUBSCRIPTION, names: [], wildcard: true, expect: [], added: [], removed: [] },
     { rule: 'explicit wildcard "*"', prev: EMPTY_SUBSCRIPTION, names: ['*'], wildcard: true, expect: [], added: [], removed: [] },
@@ -23,7 +23,7 @@ t.test('SotW subscriptions (D.3)', async (t) => {
   }
 });
 
-t.test('delta subscriptions (D.6)', async (t) => {
+t.test('delta subscriptions (xds_protocol, incremental xDS)', async (t) => {
   let c = applyDeltaChanges(EMPTY_SUBSCRIPTION, [], [], true);
   t.equal(c.next.wildcard, true, 'legacy wildcard: first request with nothing to subscribe');
   c = applyDeltaChanges(c.next, ['x'], [], false);

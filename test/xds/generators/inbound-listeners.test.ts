@@ -5,7 +5,7 @@ import { duplicateMatches } from '../../../src/check/filter-chain-match.js';
 import { docs, pa, se, snapshotOf, we, workload } from './fixtures.js';
 
 /**
- * Inbound listeners per Istio's filter-chain tables (istio.md §1.4) for declared HTTP and TCP
+ * Inbound listeners per Istio's filter-chain tables for declared HTTP and TCP
  * ports, every mode, with and without a port-level override.
  */
 type Mode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -76,7 +76,7 @@ for (const mode of ['STRICT', 'PERMISSIVE', 'DISABLE'] as const) {
         const l = inbound(c.listeners);
         t.equal(l.name, '10.1.0.5_9000', 'bound on the workload address and workload (target) port');
         t.same(l.address!.socket_address, { address: '10.1.0.5', port_value: 9000 });
-        t.same(l.filter_chains!.map(shape), EXPECT[effective][p.kind], 'chains per istio.md §1.4');
+        t.same(l.filter_chains!.map(shape), EXPECT[effective][p.kind], "chains per Istio's inbound filter-chain tables");
         t.ok(l.filter_chains!.every((ch) => ch.filter_chain_match?.destination_port?.value === 9000), 'every chain matches the destination port');
         t.same(duplicateMatches(l), [], 'no two chains share a match (Envoy would reject the listener)');
         const inspector = (l.listener_filters ?? []).some((f) => f.name === 'envoy.filters.listener.tls_inspector');

@@ -5,7 +5,7 @@ import { identityHeader } from '../helpers/test-authenticator.js';
 import type { DeltaResponse, DeltaStream } from '../helpers/xds-client.js';
 import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
-/** The incremental protocol (checklist D.4, D.6) over real gRPC, ADS and per-type. */
+/** The incremental protocol ("Incremental xDS") over real gRPC, ADS and per-type. */
 const secrets = new TestGenerator(TypeUrl.Secret);
 const clusters = new TestGenerator(TypeUrl.Cluster);
 const endpoints = new TestGenerator(TypeUrl.Endpoint);
@@ -109,7 +109,7 @@ t.test('wildcard plus explicit names in delta; unsubscribing "*"', async (t) => 
   stream.ack(r2);
   stream.unsubscribe(TypeUrl.Cluster, ['c1']);
   const r3 = await stream.next();
-  t.same(got(r3), ['c1=one'], 'D.6 corner case: still covered by "*", so it comes back in resources');
+  t.same(got(r3), ['c1=one'], 'xds_protocol incremental corner case: still covered by "*", so it comes back in resources');
   stream.ack(r3);
   stream.unsubscribe(TypeUrl.Cluster, ['*']);
   stream.subscribe(TypeUrl.Secret, ['ROOTCA']);
@@ -144,7 +144,7 @@ t.test('delta NACK: the same content is not re-sent; subscription changes are ho
   stream.cancel();
 });
 
-t.test('delta: a changed cluster is followed by its unchanged endpoints (D.5 warming)', async (t) => {
+t.test('delta: a changed cluster is followed by its unchanged endpoints (xds_protocol: warming)', async (t) => {
   const { stream, id } = open();
   stream.subscribe(TypeUrl.Cluster, ['c1']);
   stream.ack(await stream.next());

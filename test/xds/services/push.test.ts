@@ -178,7 +178,7 @@ t.test('ADS push order: CDS, EDS, secrets, LDS, RDS', async (t) => {
   p.stream.cancel();
 });
 
-t.test('a changed cluster is followed by its endpoints even when they did not change (D.5 warming)', async (t) => {
+t.test('a changed cluster is followed by its endpoints even when they did not change (xds_protocol: warming)', async (t) => {
   const p = ads();
   await subscribed(p.stream, TypeUrl.Cluster, ['c1']);
   const cla = await subscribed(p.stream, TypeUrl.Endpoint, ['c1']);

@@ -7,7 +7,7 @@ import type { SotwStream, SotwResponse } from '../helpers/xds-client.js';
 import { TypeUrl } from '../../../src/envoy/type-urls.js';
 
 /**
- * The state-of-the-world rules of xds_protocol (checklist D.2–D.4), one test each, over
+ * The state-of-the-world rules of xds_protocol (ACK/NACK, resource names, full-state types), one test each, over
  * real gRPC on 127.0.0.1. "Nothing was sent" is proven with a barrier: a request for
  * another type is processed after the one under test on the same stream, so if the first
  * had produced a response it would arrive before the barrier's.

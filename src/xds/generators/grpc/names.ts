@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 
 /**
- * Resource names of the proxyless gRPC family (istio.md §4; Istio pilot/pkg/networking/grpcgen).
+ * Resource names of the proxyless gRPC family (Istio pilot/pkg/networking/grpcgen).
  *
  * - Server listener: `xds.istio.io/grpc/lds/inbound/<ip>:<port>`: gRPC fills the bootstrap's
  *   server_listener_resource_name_template with the exact string given to bindAsync, so the

@@ -3,7 +3,7 @@ import type { CertificateValidationContext, CommonTlsContext, Packed, TransportS
 
 /**
  * TLS for proxyless gRPC: certificate provider instances named in the gRPC bootstrap instead of
- * SDS (gRFC A29; istio.md §4, grpcgen.go buildCommonTLSContext). The instance `default` is the
+ * SDS (gRFC A29; Istio pilot/pkg/networking/grpcgen/grpcgen.go buildCommonTLSContext). The instance `default` is the
  * bootstrap's file_watcher over the agent's files; certificate names `default` (own SVID) and
  * `ROOTCA` (trust bundle) as Istio writes them.
  *
