@@ -6,6 +6,7 @@ import { splitPemCertificates } from '../ca/pem.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../auth/identity.js';
 import { CREATE_CERTIFICATE_PATH, csrServiceDefinition, type CertificateRequest, type CertificateResponse } from './definition.js';
 import { HandlerErrors } from '../common/handler-errors.js';
+import { unverifiedClientCertificate } from '../auth/tls-peer.js';
 import { addGuardedService } from '../common/guarded-service.js';
 import { clip } from '../xds/core/limits.js';
 
@@ -57,7 +58,9 @@ export function responseChain(issued: IssuedCertificate): string[] {
 
 function statusFor(err: unknown): { code: status; details: string } {
   if (err instanceof CsrRequestError) return { code: err.code, details: err.message };
-  if (err instanceof AuthenticationError) return { code: status.UNAUTHENTICATED, details: `request authenticate failure: ${err.message}` };
+  if (err instanceof AuthenticationError) {
+    return { code: err.permissionDenied ? status.PERMISSION_DENIED : status.UNAUTHENTICATED, details: `request authenticate failure: ${err.message}` };
+  }
   if (err instanceof CaError) {
     const invalid = err.code === 'CSR_ERROR' || err.code === 'TTL_ERROR';
     return { code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL, details: err.message };
@@ -110,7 +113,9 @@ export function addCsrService(server: Server, deps: CsrServiceDeps): void {
     CreateCertificate(call: ServerUnaryCall<CertificateRequest, CertificateResponse>, callback: sendUnaryData<CertificateResponse>) {
       const peer = safePeer(call);
       const authenticate = (): Promise<Identity> =>
-        deps.authenticator.authenticate({ metadata: call.metadata, authContext: call.getAuthContext() as AuthContext | null, peer });
+        deps.authenticator.authenticate({
+          metadata: call.metadata, authContext: call.getAuthContext() as AuthContext | null, peer, unverifiedCertificate: unverifiedClientCertificate(call),
+        });
       createCertificate({ ...deps, logger: log }, call.request, authenticate, peer).then(
         (response) => callback(null, response),
         (err: unknown) => {

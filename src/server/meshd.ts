@@ -10,6 +10,9 @@ import { splitPemCertificates } from '../ca/pem.js';
 import type { RootKeyType } from '../ca/types.js';
 import { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
+import { DataDirTokenLedger, type TokenLedger } from '../auth/token-ledger.js';
+import { workloadEntryAccount } from '../auth/workload-binding.js';
+import { authenticationFailures } from '../auth/metrics.js';
 import { DiscoveryCore } from '../xds/core/index.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { addCsrService } from '../csr/csr-service.js';
@@ -63,6 +66,8 @@ export interface MeshdOptions {
   federation?: FederationOptions;
   /** istio_* series not updated for this long are dropped (default 10 minutes; 0 keeps them). */
   telemetrySeriesIdleMs?: number;
+  /** Join-token use records and revocations (default: files under the data dir). */
+  tokenLedger?: TokenLedger;
 }
 
 export interface RunningMeshd {
@@ -124,14 +129,18 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     mintWorkers: options.caWorkers ?? defaultMintWorkers(),
   });
   const tokens = await TokenAuthority.open(options.dataDir, clock);
+  const tokenLedger = options.tokenLedger ?? (await DataDirTokenLedger.open(options.dataDir, clock));
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,
+    ledger: tokenLedger,
+    workloadEntry: (namespace, name) => workloadEntryAccount(mesh.snapshot, namespace, name),
     // Roots of the bundle, plus the intermediates of a plug-in CA (meshd's own serving chain carries them).
     issuers: () => signingCertificates(ca.trustBundle().rootsPem, serving.svid?.chainPem),
     clock,
     logger: logger.child({ component: 'auth' }),
     failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures.', registers: [registry] }),
+    failuresByReason: authenticationFailures(registry),
   });
 
   const core = new DiscoveryCore({ logger, registry, clock, errors, controlPlaneId: controlPlaneSpiffeId(trustDomain) });
