@@ -31,6 +31,8 @@ export interface CsrServiceDeps {
   logger: Logger;
   /** Counts and logs unexpected errors (meshd_handler_errors_total); one that only logs is made when none is given. */
   errors?: HandlerErrors;
+  /** Told of every certificate issued, with the identity that asked (expiry metrics). */
+  onIssued?: (identity: Identity, issued: IssuedCertificate) => void;
 }
 
 /** A PEM CSR for RSA 4096 is under 2 KB; anything far larger is not a CSR. */
@@ -102,6 +104,7 @@ export async function createCertificate(
   const issued = await deps.ca.signCsr({ spiffeId: identity.spiffeId, csrPem: request.csr, ...(ttlMs !== undefined ? { ttlMs } : {}) });
   log.info({ spiffeId: identity.spiffeId, via: identity.via, peer, serial: issued.serialHex, notAfter: issued.notAfter.toISOString() },
     'issued certificate through the CSR API');
+  deps.onIssued?.(identity, issued);
   return { certChain: responseChain(issued) };
 }
 

@@ -19,6 +19,7 @@ import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache, svidKey } from '../svid/svid-cache.js';
 import { SecretGenerator } from '../svid/secret-generator.js';
+import { WorkloadCertExpiry, connectedSvids } from '../svid/workload-cert-expiry.js';
 import { caSvidSource } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
@@ -187,11 +188,16 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   });
   mesh.onSnapshot((snapshot) => ingest.setResolver(meshWorkloadResolver(snapshot, TELEMETRY_CLUSTER)));
 
+  // Per identity, when the first workload certificate runs out (SDS: connected proxies; CSR API: until renewed or expired).
+  const certExpiry = new WorkloadCertExpiry({
+    registry, clock, sdsHeld: connectedSvids(() => core.connections(), (proxyId, spiffeId) => svids.peek(proxyId, spiffeId)),
+  });
+
   const secureServer = new Server(GRPC_SERVER_OPTIONS);
   const plainServer = new Server(GRPC_SERVER_OPTIONS);
   for (const server of [secureServer, plainServer]) {
     addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger, errors });
-    addCsrService(server, { ca, authenticator, logger, errors });
+    addCsrService(server, { ca, authenticator, logger, errors, onIssued: (who, issued) => certExpiry.csrIssued(who, issued) });
   }
   const accessLogs = [secureServer, plainServer].map((server) => addAccessLogService(server, { authenticator, ingest, logger, registry, errors }));
   const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);
