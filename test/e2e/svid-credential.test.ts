@@ -137,6 +137,16 @@ t.test('an expired SVID from this mesh\'s CA is refused as expired on every serv
     'five refusals counted with reason="expired" for payments/payments-api');
 });
 
+t.test('an expired SVID presented together with a valid token: the token decides (an agent falling back to its join token)', async (t) => {
+  const expired = await expiredSvid(meshd, API);
+  const key = await generateWorkloadKey('ec-p256', API);
+  const r = await createCertificateCall({
+    address: `127.0.0.1:${meshd.ports.secureGrpc}`, trustedRootsPem: meshd.rootsPem(), serverSpiffeId: MESHD_ID, validitySeconds: 3600,
+    clientCertificate: expired, token: await meshd.token('payments', 'payments-api'), csrPem: key.csrPem,
+  });
+  t.equal(uriOf(r.certChain[0]!), API);
+});
+
 t.test('an SVID from another CA is refused as untrusted on every service, counted without an identity', async (t) => {
   const before = issuedCount(await meshd.metricsText());
   const foreign = await other.ca.issue({ spiffeId: API });
