@@ -28,7 +28,9 @@ for spec in "$@"; do
   out="$OUT_DIR/$ns.$workload.yaml"
   # The token proves spiffe://<td>/ns/$ns/sa/$sa; meshd admits the sidecar only if that is the
   # WorkloadEntry's service account (meshd bootstrap checks it too, before writing anything).
-  meshd token issue -n "$ns" -s "$sa" > "$token"
+  # Envoy presents it again on every reconnect, so it must outlive the demo: 30 days (meshd token
+  # issue warns about a token that long-lived).
+  meshd token issue -n "$ns" -s "$sa" --ttl 720h > "$token"
   meshd bootstrap --config-dir "$CONFIG_DIR" -n "$ns" -w "$workload" \
     --token-file "$token" --xds-address "$XDS_ADDRESS" -o "$out"
   chown "$SIDECAR_UID:$SIDECAR_UID" "$out"

@@ -1,6 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { rsaKeyProblem } from '../ca/keys.js';
-import { AuthenticationError } from './identity.js';
+import { AuthenticationError, type RefusedIdentity } from './identity.js';
+import { parseWorkloadSpiffeId } from '../mesh/spiffe-identity.js';
+import { workloadNamesError } from './kubernetes-names.js';
 
 /**
  * A client SVID presented on the TLS port is an identity, as Istio's ClientCertAuthenticator
@@ -12,6 +14,8 @@ import { AuthenticationError } from './identity.js';
  */
 export interface ClientSvid {
   spiffeId: string;
+  /** Node's upper-case hex serial, as X509Certificate.serialNumber. */
+  serialHex: string;
 }
 
 export function uriSans(cert: X509Certificate): string[] {
@@ -29,8 +33,12 @@ export function verifyClientSvid(raw: Buffer, issuers: readonly X509Certificate[
   }
   const issuer = issuers.find((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey));
   if (!issuer) throw new AuthenticationError(`client certificate (issuer "${leaf.issuer.replace(/\n/g, ', ')}") is not signed by this mesh's CA`, 'untrusted');
-  if (nowMs < Date.parse(leaf.validFrom) || nowMs > Date.parse(leaf.validTo)) {
-    throw new AuthenticationError(`client certificate is outside its validity window (${leaf.validFrom} – ${leaf.validTo})`, 'expired');
+  if (nowMs > Date.parse(leaf.validTo)) {
+    // Signed by our CA, so its identity is genuine: the refusal is counted against it.
+    throw new AuthenticationError(`client certificate has expired (notAfter ${leaf.validTo}); renew before expiry or present a join token`, 'expired', refusedIdentity(leaf, trustDomain));
+  }
+  if (nowMs < Date.parse(leaf.validFrom)) {
+    throw new AuthenticationError(`client certificate is not valid yet (notBefore ${leaf.validFrom})`, 'invalid', refusedIdentity(leaf, trustDomain));
   }
   if (leaf.ca) throw new AuthenticationError('client certificate is a CA certificate, not an SVID', 'invalid');
   // A certificate for an e = 1 key (signed before meshd refused such CSRs, or by a lax CA) is
@@ -43,5 +51,12 @@ export function verifyClientSvid(raw: Buffer, issuers: readonly X509Certificate[
   if (!id.startsWith(`spiffe://${trustDomain}/`)) {
     throw new AuthenticationError(`client certificate identity ${id} is not in trust domain ${trustDomain}`, 'untrusted');
   }
-  return { spiffeId: id };
+  return { spiffeId: id, serialHex: leaf.serialNumber };
+}
+
+function refusedIdentity(leaf: X509Certificate, trustDomain: string): RefusedIdentity | undefined {
+  const uris = uriSans(leaf);
+  const id = uris.length === 1 ? parseWorkloadSpiffeId(uris[0]!) : undefined;
+  return id && id.trustDomain === trustDomain && !workloadNamesError(id.namespace, id.serviceAccount)
+    ? { namespace: id.namespace, serviceAccount: id.serviceAccount } : undefined;
 }

@@ -18,6 +18,8 @@ export interface Identity {
    * `meshd agent`'s local SDS, where being able to open the 0600 Unix socket is the proof.
    */
   via: 'token' | 'client-certificate' | 'local-socket';
+  /** The serial of the client SVID that proved it (via 'client-certificate'): a renewal replaces that certificate. */
+  certificateSerial?: string;
 }
 
 /** What a gRPC adapter hands the authenticator when a stream opens. */
@@ -26,12 +28,38 @@ export interface CallCredentials {
   authContext: AuthContext | null;
   /** Peer address, for logs. */
   peer: string;
+  /**
+   * A client certificate the TLS layer received but did not verify (expired, unknown issuer):
+   * grpc-js shows only verified ones in authContext. The authenticator checks it itself so a
+   * refusal can say why (src/auth/tls-peer.ts).
+   */
+  unverifiedCertificate?: Buffer;
 }
 
-/** Raised for a missing or invalid credential: the call ends with UNAUTHENTICATED. */
+/**
+ * Why a credential was refused, as a metric label and in logs. The last three are
+ * PERMISSION_DENIED (the credential is genuine but may not be used so); the rest UNAUTHENTICATED.
+ */
+export type AuthenticationFailure =
+  | 'missing' | 'invalid' | 'expired' | 'untrusted' | 'revoked' | 'reused'
+  | 'control_plane_identity' | 'workload_mismatch' | 'workload_unknown';
+
+const DENIED: ReadonlySet<AuthenticationFailure> = new Set(['control_plane_identity', 'workload_mismatch', 'workload_unknown']);
+
+/** The identity a genuine but refused credential names (signature verified): lets a refusal be counted per identity. */
+export interface RefusedIdentity {
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** Raised for a refused credential: the call ends with UNAUTHENTICATED, or PERMISSION_DENIED (permissionDenied). */
 export class AuthenticationError extends Error {
-  constructor(message: string, readonly reason: 'missing' | 'invalid' | 'expired' | 'untrusted') {
+  constructor(message: string, readonly reason: AuthenticationFailure, readonly refused?: RefusedIdentity) {
     super(message);
+  }
+
+  get permissionDenied(): boolean {
+    return DENIED.has(this.reason);
   }
 }
 

@@ -54,8 +54,13 @@ export const AGENT_BACKOFF: BackoffPolicy = { initialMs: SECOND, maxMs: MINUTE }
 
 // ── Tokens ──────────────────────────────────────────────────────────────────────────────────
 
-/** `meshd token issue --ttl`: 30 days. */
-export const TOKEN_TTL_MS = 720 * HOUR;
+/**
+ * `meshd token issue --ttl`: one hour. A join token is for first contact; a workload then renews
+ * with the SVID it holds (SPIRE's join tokens are used once the same way).
+ */
+export const TOKEN_TTL_MS = HOUR;
+/** `meshd token issue` warns about tokens living longer than this. */
+export const TOKEN_LONG_LIVED_MS = DAY;
 
 // ── Config ──────────────────────────────────────────────────────────────────────────────────
 

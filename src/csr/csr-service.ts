@@ -6,6 +6,7 @@ import { splitPemCertificates } from '../ca/pem.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../auth/identity.js';
 import { CREATE_CERTIFICATE_PATH, csrServiceDefinition, type CertificateRequest, type CertificateResponse } from './definition.js';
 import { HandlerErrors } from '../common/handler-errors.js';
+import { unverifiedClientCertificate } from '../auth/tls-peer.js';
 import { addGuardedService } from '../common/guarded-service.js';
 import { clip } from '../xds/core/limits.js';
 
@@ -30,6 +31,8 @@ export interface CsrServiceDeps {
   logger: Logger;
   /** Counts and logs unexpected errors (meshd_handler_errors_total); one that only logs is made when none is given. */
   errors?: HandlerErrors;
+  /** Told of every certificate issued, with the identity that asked (expiry metrics). */
+  onIssued?: (identity: Identity, issued: IssuedCertificate) => void;
 }
 
 /** A PEM CSR for RSA 4096 is under 2 KB; anything far larger is not a CSR. */
@@ -57,7 +60,9 @@ export function responseChain(issued: IssuedCertificate): string[] {
 
 function statusFor(err: unknown): { code: status; details: string } {
   if (err instanceof CsrRequestError) return { code: err.code, details: err.message };
-  if (err instanceof AuthenticationError) return { code: status.UNAUTHENTICATED, details: `request authenticate failure: ${err.message}` };
+  if (err instanceof AuthenticationError) {
+    return { code: err.permissionDenied ? status.PERMISSION_DENIED : status.UNAUTHENTICATED, details: `request authenticate failure: ${err.message}` };
+  }
   if (err instanceof CaError) {
     const invalid = err.code === 'CSR_ERROR' || err.code === 'TTL_ERROR';
     return { code: invalid ? status.INVALID_ARGUMENT : status.INTERNAL, details: err.message };
@@ -99,6 +104,7 @@ export async function createCertificate(
   const issued = await deps.ca.signCsr({ spiffeId: identity.spiffeId, csrPem: request.csr, ...(ttlMs !== undefined ? { ttlMs } : {}) });
   log.info({ spiffeId: identity.spiffeId, via: identity.via, peer, serial: issued.serialHex, notAfter: issued.notAfter.toISOString() },
     'issued certificate through the CSR API');
+  deps.onIssued?.(identity, issued);
   return { certChain: responseChain(issued) };
 }
 
@@ -110,7 +116,9 @@ export function addCsrService(server: Server, deps: CsrServiceDeps): void {
     CreateCertificate(call: ServerUnaryCall<CertificateRequest, CertificateResponse>, callback: sendUnaryData<CertificateResponse>) {
       const peer = safePeer(call);
       const authenticate = (): Promise<Identity> =>
-        deps.authenticator.authenticate({ metadata: call.metadata, authContext: call.getAuthContext() as AuthContext | null, peer });
+        deps.authenticator.authenticate({
+          metadata: call.metadata, authContext: call.getAuthContext() as AuthContext | null, peer, unverifiedCertificate: unverifiedClientCertificate(call),
+        });
       createCertificate({ ...deps, logger: log }, call.request, authenticate, peer).then(
         (response) => callback(null, response),
         (err: unknown) => {

@@ -23,14 +23,15 @@ export function workloadSpiffeId(trustDomain: string, namespace: string, service
 }
 
 /** The namespace meshd runs in, as istiod runs in istio-system. */
-const CONTROL_PLANE_NAMESPACE = 'istio-system';
+export const CONTROL_PLANE_NAMESPACE = 'istio-system';
+export const CONTROL_PLANE_SERVICE_ACCOUNT = 'meshd';
 
 /**
  * meshd's own identity, which its serving certificate carries and proxies and agents check:
  * `spiffe://<trust domain>/ns/istio-system/sa/meshd`, as istiod's is `…/ns/istio-system/sa/istiod`.
  */
 export function controlPlaneSpiffeId(trustDomain: string): string {
-  return workloadSpiffeId(trustDomain, CONTROL_PLANE_NAMESPACE, 'meshd');
+  return workloadSpiffeId(trustDomain, CONTROL_PLANE_NAMESPACE, CONTROL_PLANE_SERVICE_ACCOUNT);
 }
 
 export interface WorkloadSpiffeId {

@@ -10,12 +10,16 @@ import { splitPemCertificates } from '../ca/pem.js';
 import type { RootKeyType } from '../ca/types.js';
 import { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
+import { DataDirTokenLedger, type TokenLedger } from '../auth/token-ledger.js';
+import { workloadEntryAccount } from '../auth/workload-binding.js';
+import { authenticationFailures } from '../auth/metrics.js';
 import { DiscoveryCore } from '../xds/core/index.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache, svidKey } from '../svid/svid-cache.js';
 import { SecretGenerator } from '../svid/secret-generator.js';
+import { WorkloadCertExpiry, connectedSvids } from '../svid/workload-cert-expiry.js';
 import { caSvidSource } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
@@ -63,6 +67,8 @@ export interface MeshdOptions {
   federation?: FederationOptions;
   /** istio_* series not updated for this long are dropped (default 10 minutes; 0 keeps them). */
   telemetrySeriesIdleMs?: number;
+  /** Join-token use records and revocations (default: files under the data dir). */
+  tokenLedger?: TokenLedger;
 }
 
 export interface RunningMeshd {
@@ -124,14 +130,18 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     mintWorkers: options.caWorkers ?? defaultMintWorkers(),
   });
   const tokens = await TokenAuthority.open(options.dataDir, clock);
+  const tokenLedger = options.tokenLedger ?? (await DataDirTokenLedger.open(options.dataDir, clock));
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,
+    ledger: tokenLedger,
+    workloadEntry: (namespace, name) => workloadEntryAccount(mesh.snapshot, namespace, name),
     // Roots of the bundle, plus the intermediates of a plug-in CA (meshd's own serving chain carries them).
     issuers: () => signingCertificates(ca.trustBundle().rootsPem, serving.svid?.chainPem),
     clock,
     logger: logger.child({ component: 'auth' }),
     failures: new Counter({ name: 'citadel_server_authentication_failure_count', help: 'The number of authentication failures.', registers: [registry] }),
+    failuresByReason: authenticationFailures(registry),
   });
 
   const core = new DiscoveryCore({ logger, registry, clock, errors, controlPlaneId: controlPlaneSpiffeId(trustDomain) });
@@ -178,11 +188,16 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   });
   mesh.onSnapshot((snapshot) => ingest.setResolver(meshWorkloadResolver(snapshot, TELEMETRY_CLUSTER)));
 
+  // Per identity, when the first workload certificate runs out (SDS: connected proxies; CSR API: until renewed or expired).
+  const certExpiry = new WorkloadCertExpiry({
+    registry, clock, sdsHeld: connectedSvids(() => core.connections(), (proxyId, spiffeId) => svids.peek(proxyId, spiffeId)),
+  });
+
   const secureServer = new Server(GRPC_SERVER_OPTIONS);
   const plainServer = new Server(GRPC_SERVER_OPTIONS);
   for (const server of [secureServer, plainServer]) {
     addDiscoveryServices(server, { core, authenticator, admit: mesh.admit, logger, errors });
-    addCsrService(server, { ca, authenticator, logger, errors });
+    addCsrService(server, { ca, authenticator, logger, errors, onIssued: (who, issued) => certExpiry.csrIssued(who, issued) });
   }
   const accessLogs = [secureServer, plainServer].map((server) => addAccessLogService(server, { authenticator, ingest, logger, registry, errors }));
   const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);

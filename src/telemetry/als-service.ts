@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../common/logger.js';
 import type { Authenticator, Identity } from '../auth/identity.js';
 import { AuthenticationError } from '../auth/identity.js';
+import { unverifiedClientCertificate } from '../auth/tls-peer.js';
 import { countEntries, scanMessage, WireError, type ScannedMessage } from './als-wire.js';
 import type { AccessLogIngester, AccessLogStream } from './ingester.js';
 import { decodeIdentifier, IdentifierError } from './log-identifier.js';
@@ -172,7 +173,7 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
     call.on('error', () => { done = true; cleanup(); });
     call.on('cancelled', () => { done = true; cleanup(); });
 
-    authenticator.authenticate({ metadata: call.metadata, authContext: call.getAuthContext(), peer }).then(
+    authenticator.authenticate({ metadata: call.metadata, authContext: call.getAuthContext(), peer, unverifiedCertificate: unverifiedClientCertificate(call) }).then(
       (who) => {
         if (done) return;
         identityOf = who;
@@ -183,7 +184,7 @@ export function addAccessLogService(server: grpc.Server, deps: AccessLogServiceD
         // The error text only: never the metadata, which carries the token.
         const reason = err instanceof AuthenticationError ? err.message : 'authentication failed';
         log.warn({ peer, reason }, 'access-log stream unauthenticated');
-        finish(grpc.status.UNAUTHENTICATED, reason);
+        finish(err instanceof AuthenticationError && err.permissionDenied ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, reason);
       },
     );
   };

@@ -27,7 +27,7 @@ t.test('client SVID checks: signer, validity, CA flag, one URI SAN, trust domain
   const raw = new X509Certificate(svid.certPem).raw;
   const now = Date.now();
 
-  t.same(verifyClientSvid(raw, roots, 'cluster.local', now), { spiffeId: 'spiffe://cluster.local/ns/payments/sa/api' });
+  t.match(verifyClientSvid(raw, roots, 'cluster.local', now), { spiffeId: 'spiffe://cluster.local/ns/payments/sa/api' });
 
   const reject = (fn: () => unknown, reason: string, message: RegExp) => {
     try { fn(); t.fail('expected a refusal'); } catch (e) {
@@ -38,7 +38,7 @@ t.test('client SVID checks: signer, validity, CA flag, one URI SAN, trust domain
   };
   const foreignSvid = await foreign.issue({ spiffeId: 'spiffe://cluster.local/ns/payments/sa/api' });
   reject(() => verifyClientSvid(new X509Certificate(foreignSvid.certPem).raw, roots, 'cluster.local', now), 'untrusted', /not signed by this mesh's CA/);
-  reject(() => verifyClientSvid(raw, roots, 'cluster.local', Date.parse(svid.notAfter.toISOString()) + 60_000), 'expired', /validity window/);
+  reject(() => verifyClientSvid(raw, roots, 'cluster.local', Date.parse(svid.notAfter.toISOString()) + 60_000), 'expired', /has expired \(notAfter /);
   reject(() => verifyClientSvid(raw, roots, 'example.org', now), 'untrusted', /not in trust domain example.org/);
   reject(() => verifyClientSvid(new X509Certificate(mine.trustBundle().rootsPem[0]!).raw, roots, 'cluster.local', now), 'invalid', /CA certificate/);
   reject(() => verifyClientSvid(Buffer.from('garbage'), roots, 'cluster.local', now), 'invalid', /cannot be parsed/);
@@ -79,7 +79,7 @@ t.test('a client SVID for an RSA key with exponent 1 or 3 (signed by a CA that d
   const roots = [new X509Certificate(root.certPem)];
   const id = 'spiffe://cluster.local/ns/payments/sa/api';
   const raw = async (spki: Buffer): Promise<Buffer> => new X509Certificate(await leafSignedWithoutChecks(root, id, spki)).raw;
-  t.same(verifyClientSvid(await raw(rsaKeyWithExponent(65537).spki), roots, 'cluster.local', Date.now()), { spiffeId: id }, 'e = 65537: accepted');
+  t.match(verifyClientSvid(await raw(rsaKeyWithExponent(65537).spki), roots, 'cluster.local', Date.now()), { spiffeId: id }, 'e = 65537: accepted');
   const cases: [string, Buffer, RegExp][] = [
     ['e = 3', rsaKeyWithExponent(3).spki, /^client certificate key is refused: RSA public exponent 3 is not accepted \(only 65537\)$/],
     ['e = 1', forgedExponentOneCsr().spki, /^client certificate key is refused: RSA public exponent 1 is not accepted \(only 65537\): with e = 1 anyone can forge its signatures$/],

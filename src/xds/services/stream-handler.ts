@@ -1,6 +1,7 @@
 import { status, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { lazyChild, type Logger } from '../../common/logger.js';
 import { AuthenticationError, type AuthContext, type Authenticator, type Identity } from '../../auth/identity.js';
+import { unverifiedClientCertificate } from '../../auth/tls-peer.js';
 import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.js';
 import type { DiscoveryCore } from '../core/discovery-core.js';
 import type { CoreStream, StreamSink } from '../core/connection.js';
@@ -92,7 +93,7 @@ class XdsStreamSession implements StreamSink {
     call.on('close', gone);
     call.on('error', ignoreCallError);
     const log = (): Logger => this.log();
-    authenticate(call.metadata, call.getAuthContext() as AuthContext | null, this.peer, this.spec.service, this.deps, log).then(
+    authenticate(call, this.peer, this.spec.service, this.deps, log).then(
       (identity) => {
         if (this.ended) return;
         this.identity = identity;
@@ -192,7 +193,7 @@ export function serveFetch(
   const peer = safePeer(call);
   const log = lazyChild(deps.logger, () => ({ component: 'xds-service', service: spec.service, mode: 'fetch', peer }));
   void (async () => {
-    const identity = await authenticate(call.metadata, call.getAuthContext() as AuthContext | null, peer, spec.service, deps, log);
+    const identity = await authenticate(call, peer, spec.service, deps, log);
     if (request.kind === 'malformed') throw new GeneratorError(status.INVALID_ARGUMENT, request.message);
     deps.core.checkRequest(request, spec.streamTypeUrl);
     const proxy = proxyOf(request.node, identity);
@@ -208,16 +209,18 @@ export function serveFetch(
 }
 
 async function authenticate(
-  metadata: ServerDuplexStream<unknown, unknown>['metadata'], authContext: AuthContext | null, peer: string,
+  call: Pick<ServerDuplexStream<unknown, unknown>, 'metadata' | 'getAuthContext'>, peer: string,
   service: string, deps: DiscoveryServiceDeps, log: () => Logger,
 ): Promise<Identity> {
   try {
-    return await deps.authenticator.authenticate({ metadata, authContext, peer });
+    return await deps.authenticator.authenticate({
+      metadata: call.metadata, authContext: call.getAuthContext() as AuthContext | null, peer, unverifiedCertificate: unverifiedClientCertificate(call),
+    });
   } catch (err) {
     if (err instanceof AuthenticationError) {
       // The message is the authenticator's, which never includes the credential itself.
       log().warn({ reason: err.reason, message: err.message, service }, 'xDS stream refused: authentication failed');
-      throw new GeneratorError(status.UNAUTHENTICATED, `authentication failed: ${err.message}`);
+      throw new GeneratorError(err.permissionDenied ? status.PERMISSION_DENIED : status.UNAUTHENTICATED, `authentication failed: ${err.message}`);
     }
     throw err;
   }
@@ -234,7 +237,9 @@ function proxyOf(node: NodeInfo | undefined, identity: Identity): ProxyInfo {
 /** A refusal keeps its status; anything else is an unexpected error: INTERNAL, counted and logged by HandlerErrors. */
 function statusOf(err: unknown, spec: StreamSpec, deps: ServingDeps, peer: string): Status {
   if (err instanceof GeneratorError) return { code: err.code, details: err.message };
-  if (err instanceof AuthenticationError) return { code: status.UNAUTHENTICATED, details: `authentication failed: ${err.message}` };
+  if (err instanceof AuthenticationError) {
+    return { code: err.permissionDenied ? status.PERMISSION_DENIED : status.UNAUTHENTICATED, details: `authentication failed: ${err.message}` };
+  }
   return { code: status.INTERNAL, details: `meshd failed to open the stream: ${deps.errors.report('grpc', spec.method, err, { peer })}` };
 }
 
