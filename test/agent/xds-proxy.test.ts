@@ -1,0 +1,172 @@
+import t from 'tap';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
+import { defaultXdsSocket } from '../../src/agent/grpc-bootstrap.js';
+import { XdsTestClient, type SotwResponse, type SotwStream } from '../xds/helpers/xds-client.js';
+import { GrpcProcess } from '../proxyless/helpers/child.js';
+import { callUntil, expectAlive } from '../proxyless/helpers/calls.js';
+import { CLIENT_NS, freePort, SERVICE_HOST, SERVICE_PORT, startProxylessMesh, TARGET, type ProxylessMesh } from '../proxyless/helpers/mesh.js';
+
+/**
+ * The agent's xDS proxy while meshd goes away and comes back (meshd closed and started again on
+ * the same port, data dir and config): the workload's stream stays open, a new stream (a
+ * restarted workload) and a new channel in a running workload get their configuration from the
+ * agent, and once meshd is back the agent resubscribes and the workload follows meshd again.
+ * Outcomes are polled with deadlines; nothing waits a fixed time.
+ */
+async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const CALLER_NODE = {
+  id: `sidecar~127.0.0.1~caller.${CLIENT_NS}~${CLIENT_NS}.svc.cluster.local`,
+  metadata: { NAMESPACE: CLIENT_NS, WORKLOAD_NAME: 'caller' },
+};
+
+const names = (r: SotwResponse): string[] => r.resources.map((x) => x.name).sort();
+
+async function metric(mesh: ProxylessMesh, name: string): Promise<number> {
+  const text = await mesh.agents.client.registry.metrics();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+  return sum;
+}
+
+/** Subscribes CDS and LDS (wildcard, as Envoy does) and ACKs both; returns the responses. */
+async function syncEnvoyLike(ads: SotwStream): Promise<{ cds: SotwResponse; lds: SotwResponse }> {
+  ads.subscribe(TypeUrl.Cluster, []);
+  const cds = await ads.next(10_000);
+  ads.ack(cds);
+  ads.subscribe(TypeUrl.Listener, []);
+  const lds = await ads.next(10_000);
+  ads.ack(lds);
+  return { cds, lds };
+}
+
+t.test('Envoy-like ADS through the agent: the stream outlives meshd, a new stream is answered from the last configuration with meshd\'s versions, and both re-sync when meshd is back', async (t) => {
+  const port = await freePort();
+  const mesh = await startProxylessMesh({ servers: [{ name: 'greeter-1', port }] });
+  t.teardown(() => mesh.close());
+  const socket = `unix:${defaultXdsSocket(mesh.certDirs.client)}`;
+  const workload = new XdsTestClient(socket);
+  t.teardown(() => workload.close());
+
+  const ads = workload.sotw('ads', { node: CALLER_NODE });
+  let adsEnded: string | undefined;
+  void ads.status.then((s) => { adsEnded = `${s.code}: ${s.details}`; });
+  const before = await syncEnvoyLike(ads);
+  t.ok(before.cds.resources.some((r) => r.name === `outbound|${SERVICE_PORT}||${SERVICE_HOST}`), 'meshd\'s clusters through the agent');
+  t.notOk(before.cds.nonce.startsWith('agent-'), 'meshd\'s own response, passed through');
+
+  await mesh.stopMeshd();
+  await until(async () => (await metric(mesh, 'meshd_agent_xds_streams_without_meshd')) === 1 || undefined, 10_000, 'the agent noticing meshd is gone');
+  t.equal(adsEnded, undefined, 'the workload\'s stream is still open with meshd gone');
+
+  // A restarted workload: the same node, a new stream, meshd unreachable.
+  const restarted = workload.sotw('ads', { node: CALLER_NODE });
+  restarted.subscribe(TypeUrl.Cluster, []);
+  const cached = await restarted.next(10_000);
+  t.equal(cached.version_info, before.cds.version_info, 'answered with meshd\'s version of the clusters');
+  t.same(names(cached), names(before.cds), 'and the same clusters');
+  t.same(cached.resources.map((r) => r.value.toString('base64')).sort(), before.cds.resources.map((r) => r.value.toString('base64')).sort(), 'byte for byte as meshd encoded them');
+  t.match(cached.nonce, /^agent-/, 'with a nonce of the agent\'s own');
+  restarted.ack(cached);
+  restarted.subscribe(TypeUrl.Listener, []);
+  const cachedLds = await restarted.next(10_000);
+  t.equal(cachedLds.version_info, before.lds.version_info);
+  t.same(names(cachedLds), names(before.lds), 'listeners too');
+  restarted.ack(cachedLds);
+  t.ok(await metric(mesh, 'meshd_agent_xds_cached_responses_total') >= 2, 'counted as answers from the last configuration');
+
+  // A subscription the agent knows nothing of gets no answer (the workload waits for meshd), and no error.
+  ads.subscribe(TypeUrl.Route, ['no-such-route']);
+  await ads.expectSilence(300);
+
+  // meshd comes back with a changed config: both streams follow it through the agent.
+  await mesh.startMeshd();
+  await until(async () => (await metric(mesh, 'meshd_agent_xds_streams_without_meshd')) === 0 || undefined, 15_000, 'the agent reconnecting to meshd');
+  const drain = async (s: SotwStream, type: string, want: (r: SotwResponse) => boolean, what: string): Promise<SotwResponse> => {
+    for (;;) {
+      const r = await s.next(15_000);
+      s.ack(r);
+      if (r.type_url === type && want(r)) return r;
+      t.comment(`${what}: ${r.type_url} ${r.version_info} (${r.nonce})`);
+    }
+  };
+  await mesh.writeConfig('extra.yaml', `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: extra
+  namespace: ${CLIENT_NS}
+spec:
+  hosts: [extra.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - number: 443
+    name: tls
+    protocol: TLS
+`);
+  const hasExtra = (r: SotwResponse): boolean => r.resources.some((x) => x.name.includes('extra.example.com'));
+  const oldStream = await drain(ads, TypeUrl.Cluster, hasExtra, 'old stream');
+  const newStream = await drain(restarted, TypeUrl.Cluster, hasExtra, 'new stream');
+  t.notOk(oldStream.nonce.startsWith('agent-'), 'the stream that outlived the outage gets meshd\'s push');
+  t.notOk(newStream.nonce.startsWith('agent-'), 'so does the one opened during it');
+  t.equal(oldStream.version_info, newStream.version_info, 'the same clusters');
+  await until(() => {
+    const conns = mesh.meshd.core.connections().filter((c) => c.proxyId === CALLER_NODE.id);
+    return conns.length === 2 && conns.every((c) => c.types.find((x) => x.type === 'cds')?.versionAcked === oldStream.version_info) || undefined;
+  }, 10_000, 'meshd seeing both streams ACK the new clusters');
+  t.pass('meshd sees both workload streams, each ACKing its latest clusters');
+  t.equal(adsEnded, undefined, 'the first stream never ended');
+});
+
+t.test('grpc-js-xds behind the agent: with meshd gone, a new channel in a running client and a restarted client still call; after meshd is back the client follows a config change', async (t) => {
+  const port = await freePort();
+  const mesh = await startProxylessMesh({ mode: 'STRICT', servers: [{ name: 'greeter-1', port }] });
+  const processes: GrpcProcess[] = [];
+  t.teardown(async () => {
+    for (const p of processes) await p.stop();
+    await mesh.close();
+  });
+  const server = new GrpcProcess('server', 'greeter-server.mjs', [String(port), 'greeter-1'], await mesh.bootstrap('server', 'greeter-1', 1));
+  processes.push(server);
+  const clientBootstrap = await mesh.bootstrap('client', 'caller', 1);
+  const client = new GrpcProcess('client', 'greeter-client.mjs', [], clientBootstrap);
+  processes.push(client);
+  await server.waitFor((l) => l.event === 'bound', 60_000, 'XdsServer serving');
+  await client.waitFor((l) => l.event === 'ready', 60_000, 'client');
+  await callUntil(client, { target: TARGET }, (l) => l.ok === true, 30_000, 'first call');
+
+  await mesh.stopMeshd();
+  await until(async () => (await metric(mesh, 'meshd_agent_xds_streams_without_meshd')) >= 1 || undefined, 10_000, 'the agent noticing meshd is gone');
+  const fresh = await client.request({ op: 'call', target: TARGET, fresh: true, deadlineMs: 5000 });
+  t.match(fresh, { ok: true, result: { server: 'greeter-1', transport: 'ssl' } }, `a new channel with meshd gone: ${JSON.stringify(fresh)}`);
+
+  // The client process restarts while meshd is still gone: its whole config comes from the agent.
+  await client.stop();
+  const again = new GrpcProcess('client-restarted', 'greeter-client.mjs', [], clientBootstrap);
+  processes.push(again);
+  await again.waitFor((l) => l.event === 'ready', 60_000, 'restarted client');
+  const first = await again.request({ op: 'call', target: TARGET, deadlineMs: 10_000 });
+  t.match(first, { ok: true, result: { server: 'greeter-1', transport: 'ssl' } }, `a restarted client with meshd gone: ${JSON.stringify(first)}`);
+  t.ok(await metric(mesh, 'meshd_agent_xds_cached_responses_total') >= 4, 'LDS, RDS, CDS and EDS came from the agent');
+
+  await mesh.startMeshd();
+  await until(async () => (await metric(mesh, 'meshd_agent_xds_streams_without_meshd')) === 0 || undefined, 15_000, 'the agent reconnecting to meshd');
+  // A second server appears: the restarted client reaches it only through meshd's new endpoints.
+  const port2 = await freePort();
+  const server2 = new GrpcProcess('server-2', 'greeter-server.mjs', [String(port2), 'greeter-2'], await mesh.bootstrap('server', 'greeter-2', 1));
+  processes.push(server2);
+  await mesh.setServers([{ name: 'greeter-1', port }, { name: 'greeter-2', port: port2 }]);
+  await server2.waitFor((l) => l.event === 'bound', 60_000, 'second XdsServer serving');
+  const reached = await callUntil(again, { target: TARGET, fresh: true }, (l) => l.ok === true && (l.result as { server?: string }).server === 'greeter-2', 30_000, 'a call to the new server');
+  t.match(reached, { ok: true, result: { server: 'greeter-2', transport: 'ssl' } }, 'after meshd came back, the client follows its changes');
+  expectAlive(t, server);
+  expectAlive(t, again);
+});
