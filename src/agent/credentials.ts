@@ -55,8 +55,9 @@ export function chooseCredential(nowMs: number, svid: HeldSvid | undefined, svid
   }
   const svidProblem = svid === undefined
     ? 'no certificate yet'
-    : svidRefused ? 'meshd refused the certificate'
-    : nowMs >= svid.notAfter ? `the certificate expired at ${iso(svid.notAfter)}` : `the certificate is not valid before ${iso(svid.notBefore)}`;
+    : nowMs >= svid.notAfter ? `the certificate expired at ${iso(svid.notAfter)}`
+    : nowMs < svid.notBefore ? `the certificate is not valid before ${iso(svid.notBefore)}`
+    : 'meshd refused the certificate';
   if ('error' in token) throw new NoCredentialError(`no valid credential for meshd: ${svidProblem}, and ${token.error}`);
   const expiresAt = tokenExpiresAt(token.token);
   if (expiresAt !== undefined && expiresAt <= nowMs) {
