@@ -198,7 +198,7 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
       ttlMs: opts.ttlMs ?? 3_600_000, xdsSocket: defaultXdsSocket(certDirs[kind]),
       rotation: { fraction: opts.rotationFraction ?? AGENT_ROTATION.fraction, jitter: AGENT_ROTATION.jitter },
       backoff: opts.backoff ?? { initialMs: 100, maxMs: 1000 },
-      logger: silentLogger(), clock: systemClock,
+      logger: process.env.MESHD_TEST_AGENT_LOG ? (await import('../../../src/common/logger.js')).createLogger({ level: process.env.MESHD_TEST_AGENT_LOG }).child({ agent: kind }) : silentLogger(), clock: systemClock,
     });
     await running.ready();
     return running;
