@@ -24,6 +24,8 @@ const SOAK_MS = Number(process.env.MESHD_SOAK_MINUTES ?? 0) * 60_000;
 const TOKEN_TTL_MS = 60_000;
 const SVID_TTL_MS = 20_000;
 const MIN_RENEWALS = 8;
+// The file's own limit: ~2 minutes compressed (more on a loaded machine), the soak as long as asked.
+t.setTimeout(SOAK_MS + 600_000);
 
 interface LoopResult { calls: number; failures: number; errors: string[] }
 

@@ -4,6 +4,8 @@ import { defaultXdsSocket } from '../../src/agent/grpc-bootstrap.js';
 import { XdsTestClient, type SotwResponse, type SotwStream } from '../xds/helpers/xds-client.js';
 import { GrpcProcess } from '../proxyless/helpers/child.js';
 import { callUntil, expectAlive } from '../proxyless/helpers/calls.js';
+import { EnvoyAlsStream, httpEntry, identifier } from '../telemetry/helpers/envoy-als.js';
+import { ACCESS_LOG_NAMES } from '../../src/telemetry/access-log-config.js';
 import { CLIENT_NS, freePort, SERVICE_HOST, SERVICE_PORT, startProxylessMesh, TARGET, type ProxylessMesh } from '../proxyless/helpers/mesh.js';
 
 /**
@@ -169,4 +171,30 @@ t.test('grpc-js-xds behind the agent: with meshd gone, a new channel in a runnin
   t.match(reached, { ok: true, result: { server: 'greeter-2', transport: 'ssl' } }, 'after meshd came back, the client follows its changes');
   expectAlive(t, server);
   expectAlive(t, again);
+});
+
+t.test('access logs through the agent\'s socket reach meshd under the agent\'s SVID; another identity\'s node is refused with meshd\'s reason', async (t) => {
+  const port = await freePort();
+  const mesh = await startProxylessMesh({ servers: [{ name: 'greeter-1', port }] });
+  t.teardown(() => mesh.close());
+  const workload = new XdsTestClient(`unix:${defaultXdsSocket(mesh.certDirs.client)}`);
+  t.teardown(() => workload.close());
+  const meshdMetric = async (name: string): Promise<number> => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(await mesh.meshd.metricsText());
+    return m ? Number(m[1]) : 0;
+  };
+  const entriesBefore = await meshdMetric('meshd_accesslog_entries_total');
+  const logs = new EnvoyAlsStream(workload.client, identifier(CALLER_NODE, ACCESS_LOG_NAMES.outbound));
+  await logs.sendHttp([httpEntry({ authority: `${SERVICE_HOST}:${SERVICE_PORT}`, responseCode: 200, durationMs: 3 })]);
+  await until(async () => (await meshdMetric('meshd_accesslog_streams')) === 1 || undefined, 10_000, 'meshd holding the stream');
+  await until(async () => (await meshdMetric('meshd_accesslog_entries_total')) > entriesBefore || undefined, 10_000, 'meshd ingesting the entry');
+  t.pass('meshd took the stream and its entry, authenticated by the agent\'s SVID');
+  t.same(await logs.end(), { code: 0, details: '' }, 'meshd\'s answer reaches the workload');
+
+  // A node of another service account on the caller's agent: meshd refuses it, and says why.
+  const other = new EnvoyAlsStream(workload.client, identifier({ id: 'sidecar~127.0.0.1~greeter-1.grpc-server~grpc-server.svc.cluster.local', metadata: { NAMESPACE: 'grpc-server', WORKLOAD_NAME: 'greeter-1' } }, ACCESS_LOG_NAMES.inbound));
+  await other.sendHttp([httpEntry({ responseCode: 200 })]);
+  const refused = await other.done;
+  t.equal(refused.code, 7, `PERMISSION_DENIED: ${refused.details}`);
+  t.match(refused.details, /caller/, 'naming the identity the agent proved');
 });
