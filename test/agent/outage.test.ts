@@ -33,6 +33,9 @@ async function until<T>(probe: () => T | undefined | false | Promise<T | undefin
   }
 }
 
+// meshd started twice: minutes on a loaded machine.
+t.setTimeout(240_000);
+
 const NODE = { id: `sidecar~127.0.0.1~caller.${CLIENT_NS}~${CLIENT_NS}.svc.cluster.local`, metadata: { NAMESPACE: CLIENT_NS, WORKLOAD_NAME: 'caller' } };
 
 t.test('meshd away longer than the join token lives: the agent renews with its SVID within 4 s of meshd being back, and the workload\'s xDS stream re-syncs', async (t) => {
