@@ -165,15 +165,16 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
   await mkdir(configDir);
   await writeFile(join(configDir, 'policy.yaml'), policyYaml(opts.mode));
   await writeFile(join(configDir, 'workloads.yaml'), workloadsYaml(opts.servers));
-  // Fixed ports and data dir, so that stopMeshd/startMeshd bring back the same meshd where the agents look for it.
+  // A data dir of its own, and (after the first start, on ports the kernel chose) fixed ports, so
+  // that stopMeshd/startMeshd bring back the same meshd where the agents look for it.
   const dataDir = join(dir, 'meshd-data');
-  const [secure, plain, monitoring] = [await freePort(), await freePort(), await freePort()];
-  const meshdOptions = {
-    configDir, dataDir, svidTickMs: opts.svidTickMs ?? 200,
-    secureGrpcAddr: `127.0.0.1:${secure}`, grpcAddr: `127.0.0.1:${plain}`, monitoringAddr: `127.0.0.1:${monitoring}`,
-  };
-  let meshd: TestMeshd | undefined = await startTestMeshd(meshdOptions);
+  const base = { configDir, dataDir, svidTickMs: opts.svidTickMs ?? 200 };
+  let meshd: TestMeshd | undefined = await startTestMeshd(base);
   const first = meshd;
+  const meshdOptions = {
+    ...base,
+    secureGrpcAddr: `127.0.0.1:${first.ports.secureGrpc}`, grpcAddr: `127.0.0.1:${first.ports.grpc}`, monitoringAddr: `127.0.0.1:${first.ports.monitoring}`,
+  };
 
   // meshd's own nack view: any NACK from grpc-js-xds is a meshd bug.
   const nacks = new Map<string, NackRecord>();
