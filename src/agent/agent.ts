@@ -12,6 +12,8 @@ import { generateWorkloadKey } from './workload-csr.js';
 import { workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import { RenewalTimer } from '../common/renewal-timer.js';
 import { AGENT_BACKOFF } from '../common/defaults.js';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { chooseCredential, NoCredentialError, type CredentialKind, type MeshdCredential, type TokenRead } from './credentials.js';
 
 /**
  * `meshd agent`: keeps a workload's X.509-SVID in a directory, as istio-agent does for proxyless
@@ -19,14 +21,18 @@ import { AGENT_BACKOFF } from '../common/defaults.js';
  *
  * - The key pair is generated here; only the CSR goes to meshd (istio.v1.auth CSR API over TLS,
  *   meshd verified by its SPIFFE ID). The private key exists only in this process and key.pem.
- * - The token file is read again for every request: a token rotated on disk keeps working
- *   (istio/istio#26225 broke exactly this by caching it).
+ * - Proof of identity (credentials.ts): the SVID it holds while that is valid, presented as the
+ *   TLS client certificate, as SPIRE's agent renews; the token file only without one (first
+ *   start, or the SVID expired). The token file is read again whenever it is needed: a token
+ *   rotated on disk keeps working (istio/istio#26225 broke exactly this by caching it).
  * - Renewal at `fraction` of the lifetime ± jitter (istio-agent: SECRET_GRACE_PERIOD_RATIO 0.5,
  *   SECRET_GRACE_PERIOD_RATIO_JITTER 0.01). Each renewal uses a fresh key.
  * - The files are written as a set (cert-dir.ts). A root bundle that changed arrives with the
  *   next certificate and is written with it.
- * - meshd unreachable or refusing: retry with exponential backoff; the files on disk stay as
- *   they are while still valid. An agent restarted with valid files reuses them.
+ * - meshd unreachable or refusing: retry with a capped, jittered backoff (at most 4 s by
+ *   default, sooner as expiry nears: renewal-policy.ts); the files on disk stay as they are while
+ *   still valid. An agent restarted with valid files reuses them. With neither a valid SVID nor
+ *   a usable token it says so once (error log), reports credential "none" and keeps retrying.
  * - Trust in meshd: the --ca-root bundle (re-read for every call) plus the root bundle this agent
  *   last received over an authenticated exchange (root-cert.pem in DIR). No trust on first use.
  */
@@ -65,6 +71,12 @@ export interface AgentStatus {
   renewals: number;
   failures: number;
   lastError?: string;
+  /** What the last renewal attempt presented (or 'none'); undefined before the first attempt. */
+  credential?: CredentialKind;
+  /** Successful renewals by what they presented. */
+  renewalsBy: Record<'svid' | 'token', number>;
+  /** Clock time of the next renewal or retry; undefined while one is under way. */
+  nextAttemptAt?: number;
 }
 
 export class MeshdAgent {
@@ -83,6 +95,11 @@ export class MeshdAgent {
   private readonly first: Promise<void>;
   private readonly listeners = new Set<(c: AgentCertificate) => void>();
   private persistedRoots = '';
+  private lastCredential: CredentialKind | undefined;
+  private readonly renewalsBy = { svid: 0, token: 0 };
+  /** Serial of an SVID meshd refused as a credential: the token is used until the next renewal. */
+  private refusedSerial: string | undefined;
+  private lastLoggedError: string | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     const problem = validateRotationPolicy(opts.rotation);
@@ -131,8 +148,15 @@ export class MeshdAgent {
     return this.current;
   }
 
+  /** The agent's clock (its health and metrics judge validity by it). */
+  clockNow(): number {
+    return this.opts.clock.now();
+  }
+
   status(): AgentStatus {
-    const out: AgentStatus = { renewals: this.renewals, failures: this.failures };
+    const out: AgentStatus = { renewals: this.renewals, failures: this.failures, renewalsBy: { ...this.renewalsBy } };
+    if (this.lastCredential !== undefined) out.credential = this.lastCredential;
+    if (this.timer.dueAt !== undefined) out.nextAttemptAt = this.timer.dueAt;
     if (this.current) {
       const { set: _set, ...rest } = this.current;
       out.current = rest;
@@ -195,30 +219,80 @@ export class MeshdAgent {
     return unique.join('');
   }
 
-  private async readToken(): Promise<string> {
+  private async readToken(): Promise<TokenRead> {
     let raw: string;
     try {
       raw = await readFile(this.opts.tokenFile, 'utf8');
     } catch (e) {
-      throw new Error(`cannot read --token-file ${this.opts.tokenFile}: ${errorMessage(e)}`);
+      return { error: `cannot read --token-file ${this.opts.tokenFile}: ${errorMessage(e)}` };
     }
     const token = raw.trim();
-    if (token === '') throw new Error(`--token-file ${this.opts.tokenFile} is empty`);
-    return token;
+    if (token === '') return { error: `--token-file ${this.opts.tokenFile} is empty` };
+    return { token };
+  }
+
+  /**
+   * What to present to meshd now: the SVID while it is valid, else the token file's token.
+   * Throws NoCredentialError when neither is usable. The xDS proxy asks for every new stream.
+   */
+  async credential(): Promise<MeshdCredential> {
+    const now = this.opts.clock.now();
+    const c = this.current;
+    const held = c === undefined ? undefined : { keyPem: c.set.keyPem, chainPem: c.set.certChainPem, notBefore: c.notBefore, notAfter: c.notAfter };
+    const refused = c !== undefined && this.refusedSerial === c.serialHex;
+    // The token file is read only when the SVID cannot serve.
+    if (held !== undefined && !refused && now >= held.notBefore && now < held.notAfter) {
+      return chooseCredential(now, held, false, { error: 'unused' });
+    }
+    return chooseCredential(now, held, refused, await this.readToken());
+  }
+
+  /** The credential the agent would present now, and why when there is none (health, metrics). */
+  async credentialState(): Promise<{ kind: CredentialKind; detail?: string }> {
+    try {
+      return { kind: (await this.credential()).kind };
+    } catch (e) {
+      if (e instanceof NoCredentialError) return { kind: 'none', detail: e.message };
+      throw e;
+    }
+  }
+
+  private noteCredential(kind: CredentialKind, detail?: string): void {
+    if (kind === this.lastCredential) return;
+    const before = this.lastCredential;
+    this.lastCredential = kind;
+    const log = this.opts.logger;
+    if (kind === 'none') {
+      log.error({ spiffeId: this.spiffeId, reason: detail }, 'no valid credential for meshd: neither a valid SVID nor a usable join token; retrying until one is available');
+    } else if (before !== undefined) {
+      log.info({ spiffeId: this.spiffeId, from: before, to: kind }, kind === 'svid' ? 'presenting the SVID to meshd again' : 'presenting the join token to meshd (no valid SVID)');
+    }
   }
 
   private async renew(): Promise<void> {
     if (this.stopped) return;
     const { opts } = this;
     const log = opts.logger;
+    let presented: MeshdCredential | undefined;
+    const presentedSerial = this.current?.serialHex;
     try {
-      const [token, roots] = await Promise.all([this.readToken(), this.trustedRoots()]);
+      let roots: string;
+      [presented, roots] = await Promise.all([
+        this.credential().catch((e: unknown) => {
+          if (e instanceof NoCredentialError) this.noteCredential('none', e.message);
+          throw e;
+        }),
+        this.trustedRoots(),
+      ]);
+      this.noteCredential(presented.kind);
       const key = await generateWorkloadKey(opts.keyType, this.spiffeId);
       const response = await createCertificateCall({
         address: opts.meshdAddress,
         trustedRootsPem: roots,
         serverSpiffeId: opts.meshdSpiffeId,
-        token,
+        ...(presented.kind === 'svid'
+          ? { clientCertificate: { keyPem: presented.keyPem, chainPem: presented.chainPem } }
+          : { token: presented.token }),
         csrPem: key.csrPem,
         validitySeconds: Math.ceil(opts.ttlMs / 1000),
       });
@@ -230,10 +304,13 @@ export class MeshdAgent {
       this.adopt(set, summary, version, opts.clock.now());
       this.attempt = 0;
       this.renewals += 1;
+      this.renewalsBy[presented.kind] += 1;
+      this.refusedSerial = undefined;
       this.lastError = undefined;
+      this.lastLoggedError = undefined;
       log.info({
         spiffeId: this.spiffeId, serial: summary.serialHex, notAfter: new Date(summary.notAfter).toISOString(),
-        renewAt: new Date(this.current!.renewAt).toISOString(), version, rootsChanged,
+        renewAt: new Date(this.current!.renewAt).toISOString(), version, rootsChanged, presented: presented.kind,
       }, 'workload certificate written');
       for (const l of this.listeners) {
         try { l(this.current!); } catch (e) { log.error({ err: errorMessage(e) }, 'certificate listener failed'); }
@@ -244,14 +321,24 @@ export class MeshdAgent {
       this.failures += 1;
       const message = e instanceof CsrCallError ? e.message : errorMessage(e);
       this.lastError = message;
+      // meshd no longer takes this SVID as proof (a replaced CA, say): the token takes over.
+      if (e instanceof CsrCallError && e.code === grpcStatus.UNAUTHENTICATED && presented?.kind === 'svid' && presentedSerial !== undefined) {
+        this.refusedSerial = presentedSerial;
+      }
       const now = opts.clock.now();
       const delay = retryDelay(this.attempt, this.backoff, this.random(), now, this.current?.notAfter);
       this.attempt += 1;
       const valid = this.current !== undefined && this.current.notAfter > now;
-      log.warn({
-        err: message, retryInMs: delay, attempt: this.attempt,
-        keeping: valid ? `the current certificate (valid until ${new Date(this.current!.notAfter).toISOString()})` : 'nothing: no valid certificate yet',
-      }, 'certificate request failed; retrying with backoff');
+      // Bounded log volume while meshd is away: a new reason is logged at once, a repeated one
+      // at attempts 1, 2, 4, 8, … (one line a minute or so at the 4 s cap).
+      const powerOfTwo = (this.attempt & (this.attempt - 1)) === 0;
+      if (message !== this.lastLoggedError || powerOfTwo) {
+        this.lastLoggedError = message;
+        log.warn({
+          err: message, retryInMs: delay, attempt: this.attempt, presented: presented?.kind ?? 'none',
+          keeping: valid ? `the current certificate (valid until ${new Date(this.current!.notAfter).toISOString()})` : 'nothing: no valid certificate',
+        }, 'certificate request failed; retrying with backoff');
+      }
       this.schedule(delay);
     }
   }

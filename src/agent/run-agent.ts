@@ -1,7 +1,10 @@
 import type { LeafKeyType } from '../ca/types.js';
 import { AGENT_ROTATION, WORKLOAD_CERT_TTL_MS } from '../common/defaults.js';
 import type { RotationPolicy } from '../common/renewal-policy.js';
-import { MeshdAgent, type AgentCertificate, type AgentOptions } from './agent.js';
+import { Registry } from 'prom-client';
+import { MeshdAgent, type AgentOptions } from './agent.js';
+import { registerAgentMetrics } from './agent-metrics.js';
+import { parseHostPort } from '../server/addresses.js';
 import { XdsProxy } from './xds-proxy.js';
 import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
 
@@ -20,10 +23,16 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'meshdSpiffeId' | 
   xdsSocket?: string;
   /** Unix socket of the local SDS server; undefined = none. */
   sdsSocket?: string;
+  /** host:port of the status port (/healthz/ready, /metrics); undefined = none. */
+  statusAddress?: string;
 }
 
 export interface RunningAgent {
   agent: MeshdAgent;
+  /** The agent's series (meshd_agent_*). */
+  registry: Registry;
+  /** The status port actually bound (for :0); undefined without one. */
+  statusPort?: number;
   /** Resolves once a certificate set is on disk. */
   ready(): Promise<void>;
   stop(): Promise<void>;
@@ -50,20 +59,24 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
     logger: log.child({ component: 'agent' }),
     clock: opts.clock,
   });
+  const registry = new Registry();
+  registerAgentMetrics(registry, agent);
   const stoppers: Array<() => Promise<void>> = [];
+  let statusPort: number | undefined;
   try {
     await agent.start();
     stoppers.push(() => agent.stop());
     if (opts.xdsSocket !== undefined) {
-      const current = (): AgentCertificate | undefined => agent.certificate();
       const proxy = new XdsProxy({
         socketPath: opts.xdsSocket,
         meshdAddress: opts.meshdAddress,
         meshdSpiffeId: serverId,
-        credentials: async () => {
-          const c = current();
-          return c === undefined ? undefined : { keyPem: c.set.keyPem, chainPem: c.set.certChainPem, rootsPem: await agent.trustedRoots() };
-        },
+        credential: () => agent.credential(),
+        trustedRoots: () => agent.trustedRoots(),
+        clock: opts.clock,
+        ...(opts.random !== undefined ? { random: opts.random } : {}),
+        ...(opts.backoff !== undefined ? { backoff: opts.backoff } : {}),
+        ...(registry !== undefined ? { registry } : {}),
         logger: log,
       });
       await proxy.start();
@@ -74,6 +87,13 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       const sds = await startLocalSds({ agent, socketPath: opts.sdsSocket, logger: log, clock: opts.clock });
       stoppers.unshift(() => sds.stop());
     }
+    if (opts.statusAddress !== undefined) {
+      const { host, port } = parseHostPort(opts.statusAddress, '--status-address');
+      const { startStatusServer } = await import('./status-server.js');
+      const status = await startStatusServer({ host, port, agent, registry, logger: log });
+      statusPort = status.port;
+      stoppers.unshift(() => status.close());
+    }
   } catch (e) {
     for (const s of stoppers) await s().catch(() => undefined);
     throw e;
@@ -81,6 +101,8 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
   let stopped: Promise<void> | undefined;
   return {
     agent,
+    registry,
+    ...(statusPort !== undefined ? { statusPort } : {}),
     ready: () => agent.ready(),
     stop: () => {
       stopped ??= (async () => {

@@ -1,26 +1,42 @@
 import {
-  Client, Metadata, Server, ServerCredentials, credentials, status,
-  type ClientDuplexStream, type MethodDefinition, type ServerDuplexStream, type ServiceDefinition, type StatusObject,
+  Server, ServerCredentials, status,
+  type Client, type ClientWritableStream, type Metadata, type MethodDefinition, type ServerDuplexStream, type ServerReadableStream,
+  type ServiceDefinition, type StatusObject, type sendUnaryData,
 } from '@grpc/grpc-js';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { PeerCertificate } from 'node:tls';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../common/logger.js';
+import type { Clock } from '../common/clock.js';
 import { errorMessage } from '../ca/errors.js';
 import { addGuardedService } from '../common/guarded-service.js';
 import { HandlerErrors } from '../common/handler-errors.js';
+import { AGENT_BACKOFF } from '../common/defaults.js';
+import type { BackoffPolicy } from '../common/renewal-policy.js';
+import { ACCESS_LOG_SERVICE_NAME } from '../telemetry/als-service.js';
+import type { MeshdCredential } from './credentials.js';
+import { meshdChannel } from './meshd-channel.js';
+import { LastConfig } from './last-config.js';
+import { SotwRelay } from './sotw-relay.js';
 
 /**
- * The agent's local xDS proxy, as istio-agent runs one for proxyless gRPC (its bootstrap points
- * at unix:///etc/istio/proxy/XDS: pkg/istio-agent/xds_proxy.go).
+ * The agent's local xDS proxy, as istio-agent runs one (its bootstrap points at
+ * unix:///etc/istio/proxy/XDS: pkg/istio-agent/xds_proxy.go).
  *
  * Why it exists: grpc-js-xds's bootstrap knows only `insecure` and `google_default` channel
  * credentials and has no call credentials, so a gRPC workload cannot present meshd's bearer
- * token or its SVID to meshd by itself. The workload talks plaintext to this proxy on a Unix
- * socket (mode 0600: only the workload's user can connect), and the proxy opens each stream to
- * meshd over TLS, verifying meshd's SPIFFE ID and presenting the workload's own SVID, so meshd
- * admits the node against the identity the agent proved. Messages pass through as bytes, so
- * whatever the workload and meshd say (SotW or delta, any type) is untouched.
+ * token or its SVID to meshd by itself; an Envoy fronted by the agent holds neither. The
+ * workload talks plaintext to this proxy on a Unix socket (mode 0600: only the workload's user
+ * can connect), and the proxy opens each stream to meshd over TLS, verifying meshd's SPIFFE ID
+ * and presenting the agent's current credential (the SVID while valid, else the join token:
+ * credentials.ts), so meshd admits the node against the identity the agent proved.
+ *
+ * - ADS state of the world: relayed by SotwRelay, which keeps the workload's stream open while
+ *   meshd is unreachable and answers it from the last configuration meshd sent.
+ * - ADS delta: passed through as bytes; it ends when meshd's side ends.
+ * - Access logs (envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs): passed through
+ *   as bytes, so an Envoy behind the agent sends its access logs to meshd through the same
+ *   socket; when meshd is gone the stream ends and Envoy opens a new one for its next logs.
  */
 export interface XdsProxyOptions {
   /** Path of the Unix socket to serve on. */
@@ -28,35 +44,65 @@ export interface XdsProxyOptions {
   /** host:port of meshd's TLS gRPC port. */
   meshdAddress: string;
   meshdSpiffeId: string;
-  /** The workload's current SVID and the roots that may sign meshd's certificate; undefined until issued. */
-  credentials: () => Promise<{ keyPem: string; chainPem: string; rootsPem: string } | undefined>;
+  /** What to present to meshd now (throws when the agent has no credential). */
+  credential: () => Promise<MeshdCredential>;
+  /** Roots that may sign meshd's serving certificate. */
+  trustedRoots: () => Promise<string>;
+  clock: Clock;
+  random?: () => number;
+  /** Reconnect backoff; default AGENT_BACKOFF. */
+  backoff?: BackoffPolicy;
+  /** Where the proxy's series go (meshd_agent_xds_*); none = not exported. */
+  registry?: Registry;
   logger: Logger;
 }
 
 const ADS = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
-const METHODS = ['StreamAggregatedResources', 'DeltaAggregatedResources'] as const;
+const SOTW = 'StreamAggregatedResources';
+const DELTA = 'DeltaAggregatedResources';
+const ALS = 'StreamAccessLogs';
 const bytes = (b: Buffer): Buffer => b;
 
-function pipeDefinition(): ServiceDefinition {
-  const def: Record<string, MethodDefinition<Buffer, Buffer>> = {};
-  for (const m of METHODS) {
-    def[m] = {
-      path: `/${ADS}/${m}`, originalName: m, requestStream: true, responseStream: true,
-      requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes,
-    };
-  }
-  return def as unknown as ServiceDefinition;
+function method(service: string, name: string, requestStream: boolean, responseStream: boolean): MethodDefinition<Buffer, Buffer> {
+  return {
+    path: `/${service}/${name}`, originalName: name, requestStream, responseStream,
+    requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes,
+  };
 }
 
-function uriSans(cert: PeerCertificate): string[] {
-  return (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+const adsDefinition = (): ServiceDefinition => ({ [SOTW]: method(ADS, SOTW, true, true), [DELTA]: method(ADS, DELTA, true, true) }) as unknown as ServiceDefinition;
+const alsDefinition = (): ServiceDefinition => ({ [ALS]: method(ACCESS_LOG_SERVICE_NAME, ALS, true, false) }) as unknown as ServiceDefinition;
+
+interface ProxyMetrics {
+  upstreamDown: Gauge<string>;
+  cachedAnswers: Counter<string>;
+}
+
+function proxyMetrics(registry: Registry): ProxyMetrics {
+  return {
+    upstreamDown: new Gauge({
+      name: 'meshd_agent_xds_streams_without_meshd',
+      help: 'Workload xDS streams the agent holds open while it cannot reach meshd (answered from the last configuration meshd sent).',
+      registers: [registry],
+    }),
+    cachedAnswers: new Counter({
+      name: 'meshd_agent_xds_cached_responses_total',
+      help: 'xDS responses the agent sent from the last configuration meshd sent, while meshd was unreachable.',
+      labelNames: ['type'],
+      registers: [registry],
+    }),
+  };
 }
 
 export class XdsProxy {
   private server: Server | undefined;
-  private readonly open = new Set<{ cancel(): void }>();
+  private readonly open = new Set<{ close(): void }>();
+  private readonly lastConfig = new LastConfig();
+  private readonly metrics: ProxyMetrics | undefined;
 
-  constructor(private readonly opts: XdsProxyOptions) {}
+  constructor(private readonly opts: XdsProxyOptions) {
+    this.metrics = opts.registry ? proxyMetrics(opts.registry) : undefined;
+  }
 
   async start(): Promise<void> {
     const { socketPath } = this.opts;
@@ -65,10 +111,15 @@ export class XdsProxy {
     if (existing?.isSocket()) await unlink(socketPath); // a stale socket of a previous run
     else if (existing) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
     const server = new Server();
-    const implementation: Record<string, (call: ServerDuplexStream<Buffer, Buffer>) => Promise<void>> = {};
-    for (const m of METHODS) implementation[m] = (call) => this.pipe(m, call);
     // Guarded like meshd's own services: an unexpected error ends that stream with INTERNAL, not the agent.
-    addGuardedService(server, pipeDefinition(), implementation, new HandlerErrors({ logger: this.opts.logger.child({ component: 'xds-proxy' }) }));
+    const errors = new HandlerErrors({ logger: this.opts.logger.child({ component: 'xds-proxy' }) });
+    addGuardedService(server, adsDefinition(), {
+      [SOTW]: (call: ServerDuplexStream<Buffer, Buffer>) => this.relay(call),
+      [DELTA]: (call: ServerDuplexStream<Buffer, Buffer>) => this.pipe(`${ADS}/${DELTA}`, call),
+    }, errors);
+    addGuardedService(server, alsDefinition(), {
+      [ALS]: (call: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.pipeAccessLogs(call, callback),
+    }, errors);
     await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${socketPath}`, ServerCredentials.createInsecure(),
       (err) => (err ? reject(new Error(`cannot listen on unix:${socketPath}: ${err.message}`)) : resolve())));
     await chmod(socketPath, 0o600);
@@ -77,7 +128,7 @@ export class XdsProxy {
   }
 
   async stop(): Promise<void> {
-    for (const u of this.open) u.cancel();
+    for (const u of this.open) u.close();
     const server = this.server;
     this.server = undefined;
     if (!server) return;
@@ -87,6 +138,48 @@ export class XdsProxy {
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });
     });
     await unlink(this.opts.socketPath).catch(() => undefined);
+  }
+
+  private relay(call: ServerDuplexStream<Buffer, Buffer>): void {
+    const m = this.metrics;
+    let down = false;
+    const relay = new SotwRelay({
+      target: { address: this.opts.meshdAddress, spiffeId: this.opts.meshdSpiffeId },
+      method: `${ADS}/${SOTW}`,
+      credential: this.opts.credential,
+      trustedRoots: this.opts.trustedRoots,
+      lastConfig: this.lastConfig,
+      clock: this.opts.clock,
+      random: this.opts.random ?? Math.random,
+      backoff: this.opts.backoff ?? AGENT_BACKOFF,
+      logger: this.opts.logger.child({ component: 'xds-proxy' }),
+      onUpstream: (up) => {
+        if (up === !down) return;
+        down = !up;
+        m?.upstreamDown.inc(up ? -1 : 1);
+      },
+      onCachedAnswer: (typeUrl) => m?.cachedAnswers.inc({ type: typeUrl.slice(typeUrl.lastIndexOf('.') + 1) }),
+    }, call);
+    const handle = { close: () => relay.close(false, 'meshd agent is shutting down') };
+    this.open.add(handle);
+    call.on('close', () => {
+      this.open.delete(handle);
+      if (down) m?.upstreamDown.dec();
+      down = false;
+    });
+  }
+
+  /** Opens the call to meshd with the agent's current credential; undefined (and the workload told why) when there is none. */
+  private async upstream<T>(path: string, fail: (s: { code: status; details: string }) => void,
+    open: (client: Client, metadata: Metadata) => T): Promise<T | undefined> {
+    try {
+      const [credential, roots] = await Promise.all([this.opts.credential(), this.opts.trustedRoots()]);
+      const { client, metadata } = meshdChannel({ address: this.opts.meshdAddress, spiffeId: this.opts.meshdSpiffeId }, roots, credential);
+      return open(client, metadata);
+    } catch (e) {
+      fail({ code: status.UNAVAILABLE, details: `the agent cannot open ${path} to meshd: ${errorMessage(e)}` });
+      return undefined;
+    }
   }
 
   private async pipe(method: string, down: ServerDuplexStream<Buffer, Buffer>): Promise<void> {
@@ -99,30 +192,18 @@ export class XdsProxy {
       if (s.code === status.OK) down.end();
       else down.emit('error', Object.assign(new Error(s.details ?? ''), { code: s.code, details: s.details ?? '' }));
     };
-    let material;
-    try {
-      material = await this.opts.credentials();
-    } catch (e) {
-      finish({ code: status.UNAVAILABLE, details: `the agent cannot reach meshd yet: ${errorMessage(e)}` });
-      return;
-    }
-    if (!material) {
-      finish({ code: status.UNAVAILABLE, details: 'the agent has no certificate yet; retry shortly' });
-      return;
-    }
-    const expected = this.opts.meshdSpiffeId;
-    const creds = credentials.createSsl(Buffer.from(material.rootsPem), Buffer.from(material.keyPem), Buffer.from(material.chainPem), {
-      checkServerIdentity: (_h, cert) => (uriSans(cert).includes(expected) ? undefined : new Error(`meshd presented ${cert.subjectaltname ?? 'no SAN'}, not ${expected}`)),
+    let closeClient = (): void => undefined;
+    const up = await this.upstream(method, finish, (client, metadata) => {
+      closeClient = () => client.close();
+      return client.makeBidiStreamRequest(`/${method}`, bytes, bytes, metadata);
     });
-    // One channel per stream: it carries the SVID current when the stream opened.
-    const client = new Client(this.opts.meshdAddress, creds, { 'grpc.ssl_target_name_override': 'meshd', 'grpc.use_local_subchannel_pool': 1 });
-    const up: ClientDuplexStream<Buffer, Buffer> = client.makeBidiStreamRequest(`/${ADS}/${method}`, bytes, bytes, new Metadata());
-    const handle = { cancel: () => up.cancel() };
+    if (!up) return;
+    const handle = { close: () => up.cancel() };
     this.open.add(handle);
     up.on('data', (b: Buffer) => { if (!finished && !down.cancelled) down.write(b); });
     up.on('status', (s: StatusObject) => {
       this.open.delete(handle);
-      client.close();
+      closeClient();
       if (s.code !== status.OK && s.code !== status.CANCELLED) log.warn({ code: status[s.code], details: s.details }, 'meshd ended the xDS stream');
       finish(s);
     });
@@ -134,4 +215,42 @@ export class XdsProxy {
     down.on('close', () => { if (!finished) gone(); });
     down.on('error', () => undefined);
   }
+
+  /** Access logs: one call to meshd per workload call; meshd's answer (or refusal) is the workload's. */
+  private async pipeAccessLogs(down: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>): Promise<void> {
+    const path = `${ACCESS_LOG_SERVICE_NAME}/${ALS}`;
+    let answered = false;
+    const answer = (err: { code: status; details: string } | null, value?: Buffer): void => {
+      if (answered) return;
+      answered = true;
+      if (err) callback(Object.assign(new Error(err.details), { code: err.code, details: err.details, metadata: undefined as never }));
+      else callback(null, value ?? Buffer.alloc(0));
+    };
+    // Buffered until meshd's call is open: Envoy writes its identifier first and then entries.
+    const early: Buffer[] = [];
+    let ended = false;
+    let up: ClientWritableStream<Buffer> | undefined;
+    down.on('data', (b: Buffer) => { if (up) up.write(b); else early.push(b); });
+    down.on('end', () => { ended = true; up?.end(); });
+    down.on('error', () => undefined);
+    let closeClient = (): void => undefined;
+    const call = await this.upstream(path, (s) => answer(s), (client, metadata) => {
+      closeClient = () => client.close();
+      return client.makeClientStreamRequest(`/${path}`, bytes, bytes, metadata, (err, value) => {
+        closeClient();
+        answer(err ? { code: err.code, details: err.details } : null, value);
+      });
+    });
+    if (!call) return;
+    up = call;
+    const handle = { close: () => call.cancel() };
+    this.open.add(handle);
+    call.on('status', () => this.open.delete(handle));
+    const gone = (): void => { if (!answered) call.cancel(); };
+    down.on('cancelled', gone);
+    for (const b of early) call.write(b);
+    early.length = 0;
+    if (ended) call.end();
+  }
 }
+

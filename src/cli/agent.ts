@@ -19,7 +19,7 @@ export function registerAgent(program: Command): void {
     .description("keep a workload's X.509-SVID in a directory (key made locally, signed through meshd's CSR API), renew it, and proxy its xDS to meshd")
     .requiredOption('-n, --namespace <ns>', "the workload's namespace")
     .requiredOption('-s, --service-account <sa>', "the workload's service account")
-    .requiredOption('--token-file <file>', 'bearer token (`meshd token issue`), read again for every request so a rotated file keeps working')
+    .requiredOption('--token-file <file>', 'join token (`meshd token issue`), presented only while the agent holds no valid SVID (first start, or after its SVID expired); read again whenever needed, so a rotated file keeps working')
     .requiredOption('--out <dir>', 'where cert-chain.pem, key.pem (0600) and root-cert.pem are kept (swapped as a set through ..data)')
     .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address (CSR API and xDS)").default(MESHD_XDS_ADDRESS))
     .option('--ca-root <file>', "PEM roots that may sign meshd's serving certificate (GET /trust-bundle?format=pem on meshd's monitoring port); optional once --out holds a root-cert.pem this agent received")
@@ -30,6 +30,7 @@ export function registerAgent(program: Command): void {
     .option('--xds-socket <path>', 'Unix socket of the local xDS proxy for proxyless gRPC (default: <out>/xds.sock)')
     .option('--no-xds-proxy', 'do not run the local xDS proxy')
     .option('--sds-socket <path>', 'also serve SDS (default, ROOTCA, own SPIFFE ID, trust domain) to a local Envoy on this Unix socket')
+    .option('--status-address <host:port>', "serve /healthz/ready (200 while the agent holds a valid SVID, 503 with the reason otherwise) and /metrics on this address, as pilot-agent does on 15020 (default: off)")
     .addOption(logLevelOption())
     .action(async (opts: AgentFlags) => {
       const logger = createLogger({ level: opts.logLevel });
@@ -51,6 +52,7 @@ export function registerAgent(program: Command): void {
         rotation,
         ...(opts.xdsProxy ? { xdsSocket: absolute(opts.xdsSocket ?? defaultXdsSocket(out)) } : {}),
         ...(opts.sdsSocket !== undefined ? { sdsSocket: absolute(opts.sdsSocket) } : {}),
+        ...(opts.statusAddress !== undefined ? { statusAddress: opts.statusAddress } : {}),
         logger,
         clock: systemClock,
       });
@@ -83,5 +85,6 @@ interface AgentFlags {
   xdsSocket?: string;
   xdsProxy: boolean;
   sdsSocket?: string;
+  statusAddress?: string;
   logLevel: string;
 }

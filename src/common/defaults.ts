@@ -49,8 +49,12 @@ export const SVID_SWEEP_MS = SECOND;
 export const SERVING_RENEWAL_RETRY_MS = 30 * SECOND;
 /** `meshd agent` renews as istio-agent does: at half the lifetime ± 1 % (SECRET_GRACE_PERIOD_RATIO, SECRET_GRACE_PERIOD_RATIO_JITTER). */
 export const AGENT_ROTATION: RotationPolicy = { fraction: 0.5, jitter: 0.01 };
-/** `meshd agent` retries a failed request from 1 s, doubling, up to 60 s. */
-export const AGENT_BACKOFF: BackoffPolicy = { initialMs: SECOND, maxMs: MINUTE };
+/**
+ * `meshd agent` retries a failed renewal or a lost xDS stream from 250 ms, doubling, waiting at
+ * most 4 s (the jitter only shortens a wait): an agent is back within 4 s of meshd, and one
+ * attempt against a listening meshd takes well under the remaining second.
+ */
+export const AGENT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 4 * SECOND };
 
 // ── Tokens ──────────────────────────────────────────────────────────────────────────────────
 

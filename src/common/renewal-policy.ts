@@ -33,28 +33,35 @@ export function validateRotationPolicy(policy: RotationPolicy): string | undefin
 }
 
 /**
- * Exponential backoff for retries against meshd: initial × 2^attempt, capped, with ±20 %
- * jitter so agents that lost meshd together do not return together. (istio-agent retries
- * CSRs with exponential backoff from 1 s.)
+ * Exponential backoff for retries against meshd: initial × 2^attempt up to a cap. The jitter
+ * only ever shortens the wait (a draw between half and all of it, the "equal jitter" of
+ * https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), so the cap is a
+ * bound on how long after meshd comes back an agent tries again, while agents that lost meshd
+ * together still spread out. istio-agent retries CSRs with exponential backoff from 1 s.
  */
 export interface BackoffPolicy {
+  /** The first retry's delay; also the shortest wait the expiry rule below may shrink to. */
   initialMs: number;
+  /** No wait is longer than this. */
   maxMs: number;
 }
 
 /** @param attempt 0 for the first retry; @param random a draw in [0, 1) */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: number): number {
-  const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.max(1, Math.round(base * (0.8 + 0.4 * random)));
+  const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(Math.max(0, attempt), 30));
+  return Math.max(1, Math.floor(base * (0.5 + 0.5 * random)));
 }
 
 /**
- * When to try again after a failure: the backoff, but never later than shortly before the
- * current certificate expires (a last attempt at 90 % of the time left), so a workload that can
- * still renew does.
+ * When to try again after a failed renewal: the backoff, but never longer than a tenth of the
+ * time the current certificate has left (not below initialMs), so the retries come closer
+ * together as expiry nears and one that succeeds just before it still lands in time. Once the
+ * certificate has expired (or there is none) it is the plain backoff: the agent then renews
+ * with its token, as on first start.
  */
 export function retryDelay(attempt: number, policy: BackoffPolicy, random: number, nowMs: number, notAfterMs: number | undefined): number {
   const delay = backoffDelay(attempt, policy, random);
   if (notAfterMs === undefined || notAfterMs <= nowMs) return delay;
-  return Math.max(1, Math.min(delay, Math.floor((notAfterMs - nowMs) * 0.9)));
+  const nearExpiryCap = Math.max(policy.initialMs, Math.floor((notAfterMs - nowMs) / 10));
+  return Math.max(1, Math.min(delay, nearExpiryCap));
 }

@@ -96,16 +96,19 @@ t.test('issues the workload SVID into the directory: own key, caller identity, r
   t.equal(agent.status().renewals, 1);
 });
 
-t.test('renews at the configured fraction with a fresh key each time, and re-reads the token file for every request (istio#26225)', async (t) => {
-  const clock = new ManualClock(Date.now());
+t.test('renews at the configured fraction with a fresh key each time, presenting its SVID: the token file is needed only for the first certificate', async (t) => {
+  // meshd and the agent share a ManualClock that starts 9 minutes in the past: TLS checks the
+  // presented SVID against real time, so the clock may run at most meshd's 2 minute backdate ahead
+  // of it. With 10 minute certificates that leaves room for three renewals with the SVID.
+  const clock = new ManualClock(Date.now() - 9 * 60_000);
   const meshd = await startTestMeshd({ clock });
   t.teardown(() => meshd.close());
   const dir = await workdir(t);
-  await prepare(meshd, dir, 40 * 60_000); // this first token expires before the second renewal
+  await prepare(meshd, dir, 60_000); // the join token lives one minute
   const serials: string[] = [];
   const keys = new Set<string>();
   const agent = new MeshdAgent(options(meshd, dir, {
-    ttlMs: 3_600_000, clock,
+    ttlMs: 10 * 60_000, clock,
     onRenewed: (c) => { serials.push(c.serialHex); keys.add(c.set.keyPem); },
   }));
   t.teardown(() => agent.stop());
@@ -113,14 +116,15 @@ t.test('renews at the configured fraction with a fresh key each time, and re-rea
   await agent.start();
   clock.advance(0); // the first request is due at once
   await agent.ready();
+  t.same(agent.status().renewalsBy, { svid: 0, token: 1 }, 'the first certificate was obtained with the join token');
   const first = agent.certificate()!;
   // Half the lifetime counted from receipt (not from the backdated notBefore), ±1 % jitter.
   const left = first.notAfter - receivedAt;
   t.ok(first.renewAt >= receivedAt + Math.floor(0.49 * left) && first.renewAt <= receivedAt + Math.ceil(0.51 * left),
     `renewal due at half the lifetime (${first.renewAt - receivedAt} ms after receipt, lifetime ${left} ms)`);
-  // Replace the token on disk as kubelet rotates projected tokens; the old one expires meanwhile.
-  await writeFile(join(dir, 'token.new'), await meshd.token('shop', 'web', 3 * 3_600_000));
-  await (await import('node:fs/promises')).rename(join(dir, 'token.new'), join(dir, 'token'));
+  // The token file now holds garbage, and the token had expired anyway: renewals need neither.
+  await writeFile(join(dir, 'token'), 'not a token');
+  const failuresBefore = Number(/^citadel_server_authentication_failure_count (\d+)/m.exec(await meshd.metricsText())?.[1] ?? 0);
   for (let n = 2; n <= 4; n++) {
     const due = agent.certificate()!.renewAt;
     clock.set(due - 1);
@@ -128,27 +132,49 @@ t.test('renews at the configured fraction with a fresh key each time, and re-rea
     clock.set(due);
     await until(() => serials.length >= n || undefined, 15_000, `certificate ${n}`);
   }
-  t.ok(clock.now() > first.renewAt + 40 * 60_000, 'the first token had expired by the last renewal');
+  t.ok(clock.now() > receivedAt + 60_000, 'the join token had expired before the first renewal');
+  t.same(agent.status().renewalsBy, { svid: 3, token: 1 }, 'every renewal presented the SVID');
+  t.equal(agent.status().failures, 0, 'no renewal failed');
+  t.equal(Number(/^citadel_server_authentication_failure_count (\d+)/m.exec(await meshd.metricsText())?.[1] ?? 0), failuresBefore, 'meshd refused nothing');
   t.equal(new Set(serials).size, serials.length, 'every renewal is a new certificate');
   t.equal(keys.size, serials.length, 'and a new key');
-  t.equal(agent.status().failures, 0, 'no renewal failed although the first token expired: the new file was read');
   const leaf = await leafOf(dir);
   t.equal(leaf.serialNumber.toLowerCase().replace(/^0+/, ''), agent.certificate()!.serialHex, 'the files hold the latest');
 });
 
-t.test('a token file that turns bad fails renewals with the reason, keeps the files, and recovers when fixed', async (t) => {
+t.test('an expired SVID falls back to the token file, re-read for every request (istio#26225): a bad token fails with meshd\'s reason, keeps the files, and recovers when fixed', async (t) => {
   const clock = new ManualClock(Date.now());
-  const { meshd, dir, agent } = await readyAgent(t, { clock, random: () => 0.5 });
+  const meshd = await startTestMeshd({ clock });
+  t.teardown(() => meshd.close());
+  const dir = await workdir(t);
+  await prepare(meshd, dir);
+  const agent = new MeshdAgent(options(meshd, dir, { clock, random: () => 0.5 }));
+  t.teardown(() => agent.stop());
+  await agent.start();
+  clock.advance(0);
+  await agent.ready();
   const version = await readlink(join(dir, 'out', DATA_LINK));
   await writeFile(join(dir, 'token'), 'garbage');
-  await agent.renewNow();
+  const notAfter = agent.certificate()!.notAfter;
+  // Straight past the certificate's end: the renewal due at half-life fires on the way with the
+  // SVID still valid by its own time, and meshd, already past notAfter, refuses it as expired.
+  clock.set(notAfter + 1);
+  // meshd's own timers run on this clock too: the agent's is the one its status names.
+  const retryIn = (): number | undefined => (agent.status().nextAttemptAt === undefined ? undefined : agent.status().nextAttemptAt! - clock.now());
+  await until(() => (agent.status().failures >= 1 && retryIn() !== undefined) || undefined, 10_000, 'the renewal on the way');
+  t.match(agent.status().lastError, /UNAUTHENTICATED: .*client certificate is outside its validity window/, 'meshd refused the SVID, expired by its clock');
+  t.equal(retryIn(), 37, 'retried after the first backoff step (50 ms, the draw taking a quarter off)');
+  clock.advance(37);
+  await until(() => (agent.status().failures >= 2 && retryIn() !== undefined) || undefined, 10_000, 'the retry');
+  t.equal(agent.status().credential, 'token', 'the expired SVID is not presented again: the token file is');
   t.match(agent.status().lastError, /UNAUTHENTICATED: request authenticate failure/, 'the reason is meshd\'s');
   t.equal(await readlink(join(dir, 'out', DATA_LINK)), version, 'the files were not touched');
-  t.equal(pendingDelay(clock), 50, 'retried after the first backoff step');
+  t.equal(retryIn(), 75);
   await writeFile(join(dir, 'token'), await meshd.token('shop', 'web'));
-  clock.advance(50);
+  clock.advance(75);
   await until(() => agent.status().lastError === undefined || undefined, 10_000, 'recovery');
   t.not(await readlink(join(dir, 'out', DATA_LINK)), version, 'a new set after the token was fixed');
+  t.same(agent.status().renewalsBy, { svid: 0, token: 2 }, 'both certificates came with the token');
 });
 
 t.test('meshd unreachable: retries with backoff, keeps the valid files in place, recovers when meshd returns; a restarted agent reuses valid files', async (t) => {
@@ -180,14 +206,14 @@ t.test('meshd unreachable: retries with backoff, keeps the valid files in place,
   t.teardown(() => away.stop());
   await away.start();
   void away.renewNow();
-  // Backoff 50 ms doubling to at most 400 ms (jitter drawn at its middle): each retry happens when the clock reaches it.
+  // Backoff 50 ms doubling to at most 400 ms, the draw at the middle of the jitter: each retry happens when the clock reaches it.
   const delays: number[] = [];
   for (let failures = 1; failures <= 5; failures++) {
     await until(() => (away.status().failures >= failures && clock.timerDelays().length === 1) || undefined, 20_000, `failed attempt ${failures}`);
     delays.push(pendingDelay(clock));
     if (failures < 5) clock.advance(delays.at(-1)!);
   }
-  t.same(delays, [50, 100, 200, 400, 400], 'exponential backoff, capped');
+  t.same(delays, [37, 75, 150, 300, 300], 'exponential backoff (50 ms doubling, capped at 400 ms), each wait shortened by the jitter draw');
   t.match(away.status().lastError, /UNAVAILABLE/, `meshd away: ${away.status().lastError}`);
   t.equal(await readFile(join(dir, 'out', CERT_CHAIN_FILE), 'utf8'), before, 'the still-valid certificate stays in place');
 

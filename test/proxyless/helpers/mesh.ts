@@ -116,6 +116,10 @@ export interface ProxylessMesh {
   /** Writes (atomically) another file into the config dir and waits until meshd applied it. */
   writeConfig(file: string, yaml: string): Promise<void>;
   nacks(): NackRecord[];
+  /** Closes meshd (its streams end, its port stops listening); the agents keep running. */
+  stopMeshd(): Promise<void>;
+  /** Starts meshd again on the same ports, data dir and config dir (`meshd` is the new one). */
+  startMeshd(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -146,6 +150,12 @@ export interface ProxylessMeshOptions {
   ttlMs?: number;
   /** Fraction of the lifetime after which the agents renew (default istio-agent's 0.5). */
   rotationFraction?: number;
+  /** Lifetime of the agents' join tokens (default 1h). */
+  tokenTtlMs?: number;
+  /** The agents' retry backoff (default 100 ms doubling to 1 s). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** meshd's SVID sweep tick (default 200 ms). */
+  svidTickMs?: number;
 }
 
 export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<ProxylessMesh> {
@@ -155,11 +165,21 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
   await mkdir(configDir);
   await writeFile(join(configDir, 'policy.yaml'), policyYaml(opts.mode));
   await writeFile(join(configDir, 'workloads.yaml'), workloadsYaml(opts.servers));
-  const meshd = await startTestMeshd({ configDir, svidTickMs: 200 });
+  // A data dir of its own, and (after the first start, on ports the kernel chose) fixed ports, so
+  // that stopMeshd/startMeshd bring back the same meshd where the agents look for it.
+  const dataDir = join(dir, 'meshd-data');
+  const base = { configDir, dataDir, svidTickMs: opts.svidTickMs ?? 200 };
+  let meshd: TestMeshd | undefined = await startTestMeshd(base);
+  const first = meshd;
+  const meshdOptions = {
+    ...base,
+    secureGrpcAddr: `127.0.0.1:${first.ports.secureGrpc}`, grpcAddr: `127.0.0.1:${first.ports.grpc}`, monitoringAddr: `127.0.0.1:${first.ports.monitoring}`,
+  };
 
   // meshd's own nack view: any NACK from grpc-js-xds is a meshd bug.
   const nacks = new Map<string, NackRecord>();
   const poll = setInterval(() => {
+    if (!meshd) return;
     for (const c of meshd.core.connections() as ConnectionStatus[]) {
       for (const ty of c.types) {
         if (ty.lastNack) nacks.set(`${c.connectionId}|${ty.type}|${ty.lastNack.version}`, { proxy: c.proxyId, type: ty.type, message: ty.lastNack.message, version: ty.lastNack.version });
@@ -168,26 +188,31 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
   }, 50);
 
   const caRoot = join(dir, 'meshd-root.pem');
-  await writeFile(caRoot, meshd.rootsPem());
+  await writeFile(caRoot, first.rootsPem());
   const certDirs = { server: join(dir, 'certs-server'), client: join(dir, 'certs-client') };
   const agent = async (kind: 'server' | 'client', ns: string, sa: string): Promise<RunningAgent> => {
     const tokenFile = join(dir, `${kind}.token`);
-    await writeFile(tokenFile, await meshd.token(ns, sa), { mode: 0o600 });
+    await writeFile(tokenFile, await first.token(ns, sa, opts.tokenTtlMs), { mode: 0o600 });
     const running = await startAgent({
       namespace: ns, serviceAccount: sa, trustDomain: 'cluster.local', tokenFile,
-      outDir: certDirs[kind], meshdAddress: `127.0.0.1:${meshd.ports.secureGrpc}`, caRootFile: caRoot,
+      outDir: certDirs[kind], meshdAddress: `127.0.0.1:${first.ports.secureGrpc}`, caRootFile: caRoot,
       ttlMs: opts.ttlMs ?? 3_600_000, xdsSocket: defaultXdsSocket(certDirs[kind]),
       rotation: { fraction: opts.rotationFraction ?? AGENT_ROTATION.fraction, jitter: AGENT_ROTATION.jitter },
-      backoff: { initialMs: 100, maxMs: 1000 },
-      logger: silentLogger(), clock: systemClock,
+      backoff: opts.backoff ?? { initialMs: 100, maxMs: 1000 },
+      logger: process.env.MESHD_TEST_AGENT_LOG ? (await import('../../../src/common/logger.js')).createLogger({ level: process.env.MESHD_TEST_AGENT_LOG }).child({ agent: kind }) : silentLogger(), clock: systemClock,
     });
     await running.ready();
     return running;
   };
   const agents = { server: await agent('server', SERVER_NS, 'greeter'), client: await agent('client', CLIENT_NS, 'caller') };
 
+  const current = (): TestMeshd => {
+    if (!meshd) throw new Error('meshd is stopped');
+    return meshd;
+  };
   return {
-    dir, configDir, meshd, agents, certDirs,
+    dir, configDir, agents, certDirs,
+    get meshd() { return current(); },
     async bootstrap(kind, workload, refreshSeconds = 1, instance) {
       const pod = instance === undefined ? workload : `${workload}-${instance}`;
       const file = join(dir, `bootstrap-${pod}.json`);
@@ -201,26 +226,35 @@ export async function startProxylessMesh(opts: ProxylessMeshOptions): Promise<Pr
       return file;
     },
     async setPolicy(mode) {
-      const before = await configVersion(meshd);
+      const before = await configVersion(current());
       await writeAtomic(join(configDir, 'policy.yaml'), policyYaml(mode));
-      await waitForNewConfig(meshd, before);
+      await waitForNewConfig(current(), before);
     },
     async setServers(servers) {
-      const before = await configVersion(meshd);
+      const before = await configVersion(current());
       await writeAtomic(join(configDir, 'workloads.yaml'), workloadsYaml(servers));
-      await waitForNewConfig(meshd, before);
+      await waitForNewConfig(current(), before);
     },
     async writeConfig(file, yaml) {
-      const before = await configVersion(meshd);
+      const before = await configVersion(current());
       await writeAtomic(join(configDir, file), yaml);
-      await waitForNewConfig(meshd, before);
+      await waitForNewConfig(current(), before);
     },
     nacks: () => [...nacks.values()],
+    async stopMeshd() {
+      const m = meshd;
+      meshd = undefined;
+      await m?.close();
+    },
+    async startMeshd() {
+      if (meshd) throw new Error('meshd is already running');
+      meshd = await startTestMeshd(meshdOptions);
+    },
     async close() {
       clearInterval(poll);
       await agents.server.stop();
       await agents.client.stop();
-      await meshd.close();
+      await meshd?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
