@@ -25,6 +25,8 @@ import { isVisibleTo } from '../../mesh/visibility.js';
  * - A WorkloadEntry: itself, and the clients of the services selecting it before or after.
  * - An AuthorizationPolicy: the workloads it attaches to before or after (their inbound RBAC
  *   filters); nobody as a client, since authorization is enforced by the server side only.
+ * - A DestinationRule: every workload as a client (its exportTo and host matching decide who
+ *   selects it; the fingerprint comparison then keeps only the namespaces whose clusters changed).
  *
  * "Client of a service" = any workload whose namespace the service is exported to: without an
  * Istio Sidecar resource, every sidecar gets every visible service.
@@ -163,6 +165,9 @@ export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: 
   for (const key of authorized) {
     out.add(key);
     direct.add(key);
+  }
+  if (diff.destinationRules.size > 0) {
+    for (const s of snapshots) for (const w of s.workloadEntries) out.add(workloadKey(w.meta.namespace, w.meta.name));
   }
   return { all: false, workloads: out, direct };
 }
