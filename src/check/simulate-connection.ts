@@ -8,6 +8,7 @@ import { indexFor } from '../mesh/mesh-index.js';
 import { serviceAccountOf, workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import { proxyConfigFromIndex, type ProxyConfig } from '../xds/generators/proxy-config.js';
 import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain-match.js';
+import { authorizeOnChain, type AuthorizationVerdict, type CheckRequest } from './authorize.js';
 
 /**
  * `meshd check`'s engine: what one connection gets, found by walking the Envoy config meshd
@@ -19,7 +20,9 @@ import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain
  * 2. server side: the inbound listener on the workload's address and port, the transport
  *    protocol its listener filters detect, then Envoy's filter chain selection;
  * 3. the TLS handshake on a terminating chain: client certificate required and checked against
- *    the trust-domain prefixes, server certificate checked against the client's exact SANs.
+ *    the trust-domain prefixes, server certificate checked against the client's exact SANs;
+ * 4. on an established connection, the chain's RBAC filters over the described request
+ *    (authorize.ts).
  *
  * Pure: snapshot in, verdict out.
  */
@@ -45,6 +48,8 @@ export interface CheckResult {
   /** Client side: the outbound cluster and transport socket used. */
   cluster?: string;
   transportSocket?: string;
+  /** The chain's AuthorizationPolicy verdict; absent when the connection fails or no policy applies. */
+  authorization?: AuthorizationVerdict;
   warnings: string[];
 }
 
@@ -171,7 +176,23 @@ function describeSteps(steps: readonly MatchStep[]): string {
   return steps.map((s) => `${s.detail} → [${s.remaining.join(', ')}]`).join('; ');
 }
 
-export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, target: WorkloadEntry, port: number): CheckResult {
+/** Where a client's connection comes from, for ipBlocks (a client outside the mesh has no known address). */
+const OUTSIDE_SOURCE_IP = '0.0.0.0';
+
+function withAuthorization(r: CheckResult, chain: FilterChain, client: CheckClient, target: WorkloadEntry, port: number, request: CheckRequest | undefined): CheckResult {
+  const verdict = authorizeOnChain(chain, {
+    ...(r.outcome === 'mtls' && r.peerIdentity !== undefined ? { principal: r.peerIdentity } : {}),
+    sourceIp: client.kind === 'workload' ? client.workload.spec.address : OUTSIDE_SOURCE_IP,
+    destinationIp: target.spec.address,
+    destinationPort: port,
+    host: `${target.spec.address}:${port}`,
+  }, request);
+  if (verdict === undefined) return r;
+  r.steps.push(`server: RBAC on ${chain.name}: ${verdict.summary}`);
+  return { ...r, authorization: verdict };
+}
+
+export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, target: WorkloadEntry, port: number, request?: CheckRequest): CheckResult {
   const index = indexFor(snapshot);
   const server = proxyConfigFromIndex(index, target);
   const steps: string[] = [];
@@ -220,16 +241,16 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
     const serverAlpn = alpnOf(ctx);
     const negotiated = serverAlpn.find((a) => hello.alpn.includes(a));
     steps.push(`TLS: server presents ${serverId}, client presents ${hello.certificate}; ALPN negotiated ${negotiated ?? '(none)'}`);
-    return {
+    return withAuthorization({
       ...out, outcome: 'mtls', steps, peerIdentity: hello.certificate, serverIdentity: serverId,
       summary: `mTLS: the server sees peer ${hello.certificate}; the client verified ${serverId}`,
-    };
+    }, chain, client, target, port, request);
   }
   if (hello.tls && facts.transportProtocol === 'tls') {
-    return {
+    return withAuthorization({
       ...out, outcome: 'tls-passthrough', steps,
       summary: 'TLS passthrough: the TLS is not terminated by the sidecar and reaches the app as is (only an app that serves TLS itself completes it)',
-    };
+    }, chain, client, target, port, request);
   }
   if (hello.tls) {
     return {
@@ -237,5 +258,5 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
       summary: 'broken: the client sends TLS, but the port accepts plaintext only and hands the TLS bytes to the app',
     };
   }
-  return { ...out, outcome: 'plaintext', steps, summary: 'plaintext: no peer identity (the app sees no client certificate)' };
+  return withAuthorization({ ...out, outcome: 'plaintext', steps, summary: 'plaintext: no peer identity (the app sees no client certificate)' }, chain, client, target, port, request);
 }
