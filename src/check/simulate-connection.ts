@@ -139,19 +139,23 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
       socket = m?.transport_socket;
       socketName = m?.name ?? 'none';
       steps.push(`client: endpoint ${target.spec.address}:${port} metadata tlsMode=${metadata?.fields?.tlsMode?.stringValue ?? '(none)'} selects transport socket ${socketName} (auto mTLS)`);
+    } else if (socket !== undefined) {
+      steps.push(`client: cluster ${cluster.name} has one transport socket for every endpoint (a DestinationRule's tls replaces auto mTLS)`);
     } else {
       steps.push(`client: cluster ${cluster.name} has no auto mTLS (transport_socket_matches absent)`);
     }
     result.transportSocket = socketName;
     const ctx = socket?.name === ExtensionName.Tls ? packedAs(socket.typed_config, ExtensionType.UpstreamTlsContext) : undefined;
     if (ctx !== undefined) {
+      // SIMPLE (and MUTUAL with files) present no mesh certificate; only the SDS `default` secret is the client's SVID.
+      const presentsSvid = (ctx.common_tls_context?.tls_certificate_sds_secret_configs ?? []).length > 0;
       const hello: ClientHello = {
         tls: true,
         sni: ctx.sni,
         alpn: alpnOf(ctx),
-        certificate: me,
+        ...(presentsSvid ? { certificate: me } : {}),
         acceptsServer: sans(ctx, 'exact'),
-        how: `mTLS as ${me}, SNI ${String(ctx.sni)}, ALPN [${alpnOf(ctx).join(', ')}]`,
+        how: `${presentsSvid ? `mTLS as ${me}` : 'TLS without a mesh certificate'}, SNI ${String(ctx.sni)}, ALPN [${alpnOf(ctx).join(', ')}]`,
       };
       steps.push(`client: sends ${hello.how}`);
       return hello;

@@ -115,3 +115,16 @@ t.test('exportTo: a rule private to its namespace leaves other namespaces\' clus
   t.notOk(pred(proxyFor('srv', 'web-1', identity('srv', 'web'))), 'web-1 not pushed');
   t.same((req.typeUrls as (p: ReturnType<typeof proxyFor>) => readonly string[])(proxyFor('cli', 'cli-1', identity('cli', 'cli'))), [TypeUrl.Cluster], 'CDS only');
 });
+
+t.test('meshd check follows the DestinationRule: DISABLE into STRICT is reset; SIMPLE presents no mesh certificate', async (t) => {
+  const { simulateConnection } = await import('../../../src/check/simulate-connection.js');
+  const check = (rule: string): { outcome: string; summary: string } => {
+    const snap = snapshotOf(docs(pa('srv', 'default', 'STRICT'), ...SERVICES, rule));
+    return simulateConnection(snap, { kind: 'workload', workload: workload(snap, 'cli', 'cli-1') }, workload(snap, 'srv', 'web-1'), 80);
+  };
+  t.equal(check(dr('srv', 'x', 'web', 'tls:\n  mode: DISABLE')).outcome, 'reset', 'DISABLE: plaintext into STRICT matches no chain');
+  const simple = check(dr('srv', 'x', 'web', 'tls:\n  mode: SIMPLE'));
+  t.equal(simple.outcome, 'handshake-failure');
+  t.match(simple.summary, /requires a client certificate and the client has none/);
+  t.equal(check(dr('srv', 'x', 'web', 'tls:\n  mode: ISTIO_MUTUAL')).outcome, 'mtls', 'ISTIO_MUTUAL: mTLS');
+});
