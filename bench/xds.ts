@@ -1,5 +1,9 @@
 /**
- * npm run bench:xds [-- --namespaces 10 --services 10 --workloads 10 --replicas 10 --connections 100 --tls --no-sds --cpu-prof]
+ * npm run bench:xds [-- --namespaces 10 --services 10 --workloads 10 --replicas 10 --connections 100 --tls --no-sds --cpu-prof --authz-policies]
+ *
+ * --authz-policies gives every workload its own AuthorizationPolicy (3 rules: principals,
+ * namespaces, methods, notPaths; ipBlocks and ports; a header condition), so each sidecar's
+ * inbound listeners carry RBAC filters; run with and without it to compare.
  *
  * meshd's xDS under a fleet: a mesh of 1,000 WorkloadEntries (10
  * namespaces x 10 ServiceEntries x 10 workloads, loopback VIPs, a namespace-wide
@@ -48,10 +52,14 @@ const { values: flags } = parseArgs({
     'heap-snapshot': { type: 'string' },
     timeout: { type: 'string', default: '180000' },
     changes: { type: 'string', default: '3' },
+    'authz-policies': { type: 'boolean', default: false },
   },
 });
 
-const shape = { namespaces: Number(flags.namespaces), servicesPerNamespace: Number(flags.services), workloadsPerService: Number(flags.workloads) };
+const shape = {
+  namespaces: Number(flags.namespaces), servicesPerNamespace: Number(flags.services), workloadsPerService: Number(flags.workloads),
+  authorizationPolicies: flags['authz-policies'],
+};
 const WORKLOADS = shape.namespaces * shape.servicesPerNamespace * shape.workloadsPerService;
 // --proxies N is a shorthand for N / workloads replicas per workload.
 const REPLICAS = flags.proxies ? Math.max(1, Math.round(Number(flags.proxies) / WORKLOADS)) : Number(flags.replicas);

@@ -13,6 +13,41 @@ export interface MeshShape {
   namespaces: number;
   servicesPerNamespace: number;
   workloadsPerService: number;
+  /** One AuthorizationPolicy per workload (selecting it by its own label), a few rules each. */
+  authorizationPolicies?: boolean;
+}
+
+/** An ALLOW policy for one workload: callers of the same namespace on GET/POST, a path DENY-like notPaths, an ipBlock rule. */
+export function authorizationPolicyYaml(namespace: string, workload: string, serviceAccount: string): string {
+  return [
+    'apiVersion: security.istio.io/v1',
+    'kind: AuthorizationPolicy',
+    'metadata:',
+    `  name: ${workload}`,
+    `  namespace: ${namespace}`,
+    'spec:',
+    '  selector:',
+    '    matchLabels:',
+    `      workload: ${workload}`,
+    '  rules:',
+    '  - from:',
+    '    - source:',
+    `        principals: ["cluster.local/ns/${namespace}/sa/${serviceAccount}"]`,
+    `        namespaces: ["${namespace}"]`,
+    '    to:',
+    '    - operation:',
+    '        methods: ["GET", "POST"]',
+    '        notPaths: ["/admin*"]',
+    '  - from:',
+    '    - source:',
+    '        ipBlocks: ["10.0.0.0/8"]',
+    '    to:',
+    '    - operation:',
+    '        ports: ["8080"]',
+    '  - when:',
+    '    - key: request.headers[x-bench]',
+    '      values: ["allowed"]',
+  ].join('\n');
 }
 
 export interface BenchWorkload {
@@ -89,11 +124,13 @@ export async function writeBenchMesh(dir: string, shape: MeshShape): Promise<Ben
           `  serviceAccount: ${svc}`,
           '  labels:',
           `    app: ${svc}`,
+          ...(shape.authorizationPolicies === true ? [`    workload: ${name}`] : []),
           '    version: v1',
           '  ports:',
           '    http: 8080',
         ].join('\n'));
         workloads.push({ namespace: ns, name, serviceAccount: svc });
+        if (shape.authorizationPolicies === true) docs.push(authorizationPolicyYaml(ns, name, svc));
       }
     }
     await writeFile(join(dir, `${ns}.yaml`), `${docs.join('\n---\n')}\n`);

@@ -8,6 +8,7 @@ export function formatCheckResult(from: string, to: string, r: CheckResult): str
     `  policy: ${r.serverMode !== undefined ? `${r.serverMode}, ` : ''}decided by ${r.decidedBy}`,
   ];
   if (r.chain !== undefined) lines.push(`  filter chain: ${r.chain}`);
+  if (r.authorization !== undefined) lines.push(`  authorization: ${r.authorization.allowed ? 'ALLOWED' : 'DENIED'}: ${r.authorization.summary}`);
   lines.push('', 'How:');
   for (const s of r.steps) lines.push(`  - ${s}`);
   if (r.warnings.length > 0) {

@@ -8,6 +8,7 @@ import { indexFor } from '../mesh/mesh-index.js';
 import { serviceAccountOf, workloadSpiffeId } from '../mesh/spiffe-identity.js';
 import { proxyConfigFromIndex, type ProxyConfig } from '../xds/generators/proxy-config.js';
 import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain-match.js';
+import { authorizeOnChain, type AuthorizationVerdict, type CheckRequest } from './authorize.js';
 
 /**
  * `meshd check`'s engine: what one connection gets, found by walking the Envoy config meshd
@@ -19,7 +20,9 @@ import { detectedFacts, selectFilterChain, type MatchStep } from './filter-chain
  * 2. server side: the inbound listener on the workload's address and port, the transport
  *    protocol its listener filters detect, then Envoy's filter chain selection;
  * 3. the TLS handshake on a terminating chain: client certificate required and checked against
- *    the trust-domain prefixes, server certificate checked against the client's exact SANs.
+ *    the trust-domain prefixes, server certificate checked against the client's exact SANs;
+ * 4. on an established connection, the chain's RBAC filters over the described request
+ *    (authorize.ts).
  *
  * Pure: snapshot in, verdict out.
  */
@@ -45,6 +48,8 @@ export interface CheckResult {
   /** Client side: the outbound cluster and transport socket used. */
   cluster?: string;
   transportSocket?: string;
+  /** The chain's AuthorizationPolicy verdict; absent when the connection fails or no policy applies. */
+  authorization?: AuthorizationVerdict;
   warnings: string[];
 }
 
@@ -134,19 +139,23 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
       socket = m?.transport_socket;
       socketName = m?.name ?? 'none';
       steps.push(`client: endpoint ${target.spec.address}:${port} metadata tlsMode=${metadata?.fields?.tlsMode?.stringValue ?? '(none)'} selects transport socket ${socketName} (auto mTLS)`);
+    } else if (socket !== undefined) {
+      steps.push(`client: cluster ${cluster.name} has one transport socket for every endpoint (a DestinationRule's tls replaces auto mTLS)`);
     } else {
       steps.push(`client: cluster ${cluster.name} has no auto mTLS (transport_socket_matches absent)`);
     }
     result.transportSocket = socketName;
     const ctx = socket?.name === ExtensionName.Tls ? packedAs(socket.typed_config, ExtensionType.UpstreamTlsContext) : undefined;
     if (ctx !== undefined) {
+      // SIMPLE (and MUTUAL with files) present no mesh certificate; only the SDS `default` secret is the client's SVID.
+      const presentsSvid = (ctx.common_tls_context?.tls_certificate_sds_secret_configs ?? []).length > 0;
       const hello: ClientHello = {
         tls: true,
         sni: ctx.sni,
         alpn: alpnOf(ctx),
-        certificate: me,
+        ...(presentsSvid ? { certificate: me } : {}),
         acceptsServer: sans(ctx, 'exact'),
-        how: `mTLS as ${me}, SNI ${String(ctx.sni)}, ALPN [${alpnOf(ctx).join(', ')}]`,
+        how: `${presentsSvid ? `mTLS as ${me}` : 'TLS without a mesh certificate'}, SNI ${String(ctx.sni)}, ALPN [${alpnOf(ctx).join(', ')}]`,
       };
       steps.push(`client: sends ${hello.how}`);
       return hello;
@@ -171,7 +180,23 @@ function describeSteps(steps: readonly MatchStep[]): string {
   return steps.map((s) => `${s.detail} → [${s.remaining.join(', ')}]`).join('; ');
 }
 
-export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, target: WorkloadEntry, port: number): CheckResult {
+/** Where a client's connection comes from, for ipBlocks (a client outside the mesh has no known address). */
+const OUTSIDE_SOURCE_IP = '0.0.0.0';
+
+function withAuthorization(r: CheckResult, chain: FilterChain, client: CheckClient, target: WorkloadEntry, port: number, request: CheckRequest | undefined): CheckResult {
+  const verdict = authorizeOnChain(chain, {
+    ...(r.outcome === 'mtls' && r.peerIdentity !== undefined ? { principal: r.peerIdentity } : {}),
+    sourceIp: client.kind === 'workload' ? client.workload.spec.address : OUTSIDE_SOURCE_IP,
+    destinationIp: target.spec.address,
+    destinationPort: port,
+    host: `${target.spec.address}:${port}`,
+  }, request);
+  if (verdict === undefined) return r;
+  r.steps.push(`server: RBAC on ${chain.name}: ${verdict.summary}`);
+  return { ...r, authorization: verdict };
+}
+
+export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, target: WorkloadEntry, port: number, request?: CheckRequest): CheckResult {
   const index = indexFor(snapshot);
   const server = proxyConfigFromIndex(index, target);
   const steps: string[] = [];
@@ -220,16 +245,16 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
     const serverAlpn = alpnOf(ctx);
     const negotiated = serverAlpn.find((a) => hello.alpn.includes(a));
     steps.push(`TLS: server presents ${serverId}, client presents ${hello.certificate}; ALPN negotiated ${negotiated ?? '(none)'}`);
-    return {
+    return withAuthorization({
       ...out, outcome: 'mtls', steps, peerIdentity: hello.certificate, serverIdentity: serverId,
       summary: `mTLS: the server sees peer ${hello.certificate}; the client verified ${serverId}`,
-    };
+    }, chain, client, target, port, request);
   }
   if (hello.tls && facts.transportProtocol === 'tls') {
-    return {
+    return withAuthorization({
       ...out, outcome: 'tls-passthrough', steps,
       summary: 'TLS passthrough: the TLS is not terminated by the sidecar and reaches the app as is (only an app that serves TLS itself completes it)',
-    };
+    }, chain, client, target, port, request);
   }
   if (hello.tls) {
     return {
@@ -237,5 +262,5 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
       summary: 'broken: the client sends TLS, but the port accepts plaintext only and hands the TLS bytes to the app',
     };
   }
-  return { ...out, outcome: 'plaintext', steps, summary: 'plaintext: no peer identity (the app sees no client certificate)' };
+  return withAuthorization({ ...out, outcome: 'plaintext', steps, summary: 'plaintext: no peer identity (the app sees no client certificate)' }, chain, client, target, port, request);
 }

@@ -17,6 +17,7 @@ import type { DownstreamTlsContext } from './generated/envoy/extensions/transpor
 import type { SPIFFECertValidatorConfig } from './generated/envoy/extensions/transport_sockets/tls/v3/SPIFFECertValidatorConfig.js';
 import type { UpstreamTlsContext } from './generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
 import type { HttpProtocolOptions } from './generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
+import type { UriTemplateMatchConfig } from './generated/envoy/extensions/path/match/uri_template/v3/UriTemplateMatchConfig.js';
 
 /**
  * google.protobuf.Any as meshd writes it for protobufjs: `{'@type': <type URL>, ...the message's
@@ -49,6 +50,7 @@ interface PackableMessages {
   'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig': SPIFFECertValidatorConfig;
   'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext': UpstreamTlsContext;
   'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions': HttpProtocolOptions;
+  'type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig': UriTemplateMatchConfig;
 }
 
 type PackableTypeUrl = keyof PackableMessages;

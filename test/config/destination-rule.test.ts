@@ -246,9 +246,11 @@ t.test('served in v1, v1beta1 and v1alpha3; the last good version stays on error
   t.ok(v2.messages.some((m) => m.level === 'error' && m.message === 'unknown value "STRICT" for spec.trafficPolicy.tls.mode, expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL'));
 });
 
-t.test('until the generators apply it, every loaded rule says it is not applied yet', async (t) => {
+t.test('an applied rule loads without a warning; one with a workloadSelector says it is not applied yet', async (t) => {
   const s = snapshotOf({ 'dr.yaml': HEAD + 'spec:\n  host: a\n' });
-  t.same(s.messages.map((m) => [m.level, m.source.line, m.message]), [
-    ['warning', 1, 'DestinationRule is validated but not yet applied: meshd does not change client TLS for it yet'],
+  t.same(s.messages, [], 'no "not applied" warning');
+  const sel = snapshotOf({ 'dr.yaml': HEAD + 'spec:\n  host: a\n  workloadSelector:\n    matchLabels: {app: x}\n' });
+  t.same(sel.messages.map((m) => [m.level, m.source.line, m.message]), [
+    ['warning', 1, "a DestinationRule with workloadSelector is not applied yet: sidecars share their namespace's outbound clusters; without the selector it applies to every client in the namespace"],
   ]);
 });

@@ -118,14 +118,14 @@ t.test('an AuthorizationPolicy or DestinationRule edit is a change of its own (t
   const ap = (action: string): string => `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny, namespace: pay}\nspec:\n  action: ${action}\n  rules: [{}]\n`;
   const dr = (mode: string): string => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: api, namespace: shop}\nspec:\n  host: api\n  trafficPolicy: {tls: {mode: ${mode}}}\n`;
   const a = snapshotOf({ ...base, 'authz.yaml': ap('DENY'), 'dr.yaml': dr('SIMPLE') });
-  const b = snapshotOf({ ...base, 'authz.yaml': ap('AUDIT'), 'dr.yaml': dr('SIMPLE') }, a);
+  const b = snapshotOf({ ...base, 'authz.yaml': ap('ALLOW'), 'dr.yaml': dr('SIMPLE') }, a);
   const d = diffSnapshots(a, b);
-  t.equal(d.empty, false, 'the same warnings, yet not an empty diff');
+  t.equal(d.empty, false, 'the same messages, yet not an empty diff');
   t.equal(d.messagesChanged, false);
   t.same([...d.authorizationPolicies], ['pay/deny']);
   t.same([...d.destinationRules], []);
   t.same([...d.namespaces], ['pay']);
-  const c = snapshotOf({ ...base, 'authz.yaml': ap('AUDIT'), 'dr.yaml': dr('DISABLE') }, b);
+  const c = snapshotOf({ ...base, 'authz.yaml': ap('ALLOW'), 'dr.yaml': dr('DISABLE') }, b);
   t.same([...diffSnapshots(b, c).destinationRules], ['shop/api']);
   t.same([...fullDiff(c).authorizationPolicies], ['pay/deny']);
 });

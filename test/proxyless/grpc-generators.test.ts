@@ -230,3 +230,37 @@ t.test('dispatch: GENERATOR=grpc gets the gRPC family, a sidecar does not', asyn
   const sidecarNames = (lds.generate(sidecar, { names: undefined }) as Resource[]).map((r) => r.name);
   t.notOk(sidecarNames.some((n) => n.startsWith('xds.istio.io/grpc/')), 'a sidecar gets sidecar listeners');
 });
+
+t.test('server listener with AuthorizationPolicies: one DENY filter, then ALLOW, router last; AUDIT and dry run left out', async (t) => {
+  const apYaml = (name: string, action: string, rules: string, annotations = ''): string => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ${name}
+  namespace: srv
+${annotations}spec:
+  action: ${action}
+  rules:
+${rules}`;
+  const deny = apYaml('deny', 'DENY', '  - from:\n    - source:\n        namespaces: ["evil"]\n');
+  const allow = apYaml('allow', 'ALLOW', '  - from:\n    - source:\n        principals: ["cluster.local/ns/cli/sa/caller"]\n');
+  const audit = apYaml('audit', 'AUDIT', '  - to:\n    - operation:\n        methods: ["POST"]\n');
+  const dryDeny = apYaml('dry', 'DENY', '  - {}\n', '  annotations:\n    istio.io/dry-run: "true"\n');
+  const custom = apYaml('ext', 'CUSTOM', '  - to:\n    - operation:\n        paths: ["/x"]\n').replace('  action: CUSTOM', '  action: CUSTOM\n  provider:\n    name: opa');
+  const filtersOf = (s: MeshSnapshot): Array<{ name: string; typed_config: { rules?: { action?: string; policies?: Record<string, unknown> } } }> => {
+    const { resource, value } = one(s, SERVER, TypeUrl.Listener, SERVER_LISTENER);
+    accepted(t, [resource], TypeUrl.Listener);
+    return value.filter_chains[0].filters[0].typed_config.http_filters;
+  };
+  const names = (s: MeshSnapshot): string[] => filtersOf(s).map((f) => f.name);
+
+  const none = one(mesh(pa('srv', 'default', 'STRICT')), SERVER, TypeUrl.Listener, SERVER_LISTENER).resource;
+  const elsewhere = one(mesh(pa('srv', 'default', 'STRICT'), {}, [deny.replace('namespace: srv', 'namespace: cli')]), SERVER, TypeUrl.Listener, SERVER_LISTENER).resource;
+  t.same(Buffer.from(elsewhere.body), Buffer.from(none.body), 'a policy of another namespace leaves the listener byte-identical');
+
+  t.same(names(mesh(pa('srv', 'default', 'STRICT'), {}, [allow, deny])), ['envoy.filters.http.rbac.DENY', 'envoy.filters.http.rbac', 'envoy.filters.http.router'], 'DENY, then ALLOW, then the router');
+  t.same(names(mesh(pa('srv', 'default', 'STRICT'), {}, [allow, audit])), ['envoy.filters.http.rbac', 'envoy.filters.http.router'], 'AUDIT left out (A41 has no LOG action)');
+  t.same(names(mesh(pa('srv', 'default', 'STRICT'), {}, [dryDeny])), ['envoy.filters.http.router'], 'a dry-run-only policy adds no filter');
+  const merged = filtersOf(mesh(pa('srv', 'default', 'STRICT'), {}, [custom, deny]));
+  t.same(merged.map((f) => f.name), ['envoy.filters.http.rbac.DENY', 'envoy.filters.http.router'], 'CUSTOM (no authorizer, denies what it matches) and DENY share one DENY filter');
+  t.same(Object.keys(merged[0]!.typed_config.rules!.policies!).sort(), ['istio-ext-authz-opa-ns[srv]-policy[ext]-rule[0]-deny-due-to-bad-CUSTOM-action', 'ns[srv]-policy[deny]-rule[0]'], 'with both policies');
+});

@@ -33,10 +33,12 @@ export interface InboundChainOptions {
   workloadPort: number;
   mode: EffectiveMode;
   http: boolean;
-  /** The connection's terminal filter: an HCM for HTTP ports, a tcp_proxy for TCP ports. */
-  terminal: Filter;
-  /** tcp_proxy to the app, for the passthrough chain (TCP ports only). */
-  passthrough?: Filter;
+  /**
+   * The chain's network filters, ending in the terminal one: an HCM for HTTP ports; for TCP
+   * ports any RBAC filters, then tcp_proxy. The passthrough chain of a PERMISSIVE TCP port gets
+   * them too (Istio builds every chain of a port with the same network filters).
+   */
+  filters: readonly Filter[];
 }
 
 export function inboundFilterChains(o: InboundChainOptions): FilterChain[] {
@@ -48,14 +50,14 @@ export function inboundFilterChains(o: InboundChainOptions): FilterChain[] {
       transport_protocol: 'tls',
       ...(alpnMatch !== undefined ? { application_protocols: [...alpnMatch] } : {}),
     },
-    filters: [o.terminal],
+    filters: [...o.filters],
     // HTTP chains advertise h2/http1.1 (Istio); TCP chains too (Istio's list minus istio-peer-exchange).
     transport_socket: tlsTransportSocket(downstreamTlsContext({ mesh: o.mesh, alpn: DOWNSTREAM_ALPNS })),
   });
   const plaintext: FilterChain = {
     name: inboundChainName(o.workloadPort, 'plaintext'),
     filter_chain_match: { destination_port: port, transport_protocol: 'raw_buffer' },
-    filters: [o.terminal],
+    filters: [...o.filters],
   };
 
   switch (o.mode) {
@@ -63,11 +65,11 @@ export function inboundFilterChains(o: InboundChainOptions): FilterChain[] {
       return [mtls(undefined)];
     case 'PERMISSIVE': {
       const chains = [mtls(ISTIO_MTLS_ALPNS)];
-      if (!o.http && o.passthrough !== undefined) {
+      if (!o.http) {
         chains.push({
           name: inboundChainName(o.workloadPort, 'tls-passthrough'),
           filter_chain_match: { destination_port: port, transport_protocol: 'tls' },
-          filters: [o.passthrough],
+          filters: [...o.filters],
         });
       }
       chains.push(plaintext);

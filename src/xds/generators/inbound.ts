@@ -3,9 +3,10 @@ import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
 import type { EffectiveMode } from '../../mesh/peer-authentication.js';
 import { httpAccessLogs, noFilterChainAccessLogs } from './access-log.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
-import type { Cluster, Duration, Filter, Listener, ListenerFilter } from '../../envoy/messages.js';
+import type { Cluster, Duration, Filter, HttpFilter, Listener, ListenerFilter } from '../../envoy/messages.js';
 import { upstreamProtocolOptions, routerFilter } from './http-options.js';
 import { inboundFilterChains, needsTlsInspector } from './inbound-chains.js';
+import { inboundAuthz, type InboundAuthz } from './inbound-authz.js';
 import type { InboundPort, MeshIndex } from '../../mesh/mesh-index.js';
 import { inboundClusterName, listenerName } from './names.js';
 import { tcpProxyFilter } from './tcp-proxy.js';
@@ -59,7 +60,7 @@ function inboundCluster(port: InboundPort): Cluster {
   };
 }
 
-function inboundHcm(address: string, port: InboundPort): Filter {
+function inboundHcm(address: string, port: InboundPort, rbac: readonly HttpFilter[]): Filter {
   const cluster = inboundClusterName(port.workloadPort);
   return {
     name: ExtensionName.HttpConnectionManager,
@@ -77,7 +78,7 @@ function inboundHcm(address: string, port: InboundPort): Filter {
         }],
         validate_clusters: { value: false },
       },
-      http_filters: [routerFilter()],
+      http_filters: [...rbac, routerFilter()],
       use_remote_address: { value: false },
       // The app learns the caller's SPIFFE ID from x-forwarded-client-cert (Istio's inbound defaults).
       forward_client_cert_details: 'APPEND_FORWARD',
@@ -92,15 +93,17 @@ function tlsInspector(): ListenerFilter {
   return { name: ExtensionName.TlsInspector, typed_config: { '@type': ExtensionType.TlsInspector, initial_read_buffer_size: { value: 512 } } };
 }
 
-export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode): Listener {
-  const terminal = port.http ? inboundHcm(address, port) : tcpProxyFilter(inboundClusterName(port.workloadPort), 'inbound');
+/** One inbound port's listener; `authz` adds the workload's RBAC filters to every chain. */
+export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode, authz?: InboundAuthz): Listener {
+  const filters: Filter[] = port.http
+    ? [inboundHcm(address, port, authz?.http ?? [])]
+    : [...(authz?.network ?? []), tcpProxyFilter(inboundClusterName(port.workloadPort), 'inbound')];
   const chains = inboundFilterChains({
     mesh,
     workloadPort: port.workloadPort,
     mode,
     http: port.http,
-    terminal,
-    ...(port.http ? {} : { passthrough: terminal }),
+    filters,
   });
   return {
     name: listenerName(address, port.workloadPort),
@@ -128,9 +131,14 @@ export function buildInbound(index: MeshIndex, workload: WorkloadEntry): Inbound
   const listeners: Listener[] = [];
   const clusters: Cluster[] = [];
   const mesh = index.snapshot.mesh;
+  const authz = ports.length > 0 ? inboundAuthz(index, workload) : undefined;
+  if (authz !== undefined) warnings.push(...authz.warnings);
+  // Without policies the listener is shared by every workload with the same address and port shape.
+  const authzKey = authz === undefined ? '' : `:authz:${workload.meta.namespace}/${workload.meta.name}`;
   for (const port of ports) {
     const { mode } = index.workloadPortMtls(workload, port.workloadPort);
-    listeners.push(index.cached(`in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}`, () => inboundListener(mesh, address, port, mode)));
+    const key = `in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}${authzKey}`;
+    listeners.push(index.cached(key, () => inboundListener(mesh, address, port, mode, authz)));
     clusters.push(index.cached(`in-c:${port.workloadPort}:${port.protocol}`, () => inboundCluster(port)));
   }
   return { listeners, clusters, warnings };

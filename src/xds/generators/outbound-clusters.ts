@@ -9,6 +9,8 @@ import { outboundClusterName, outboundSni } from './names.js';
 import { expandWithTrustDomains, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
 import { upstreamMtlsAlpns } from './alpn.js';
 import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
+import { userTransportSocket } from './cluster-tls.js';
+import { clientTlsForPort, destinationRuleFor, indexDestinationRules, type ConsolidatedDestinationRule, type DestinationRuleIndex } from '../../mesh/destination-rule.js';
 
 /**
  * Outbound clusters, one per service host and port, named `outbound|<port>||<host>`.
@@ -26,6 +28,11 @@ import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from
  * UpstreamTlsContext, `tlsMode-disabled` (everything else) → raw_buffer. The TLS context pins
  * the exact SPIFFE IDs of the service's accounts, expanded with the trust-domain aliases, and
  * sends SNI `outbound_.<port>_._.<host>`.
+ *
+ * A DestinationRule's `tls` for the port (trafficPolicy.tls, or its portLevelSettings entry)
+ * replaces auto mTLS with the transport socket it asks for (cluster-tls.ts). The rule is the
+ * one a client in the proxy's namespace selects (src/mesh/destination-rule.ts); rules with a
+ * workloadSelector are left to per-workload clusters, which sidecars do not get yet.
  */
 
 export interface AutoMtlsDecision {
@@ -86,10 +93,31 @@ function dnsEndpoints(target: ServiceTarget, endpoints: readonly ServiceEndpoint
   }];
 }
 
-/** The cluster (and its EDS resource) for one service port, or a reason why there is none. */
-export function outboundCluster(index: MeshIndex, target: ServiceTarget): OutboundCluster | { skipped: string } {
+function destinationRules(index: MeshIndex): DestinationRuleIndex {
+  return index.cached('dr-index', () => indexDestinationRules(index.snapshot.destinationRules, index.snapshot.mesh.rootNamespace));
+}
+
+/** The DestinationRule (without workloadSelector) clients in `namespace` use for a service host. */
+export function namespaceDestinationRule(index: MeshIndex, namespace: string, target: ServiceTarget): ConsolidatedDestinationRule | undefined {
+  const rule = destinationRuleFor(destinationRules(index), { namespace, labels: {} }, { hostname: target.host, namespace: target.entry.meta.namespace });
+  return rule?.workloadSelector === undefined ? rule : undefined;
+}
+
+function ruleKey(rule: ConsolidatedDestinationRule): string {
+  return `${rule.host}|${rule.from.map((r) => `${r.meta.namespace}/${r.meta.name}`).join(',')}`;
+}
+
+/**
+ * The cluster (and its EDS resource) for one service port as clients in `clientNamespace` see
+ * it, or a reason why there is none. Shared by every namespace whose clients select no
+ * DestinationRule for it.
+ */
+export function outboundCluster(index: MeshIndex, target: ServiceTarget, clientNamespace: string): OutboundCluster | { skipped: string } {
   const { entry, host, port } = target;
-  return index.cached(`out-c:${entry.meta.namespace}/${entry.meta.name}:${host}:${port.number}`, () => {
+  const rule = namespaceDestinationRule(index, clientNamespace, target);
+  const userTls = clientTlsForPort(rule, port.number).tls;
+  const key = `out-c:${entry.meta.namespace}/${entry.meta.name}:${host}:${port.number}${userTls === undefined ? '' : `:dr:${ruleKey(rule!)}`}`;
+  return index.cached(key, () => {
     const name = outboundClusterName(port.number, host);
     if (entry.resolution === 'NONE') {
       return {
@@ -120,7 +148,18 @@ export function outboundCluster(index: MeshIndex, target: ServiceTarget): Outbou
       // DNS clusters take host names in socket_address, so these skip EDS's IP-only filter.
       cluster.load_assignment = { cluster_name: name, endpoints: localityEndpoints(list) };
     }
-    if (auto.enabled) cluster.transport_socket_matches = transportSocketMatches(index, target, endpoints);
+    if (userTls !== undefined) {
+      const socket = userTransportSocket({
+        tls: userTls,
+        protocol: port.protocol,
+        serverIdentities: serverIdentities(index, endpoints),
+        meshSni: outboundSni(port.number, host),
+      });
+      // Validation already warned about what cannot be applied (credentialName).
+      if (socket !== undefined) cluster.transport_socket = socket;
+    } else if (auto.enabled) {
+      cluster.transport_socket_matches = transportSocketMatches(index, target, endpoints);
+    }
     if (options !== undefined) cluster.typed_extension_protocol_options = options;
     return eds === undefined ? { cluster, warnings } : { cluster, endpoints: eds, warnings };
   });

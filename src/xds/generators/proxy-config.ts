@@ -58,7 +58,7 @@ export function namespaceOutbound(index: MeshIndex, namespace: string): Namespac
     const visible = index.visibleTargets(namespace);
     warnings.push(...visible.warnings);
     for (const target of visible.targets) {
-      const out = outboundCluster(index, target);
+      const out = outboundCluster(index, target, namespace);
       if ('skipped' in out) {
         warnings.push(out.skipped);
         continue;

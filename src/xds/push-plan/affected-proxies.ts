@@ -1,4 +1,4 @@
-import type { MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../config/model.js';
+import type { AuthorizationPolicy, MeshSnapshot, PeerAuthentication, ServiceEntry } from '../../config/model.js';
 import { diffSnapshots, type SnapshotDiff } from '../../config/diff.js';
 import { labelsMatch } from '../../mesh/labels.js';
 import { isScopeWide } from '../../mesh/peer-authentication.js';
@@ -23,6 +23,10 @@ import { isVisibleTo } from '../../mesh/visibility.js';
  * - A ServiceEntry: the workloads it selects before or after (inbound ports) and every workload
  *   that can see it before or after (clusters, endpoints, listeners, routes).
  * - A WorkloadEntry: itself, and the clients of the services selecting it before or after.
+ * - An AuthorizationPolicy: the workloads it attaches to before or after (their inbound RBAC
+ *   filters); nobody as a client, since authorization is enforced by the server side only.
+ * - A DestinationRule: every workload as a client (its exportTo and host matching decide who
+ *   selects it; the fingerprint comparison then keeps only the namespaces whose clusters changed).
  *
  * "Client of a service" = any workload whose namespace the service is exported to: without an
  * Istio Sidecar resource, every sidecar gets every visible service.
@@ -64,6 +68,21 @@ function changedPolicies(prev: MeshSnapshot, next: MeshSnapshot, namespaces: Rea
   return out;
 }
 
+/** Both versions of every AuthorizationPolicy added, removed or changed. */
+function changedAuthorizationPolicies(prev: MeshSnapshot, next: MeshSnapshot, keys: ReadonlySet<string>): AuthorizationPolicy[] {
+  return [prev, next].flatMap((s) => byKey(s.authorizationPolicies, keys));
+}
+
+/**
+ * Whether a policy can attach to a workload (src/mesh/authorization-policy.ts): the root
+ * namespace reaches every namespace, and a policy with targetRefs reaches no sidecar.
+ */
+function authorizationReaches(p: AuthorizationPolicy, root: string, ns: string, labels: Readonly<Record<string, string>>): boolean {
+  if (p.targetRefs.length > 0) return false;
+  if (p.meta.namespace !== root && p.meta.namespace !== ns) return false;
+  return p.selector === undefined || labelsMatch(p.selector, labels);
+}
+
 export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: SnapshotDiff = diffSnapshots(prev, next)): AffectedWorkloads {
   if (diff.empty) return NONE;
   if (diff.meshChanged) return ALL;
@@ -92,6 +111,16 @@ export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: 
       for (const s of snapshots) addServices(s, s.serviceEntries.filter((se) => se.meta.namespace === ns));
     } else {
       addWorkloadsWhere((wns, labels) => wns === ns && labelsMatch(p.selector!, labels));
+    }
+  }
+
+  // Only the workloads' own inbound listeners change: added after the client expansion below.
+  const authorized = new Set<string>();
+  for (const p of changedAuthorizationPolicies(prev, next, diff.authorizationPolicies)) {
+    for (const s of snapshots) {
+      for (const w of s.workloadEntries) {
+        if (authorizationReaches(p, root, w.meta.namespace, w.spec.labels)) authorized.add(workloadKey(w.meta.namespace, w.meta.name));
+      }
     }
   }
 
@@ -132,6 +161,13 @@ export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: 
         }
       }
     }
+  }
+  for (const key of authorized) {
+    out.add(key);
+    direct.add(key);
+  }
+  if (diff.destinationRules.size > 0) {
+    for (const s of snapshots) for (const w of s.workloadEntries) out.add(workloadKey(w.meta.namespace, w.meta.name));
   }
   return { all: false, workloads: out, direct };
 }

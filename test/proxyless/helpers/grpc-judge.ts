@@ -15,6 +15,9 @@ const load = (file: string, cls: string): Decoder => (require(`@grpc/grpc-js-xds
 let registered = false;
 function decoders(): Record<string, Decoder> {
   if (!registered) {
+    // As the workloads run it: grpc-js-xds 1.14 validates (rather than refuses) the RBAC HTTP
+    // filter only with this set, and reads it when first loaded.
+    process.env.GRPC_XDS_EXPERIMENTAL_RBAC = 'true';
     // The router and RBAC HTTP filters are validated through the registry register() fills.
     (require('@grpc/grpc-js-xds') as { register(): void }).register();
     registered = true;

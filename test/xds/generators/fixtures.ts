@@ -135,3 +135,19 @@ export function proxyFor(namespace: string, name: string, who: Identity, address
     identity: who,
   };
 }
+
+/**
+ * An AuthorizationPolicy: `rules` is the YAML of spec.rules (indented as a list under `rules:`),
+ * absent for a policy without rules.
+ */
+export function ap(namespace: string, name: string, o: { action?: string; selector?: Record<string, string>; rules?: string } = {}): string {
+  const lines = ['apiVersion: security.istio.io/v1', 'kind: AuthorizationPolicy', 'metadata:', `  name: ${name}`, `  namespace: ${namespace}`, 'spec:'];
+  if (o.selector) {
+    lines.push('  selector:', '    matchLabels:');
+    for (const [k, v] of Object.entries(o.selector)) lines.push(`      ${k}: "${v}"`);
+  }
+  if (o.action) lines.push(`  action: ${o.action}`);
+  if (o.rules !== undefined) lines.push('  rules:', ...o.rules.split('\n').filter((l) => l.trim() !== '').map((l) => `  ${l}`));
+  if (lines[lines.length - 1] === 'spec:') lines[lines.length - 1] = 'spec: {}';
+  return lines.join('\n');
+}

@@ -4,7 +4,7 @@ import { FINGERPRINT_TYPES } from '../../../src/xds/generators/sidecar-generator
 import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import { buildProxyConfig } from '../../../src/xds/generators/proxy-config.js';
 import type { MeshSnapshot } from '../../../src/config/model.js';
-import { docs, identity, pa, proxyFor, se, snapshotOf, we } from '../generators/fixtures.js';
+import { ap, docs, identity, pa, proxyFor, se, snapshotOf, we } from '../generators/fixtures.js';
 
 /**
  * Which workloads a change affects. Three namespaces: `a` (service a-svc, workloads a-1 with
@@ -36,6 +36,12 @@ const rows: Array<{ name: string; before: string[]; after: string[]; mesh?: [str
   { name: 'a new service exported to b only', before: [], after: [se('b', 'new', { ports: [{ number: 70, name: 'tcp', protocol: 'TCP' }], selector: { app: 'none' }, exportTo: ['.'] })], expect: ['b/b-1'] },
   { name: 'a new workload behind a-svc: itself and a-svc clients', before: [], after: [we('a', 'a-3', { address: '10.0.0.9', labels: { app: 'a' } })], expect: [...ALL, 'a/a-3'] },
   { name: 'a new workload behind nothing: itself only', before: [], after: [we('c', 'c-2', { address: '10.0.0.10', labels: { app: 'c' } })], expect: ['c/c-2'] },
+  { name: 'AuthorizationPolicy for tier=x: a-1 only, not the clients of a-svc', before: [], after: [ap('a', 'deny-x', { action: 'DENY', selector: { tier: 'x' }, rules: '- to:\n  - operation:\n      methods: ["POST"]' })], expect: ['a/a-1'] },
+  { name: 'namespace-wide AuthorizationPolicy in a: a\'s workloads only', before: [], after: [ap('a', 'allow-nothing')], expect: ['a/a-1', 'a/a-2'] },
+  { name: 'root-namespace AuthorizationPolicy with a selector: matching workloads in every namespace', before: [], after: [ap('istio-system', 'deny-b', { action: 'DENY', selector: { app: 'b' }, rules: '- {}' })], expect: ['b/b-1'] },
+  { name: 'AuthorizationPolicy removed: the workloads it attached to', before: [ap('c', 'allow-nothing')], after: [], expect: ['c/c-1'] },
+  { name: 'AuthorizationPolicy selector moved from app=b to app=c: both', before: [ap('istio-system', 'p', { selector: { app: 'b' } })], after: [ap('istio-system', 'p', { selector: { app: 'c' } })], expect: ['b/b-1', 'c/c-1'] },
+  { name: 'AuthorizationPolicy in a namespace without workloads: nobody', before: [], after: [ap('zzz', 'allow-nothing')], expect: [] },
 ];
 
 function snaps(before: string[], after: string[], mesh?: [string, string]): [MeshSnapshot, MeshSnapshot] {
@@ -105,4 +111,23 @@ t.test('push request: sidecars only when their generated config changed; gRPC pr
   const got = types2(proxyFor('b', 'b-1', identity('b', 'b')));
   t.ok(got.includes(TypeUrl.Cluster) && got.includes(TypeUrl.Endpoint) && got.includes(TypeUrl.Listener), `clusters (auto mTLS), endpoints (tlsMode) and a's inbound chains changed: ${got.map((u) => u.split('.').pop()).join(', ')}`);
   t.same([...got], FINGERPRINT_TYPES.filter((u) => got.includes(u)), 'in the push order CDS, EDS, LDS, RDS');
+});
+
+t.test('push request: an AuthorizationPolicy change re-sends LDS to exactly the proxies it attaches to', async (t) => {
+  const deny = ap('a', 'deny-post', { action: 'DENY', selector: { tier: 'x' }, rules: '- to:\n  - operation:\n      methods: ["POST"]' });
+  const sidecars = [proxyFor('a', 'a-1', identity('a', 'a')), proxyFor('a', 'a-2', identity('a', 'a')), proxyFor('b', 'b-1', identity('b', 'b')), proxyFor('c', 'c-1', identity('c', 'c'))];
+  for (const [what, before, after] of [['added', [], [deny]], ['removed', [deny], []], ['edited', [deny], [deny.replace('POST', 'PUT')]]] as const) {
+    const [prev, next] = snaps([...before], [...after]);
+    const req = configPushRequest(prev, next)!;
+    t.ok(req, `${what}: a push`);
+    const pred = req.proxies as (p: ReturnType<typeof proxyFor>) => boolean;
+    t.same(sidecars.filter(pred).map((p) => p.metadata.WORKLOAD_NAME), ['a-1'], `${what}: only a-1's sidecar`);
+    const types = req.typeUrls as (p: ReturnType<typeof proxyFor>) => readonly string[];
+    t.same(types(sidecars[0]!), [TypeUrl.Listener], `${what}: LDS only`);
+    t.ok(pred(proxyFor('a', 'a-1', identity('a', 'a'), '10.0.0.1', { GENERATOR: 'grpc' })), `${what}: a-1 as a gRPC server is pushed too`);
+    t.notOk(pred(proxyFor('b', 'b-1', identity('b', 'b'), '10.0.0.3', { GENERATOR: 'grpc' })), `${what}: b-1 as a gRPC proxy is not`);
+  }
+  const same = [ap('a', 'p', { selector: { tier: 'x' } })];
+  const [prev, next] = snaps(same, same);
+  t.equal(configPushRequest(prev, next), undefined, 'an unchanged policy pushes nothing');
 });

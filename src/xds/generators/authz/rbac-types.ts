@@ -5,6 +5,11 @@
  * and the matchers they use (envoy/type/matcher/v3, envoy/config/route/v3 HeaderMatcher,
  * envoy/config/core/v3 CidrRange). A oneof is a union of single-key objects.
  *
+ * These are narrower than the generated Envoy types (src/envoy/generated): a oneof is a
+ * discriminated union here, which the evaluator in src/check relies on. Every value of these
+ * types is also a value of the generated ones (the filters go into Listener messages typed by
+ * them, so a drift is a compile error).
+ *
  * Proto3 leaves defaults off the wire, so a config decoded from bytes may lack `action`
  * (ALLOW), `policies`, `invert_match` and the like; readers treat a missing field as its default.
  */
@@ -70,7 +75,8 @@ export interface MetadataMatcher {
 /** envoy.type.matcher.v3.FilterStateMatcher. */
 export interface FilterStateMatcher { key: string; string_match: StringMatcher }
 
-export interface TypedExtensionConfig { name: string; typed_config: { '@type': string; [field: string]: unknown } }
+/** envoy.config.core.v3.TypedExtensionConfig holding the one extension RBAC configs use here. */
+export interface TypedExtensionConfig { name: string; typed_config: { '@type': typeof URI_TEMPLATE_MATCH_TYPE; path_template?: string } }
 
 export interface PermissionSet { rules: Permission[] }
 export interface PrincipalSet { ids: Principal[] }

@@ -2,6 +2,7 @@ import type { WorkloadEntry } from '../../../config/model.js';
 import { ExtensionName, ExtensionType } from '../../../envoy/extension-types.js';
 import type { FilterChain, Listener, Packed } from '../../../envoy/messages.js';
 import type { MeshIndex } from '../../../mesh/mesh-index.js';
+import { grpcRbacFilters } from './authz.js';
 import { grpcInboundTls } from './inbound-mode.js';
 import { inboundListenerName, isUnspecifiedAddress, type InboundListenerName } from './names.js';
 import { grpcDownstreamTls } from './tls.js';
@@ -38,7 +39,8 @@ export function grpcServerListener(index: MeshIndex, workload: WorkloadEntry, re
           routes: [{ match: { prefix: '/' }, non_forwarding_action: {} }],
         }],
       },
-      http_filters: [{ name: ExtensionName.Router, typed_config: { '@type': ExtensionType.Router } }],
+      // RBAC (A41) before the router, which gRPC requires last.
+      http_filters: [...grpcRbacFilters(index, workload), { name: ExtensionName.Router, typed_config: { '@type': ExtensionType.Router } }],
     };
     const chain: FilterChain = {
       name: `inbound-${kind}`,
