@@ -92,10 +92,12 @@ function tlsInspector(): ListenerFilter {
   return { name: ExtensionName.TlsInspector, typed_config: { '@type': ExtensionType.TlsInspector, initial_read_buffer_size: { value: 512 } } };
 }
 
-export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode): Listener {
+/** `federatedTrustDomains`: the foreign trust domains whose workloads the mTLS chains accept too. */
+export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode, federatedTrustDomains: readonly string[] = []): Listener {
   const terminal = port.http ? inboundHcm(address, port) : tcpProxyFilter(inboundClusterName(port.workloadPort), 'inbound');
   const chains = inboundFilterChains({
     mesh,
+    federatedTrustDomains,
     workloadPort: port.workloadPort,
     mode,
     http: port.http,
@@ -128,9 +130,10 @@ export function buildInbound(index: MeshIndex, workload: WorkloadEntry): Inbound
   const listeners: Listener[] = [];
   const clusters: Cluster[] = [];
   const mesh = index.snapshot.mesh;
+  const federated = index.snapshot.federatedTrustDomains.map((f) => f.trustDomain);
   for (const port of ports) {
     const { mode } = index.workloadPortMtls(workload, port.workloadPort);
-    listeners.push(index.cached(`in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}`, () => inboundListener(mesh, address, port, mode)));
+    listeners.push(index.cached(`in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}`, () => inboundListener(mesh, address, port, mode, federated)));
     clusters.push(index.cached(`in-c:${port.workloadPort}:${port.protocol}`, () => inboundCluster(port)));
   }
   return { listeners, clusters, warnings };
