@@ -35,7 +35,7 @@ export interface Credentials { keyPem: string; chainPem: string }
  * A TLS server that requests a client certificate and judges it as Envoy's SPIFFE validator
  * would, over the real chain the handshake delivered; it answers "ok <id>" or closes.
  */
-export async function spiffeTlsServer(own: Credentials, bundles: () => BundlesByTrustDomain): Promise<{ port: number; verdicts: SpiffePeerCheck[]; close(): Promise<void> }> {
+export async function spiffeTlsServer(own: Credentials, bundles: () => BundlesByTrustDomain): Promise<{ port: number; verdicts: SpiffePeerCheck[]; setCredentials(c: Credentials): void; close(): Promise<void> }> {
   const verdicts: SpiffePeerCheck[] = [];
   const server = tls.createServer({ key: own.keyPem, cert: own.chainPem, requestCert: true, rejectUnauthorized: false }, (socket) => {
     const chain: X509Certificate[] = [];
@@ -53,6 +53,8 @@ export async function spiffeTlsServer(own: Credentials, bundles: () => BundlesBy
   return {
     port: (server.address() as AddressInfo).port,
     verdicts,
+    // New handshakes present the new SVID; open connections keep theirs (as Envoy's SDS update does).
+    setCredentials: (c) => server.setSecureContext({ key: c.keyPem, cert: c.chainPem }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
