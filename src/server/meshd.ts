@@ -195,7 +195,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   svids.start();
   let ready = true;
   let http: HttpServerHandle | undefined;
-  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready }), { name: 'monitoring', logger, errors });
+  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready, foreignBundles: () => foreignBundles, now: () => clock.now() }), { name: 'monitoring', logger, errors });
   const federation = await startFederation({
     options: options.federation, dataDir: options.dataDir, trustDomain, mesh, ca, registry, clock, logger: logger.child({ component: 'federation' }),
     serving: { current: () => serving.svid ?? first, onChange: (l) => { servingRenewed.add(l); return () => servingRenewed.delete(l); } },

@@ -146,6 +146,17 @@ t.test('east calls west over mTLS through federated bundles; west\'s root rotati
     }
   })();
 
+  const debug = async (): Promise<{ text: string; west: Record<string, any> }> => {
+    const text = await (await fetch(`http://127.0.0.1:${east.meshd.ports.monitoring}/debug/federation`)).text();
+    return { text, west: (JSON.parse(text) as { trustDomains: Array<Record<string, any>> }).trustDomains.find((d) => d.trustDomain === 'west.example')! };
+  };
+  const seen = await debug();
+  t.match(seen.west, { sequence: String(west.meshd.ca.trustBundle().sequence), source: 'endpoint', from: `https://127.0.0.1:${west.meshd.ports.federation}/` },
+    '/debug/federation shows west\'s bundle, its sequence and where it came from');
+  t.type(seen.west.ageSeconds, 'number');
+  t.equal(seen.west.authorities.length, 1);
+  t.notMatch(seen.text, /PRIVATE|BEGIN/, 'fingerprints only: no key, no PEM');
+
   const oldRoots = west.meshd.ca.trustBundle().rootsPem;
   const overlapMs = 60_000;
   const prepared = await west.meshd.ca.prepareNextRoot({ overlapMs });
@@ -155,6 +166,8 @@ t.test('east calls west over mTLS through federated bundles; west\'s root rotati
   const outcome = await (east.meshd.foreignBundles as FederatedBundles).refresh('west.example');
   t.match(outcome, { ok: true });
   await until(() => client.bundles.get('west.example')?.includes(newRoot) === true, 'east\'s SDS to push ALL with west\'s new root');
+  t.match((await debug()).west, { sequence: String(west.meshd.ca.trustBundle().sequence) }, 'the new sequence shows in /debug/federation');
+  t.equal((await debug()).west.authorities.length, 2);
   t.equal(west.meshd.ca.status().roots.find((r) => r.id === prepared.id)?.state, 'prepared', 'east\'s workloads hold west\'s new root before it signs anything');
 
   // After the overlap the new root signs: a west workload that connects now gets an SVID from it.
