@@ -16,7 +16,7 @@ import { addCsrService } from '../csr/csr-service.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache, svidKey } from '../svid/svid-cache.js';
 import { SecretGenerator } from '../svid/secret-generator.js';
-import { caSvidSource } from '../svid/svid-source.js';
+import { caSvidSource, NO_FOREIGN_BUNDLES } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
 import { ServingIdentity, DEFAULT_SERVING_DNS_NAMES } from '../svid/serving-identity.js';
@@ -149,7 +149,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   });
   // Foreign bundles join once federation has started; a proxy arriving before then gets the own bundle alone.
   let foreignBundles: ForeignBundleSet | undefined;
-  core.register(new SecretGenerator({ source: caSvidSource(ca, svids, () => foreignBundles?.current() ?? new Map()), logger: logger.child({ component: 'sds' }) }));
+  core.register(new SecretGenerator({ source: caSvidSource(ca, svids, () => foreignBundles?.current() ?? NO_FOREIGN_BUNDLES), logger: logger.child({ component: 'sds' }) }));
   mesh.attach(core);
 
   // A new root goes into every proxy's bundle before anything it signs is handed out.

@@ -39,7 +39,9 @@ export interface BundleSet {
 /** The foreign bundles a source adds, per trust domain; the same map object until they change. */
 export type ForeignRoots = () => ReadonlyMap<string, { readonly rootsPem: readonly string[] }>;
 
-const NO_FOREIGN_ROOTS: ForeignRoots = () => new Map();
+/** One empty map for every call: the builder rebuilds only when the foreign map object changes. */
+export const NO_FOREIGN_BUNDLES: ReadonlyMap<string, { readonly rootsPem: readonly string[] }> = new Map();
+const NO_FOREIGN_ROOTS: ForeignRoots = () => NO_FOREIGN_BUNDLES;
 
 /**
  * One BundleSet per (own bundle, foreign bundles) pair of objects, its sequence moving when
