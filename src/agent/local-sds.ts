@@ -11,7 +11,8 @@ import { GeneratorError } from '../xds/core/types.js';
 import { addDiscoveryServices } from '../xds/services/add-discovery-services.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import { SecretGenerator } from '../svid/secret-generator.js';
-import type { BundleSet, Svid, SvidSource } from '../svid/svid-source.js';
+import { bundleSetBuilder, type ForeignRoots, type Svid, type SvidSource } from '../svid/svid-source.js';
+import type { ForeignRootsMap } from './federated-bundle-feed.js';
 import type { AgentCertificate, MeshdAgent } from './agent.js';
 
 /**
@@ -30,19 +31,22 @@ export interface LocalSdsOptions {
   socketPath: string;
   logger: Logger;
   clock: Clock;
+  /** The foreign trust domains' bundles (FederatedBundleFeed): served in ALL and as spiffe://<td>, pushed when they change. */
+  foreign?: { current(): ForeignRootsMap; onChange(listener: () => void): () => void };
 }
 
 /**
- * The agent's certificate set as an SVID source: requests wait for the first set; the bundle is
- * the set's root-cert.pem (its sequence moves when that file's content does).
+ * The agent's certificate set as an SVID source: requests wait for the first set; the own bundle
+ * is the set's root-cert.pem, and `foreign` adds the federated trust domains' bundles (the
+ * sequence moves when either changes).
  */
-export function agentSvidSource(agent: Pick<MeshdAgent, 'ready' | 'certificate' | 'identity'>): SvidSource {
+export function agentSvidSource(agent: Pick<MeshdAgent, 'ready' | 'certificate' | 'identity'>, foreign?: ForeignRoots): SvidSource {
   const trustDomain = agent.identity().trustDomain;
   let svidOf: AgentCertificate | undefined;
   let svid: Svid | undefined;
   let rootsText: string | undefined;
-  let bundles: BundleSet | undefined;
-  let sequence = 0;
+  let own: { trustDomain: string; rootsPem: readonly string[] } | undefined;
+  const build = bundleSetBuilder(foreign);
   const current = async (): Promise<AgentCertificate> => {
     await agent.ready();
     const c = agent.certificate();
@@ -61,12 +65,11 @@ export function agentSvidSource(agent: Pick<MeshdAgent, 'ready' | 'certificate' 
     },
     async bundles() {
       const c = await current();
-      if (c.set.rootCertPem !== rootsText || bundles === undefined) {
+      if (c.set.rootCertPem !== rootsText || own === undefined) {
         rootsText = c.set.rootCertPem;
-        sequence += 1;
-        bundles = { trustDomain, roots: new Map([[trustDomain, splitPemCertificates(rootsText)]]), sequence };
+        own = { trustDomain, rootsPem: splitPemCertificates(rootsText) };
       }
-      return bundles;
+      return build(own);
     },
   };
 }
@@ -81,8 +84,9 @@ export async function startLocalSds(opts: LocalSdsOptions): Promise<{ stop(): Pr
   const log = opts.logger.child({ component: 'local-sds' });
   const identity: Identity = { ...agent.identity(), via: 'local-socket' };
   const core = new DiscoveryCore({ logger: log, registry: new Registry(), clock: opts.clock, controlPlaneId: `meshd-agent ${identity.spiffeId}` });
-  core.register(new SecretGenerator({ source: agentSvidSource(agent), logger: log }));
+  core.register(new SecretGenerator({ source: agentSvidSource(agent, opts.foreign && (() => opts.foreign!.current())), logger: log }));
   const unsubscribe = agent.onRenewed(() => void core.push({ typeUrls: [TypeUrl.Secret], reason: 'secret' }));
+  const unsubscribeForeign = opts.foreign?.onChange(() => void core.push({ typeUrls: [TypeUrl.Secret], reason: 'federated-bundle' }));
 
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o755 });
   const existing = await lstat(socketPath).catch(() => undefined);
@@ -98,6 +102,7 @@ export async function startLocalSds(opts: LocalSdsOptions): Promise<{ stop(): Pr
   return {
     async stop() {
       unsubscribe();
+      unsubscribeForeign?.();
       core.close(status.UNAVAILABLE, 'meshd agent is shutting down');
       await new Promise<void>((resolve) => {
         // Real time, not the agent's clock: the grace for the local Envoy's streams to close.

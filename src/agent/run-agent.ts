@@ -84,7 +84,19 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
     }
     if (opts.sdsSocket !== undefined) {
       const { startLocalSds } = await import('./local-sds.js');
-      const sds = await startLocalSds({ agent, socketPath: opts.sdsSocket, logger: log, clock: opts.clock });
+      // The bundles of the trust domains meshd federates with, served on to the local Envoy.
+      const { FederatedBundleFeed } = await import('./federated-bundle-feed.js');
+      const feed = new FederatedBundleFeed({
+        meshdAddress: opts.meshdAddress, meshdSpiffeId: serverId, trustDomain: opts.trustDomain,
+        nodeId: `meshd-agent~${agent.identity().spiffeId}`, logger: log.child({ component: 'federated-bundles' }), clock: opts.clock,
+        credentials: async () => {
+          const c = agent.certificate();
+          return c === undefined ? undefined : { keyPem: c.set.keyPem, chainPem: c.set.certChainPem, rootsPem: await agent.trustedRoots() };
+        },
+      });
+      feed.start();
+      stoppers.unshift(async () => feed.stop());
+      const sds = await startLocalSds({ agent, socketPath: opts.sdsSocket, logger: log, clock: opts.clock, foreign: feed });
       stoppers.unshift(() => sds.stop());
     }
     if (opts.statusAddress !== undefined) {

@@ -9,6 +9,11 @@ export function formatCheckResult(from: string, to: string, r: CheckResult): str
   ];
   if (r.chain !== undefined) lines.push(`  filter chain: ${r.chain}`);
   if (r.authorization !== undefined) lines.push(`  authorization: ${r.authorization.allowed ? 'ALLOWED' : 'DENIED'}: ${r.authorization.summary}`);
+  if (r.verifiedBy !== undefined) {
+    for (const [side, u] of [['client', r.verifiedBy.client], ['server', r.verifiedBy.server]] as const) {
+      lines.push(`  ${side} certificate verified by: ${u.trustDomain}'s bundle (secret ${u.secret}, ${u.validator})`);
+    }
+  }
   lines.push('', 'How:');
   for (const s of r.steps) lines.push(`  - ${s}`);
   if (r.warnings.length > 0) {

@@ -43,6 +43,8 @@ export interface CheckResult {
   peerIdentity?: string;
   /** The server's SPIFFE ID as the client verified it (mTLS only). */
   serverIdentity?: string;
+  /** Which trust domain's bundle, through which secret, verifies each side's certificate (mTLS only). */
+  verifiedBy?: { client: BundleUse; server: BundleUse };
   /** Filter chain that took the connection. */
   chain?: string;
   /** Client side: the outbound cluster and transport socket used. */
@@ -53,6 +55,26 @@ export interface CheckResult {
   warnings: string[];
 }
 
+/** The bundle a TLS context checks a peer with: the SDS secret it names and the trust domain whose roots decide. */
+export interface BundleUse {
+  secret: string;
+  trustDomain: string;
+  /** `trusted_ca`: ROOTCA's roots; `spiffe-validator`: ALL, the entry of the peer's trust domain alone. */
+  validator: 'trusted_ca' | 'spiffe-validator';
+}
+
+function bundleUse(ctx: TlsContext, peerId: string): BundleUse {
+  const secret = ctx.common_tls_context?.combined_validation_context?.validation_context_sds_secret_config?.name ?? '(none)';
+  const trustDomain = /^spiffe:\/\/([^/]+)/.exec(peerId)?.[1] ?? '(none)';
+  return { secret, trustDomain, validator: secret === 'ROOTCA' ? 'trusted_ca' : 'spiffe-validator' };
+}
+
+function describeUse(u: BundleUse): string {
+  return u.validator === 'trusted_ca'
+    ? `${u.trustDomain}'s bundle (${u.secret}, trusted_ca)`
+    : `${u.trustDomain}'s bundle (${u.secret}: the SPIFFE validator's entry for ${u.trustDomain} only)`;
+}
+
 interface ClientHello {
   tls: boolean;
   sni?: string;
@@ -61,6 +83,8 @@ interface ClientHello {
   certificate?: string;
   /** Exact SANs the client accepts from the server; empty = any from ROOTCA. */
   acceptsServer: string[];
+  /** The client's TLS context, to tell which bundle it verifies the server with. */
+  context?: TlsContext;
   how: string;
 }
 
@@ -155,6 +179,7 @@ function clientHello(snapshot: MeshSnapshot, client: CheckClient, target: Worklo
         alpn: alpnOf(ctx),
         ...(presentsSvid ? { certificate: me } : {}),
         acceptsServer: sans(ctx, 'exact'),
+        context: ctx,
         how: `${presentsSvid ? `mTLS as ${me}` : 'TLS without a mesh certificate'}, SNI ${String(ctx.sni)}, ALPN [${alpnOf(ctx).join(', ')}]`,
       };
       steps.push(`client: sends ${hello.how}`);
@@ -245,8 +270,10 @@ export function simulateConnection(snapshot: MeshSnapshot, client: CheckClient, 
     const serverAlpn = alpnOf(ctx);
     const negotiated = serverAlpn.find((a) => hello.alpn.includes(a));
     steps.push(`TLS: server presents ${serverId}, client presents ${hello.certificate}; ALPN negotiated ${negotiated ?? '(none)'}`);
+    const verifiedBy = { client: bundleUse(ctx, hello.certificate), server: bundleUse(hello.context ?? {}, serverId) };
+    steps.push(`TLS: the server verifies ${hello.certificate} with ${describeUse(verifiedBy.client)}; the client verifies ${serverId} with ${describeUse(verifiedBy.server)}`);
     return withAuthorization({
-      ...out, outcome: 'mtls', steps, peerIdentity: hello.certificate, serverIdentity: serverId,
+      ...out, outcome: 'mtls', steps, peerIdentity: hello.certificate, serverIdentity: serverId, verifiedBy,
       summary: `mTLS: the server sees peer ${hello.certificate}; the client verified ${serverId}`,
     }, chain, client, target, port, request);
   }

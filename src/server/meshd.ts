@@ -20,7 +20,7 @@ import { TypeUrl } from '../envoy/type-urls.js';
 import { SvidCache, svidKey } from '../svid/svid-cache.js';
 import { SecretGenerator } from '../svid/secret-generator.js';
 import { WorkloadCertExpiry, connectedSvids } from '../svid/workload-cert-expiry.js';
-import { caSvidSource } from '../svid/svid-source.js';
+import { caSvidSource, NO_FOREIGN_BUNDLES } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
 import { ServingIdentity, DEFAULT_SERVING_DNS_NAMES } from '../svid/serving-identity.js';
@@ -35,6 +35,7 @@ import { GRPC_SERVER_OPTIONS } from './grpc-server-options.js';
 import { HandlerErrors } from '../common/handler-errors.js';
 import { checkFederationOptions, startFederation, type FederationOptions } from './federation.js';
 import type { ForeignBundleSet } from '../federation/index.js';
+import { foreignBundlePush } from '../xds/push-plan/foreign-bundles.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
 const TELEMETRY_CLUSTER = 'Kubernetes';
@@ -156,7 +157,9 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     onDue: (due) => void core.push({ proxies: (p) => due.has(svidKey(p.identity.spiffeId, p.id)), typeUrls: [TypeUrl.Secret], reason: 'secret' }),
     tickMs: options.svidTickMs,
   });
-  core.register(new SecretGenerator({ source: caSvidSource(ca, svids), logger: logger.child({ component: 'sds' }) }));
+  // Foreign bundles join once federation has started; a proxy arriving before then gets the own bundle alone.
+  let foreignBundles: ForeignBundleSet | undefined;
+  core.register(new SecretGenerator({ source: caSvidSource(ca, svids, () => foreignBundles?.current() ?? NO_FOREIGN_BUNDLES), logger: logger.child({ component: 'sds' }) }));
   mesh.attach(core);
 
   // A new root goes into every proxy's bundle before anything it signs is handed out.
@@ -207,10 +210,18 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   svids.start();
   let ready = true;
   let http: HttpServerHandle | undefined;
-  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready }), { name: 'monitoring', logger, errors });
+  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready, foreignBundles: () => foreignBundles, now: () => clock.now() }), { name: 'monitoring', logger, errors });
   const federation = await startFederation({
     options: options.federation, dataDir: options.dataDir, trustDomain, mesh, ca, registry, clock, logger: logger.child({ component: 'federation' }),
     serving: { current: () => serving.svid ?? first, onChange: (l) => { servingRenewed.add(l); return () => servingRenewed.delete(l); } },
+  });
+  foreignBundles = federation.bundles;
+  let pushedForeign = foreignBundles.current();
+  if (pushedForeign.size > 0) void core.push({ typeUrls: [TypeUrl.Secret], reason: 'federated-bundle' });
+  const unsubscribeForeign = foreignBundles.onChange((next) => {
+    const push = foreignBundlePush(pushedForeign, next);
+    pushedForeign = next;
+    if (push) void core.push(push);
   });
   logger.info({
     trustDomain, secureGrpc: `${secure.host}:${securePort}`, grpc: `${plain.host}:${plainPort}`, monitoring: `${monitoring.host}:${http.port}`,
@@ -223,6 +234,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
       ready = false;
       unsubscribeBundle();
       unsubscribeServing();
+      unsubscribeForeign();
       core.close(status.UNAVAILABLE, 'meshd is shutting down; reconnect to another instance');
       for (const als of accessLogs) als.close();
       ingest.stop();

@@ -4,7 +4,7 @@ import { GeneratorError, type Generator, type GenerateRequest, type ProxyInfo, t
 import { createResource, resourceFromAny } from '../xds/core/resource.js';
 import { TypeUrl } from '../envoy/type-urls.js';
 import type { BundleSet, Svid, SvidSource } from './svid-source.js';
-import { ALL_BUNDLES_SECRET, classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
+import { classifySecretName, DEFAULT_SECRET, ROOTCA_SECRET, trustDomainOfName } from './secret-names.js';
 import { spiffeValidatorSecret, tlsCertificateSecretAny, trustedCaSecret } from './secret-resources.js';
 import { clip, MAX_LOGGED_EXAMPLES } from '../xds/core/limits.js';
 
@@ -17,8 +17,8 @@ export interface SecretGeneratorDeps {
 /**
  * The SDS generator: the same code path whether Envoy asks on the SDS service or over ADS,
  * and whether meshd or `meshd agent` serves it. A proxy gets only the identity it proved:
- * names of other identities or foreign trust domains are refused with PERMISSION_DENIED
- * naming the resource, and nothing is minted.
+ * names of other identities, or of trust domains meshd does not federate with, are refused with
+ * PERMISSION_DENIED naming the resource, and nothing is minted.
  */
 export class SecretGenerator implements Generator {
   readonly typeUrl = TypeUrl.Secret;
@@ -40,7 +40,12 @@ export class SecretGenerator implements Generator {
     const { identity } = proxy;
     // SDS is always named by Envoy; a wildcard asks for everything this proxy may have (as SPIRE answers an empty list).
     const names = request.names ?? new Set([DEFAULT_SECRET, ROOTCA_SECRET, identity.spiffeId, `spiffe://${identity.trustDomain}`]);
-    const classified = [...names].map((n) => classifySecretName(n, identity.spiffeId, identity.trustDomain));
+    // A foreign trust domain's name is served only while its bundle is held: look at the bundles first.
+    let bundles: BundleSet | undefined;
+    const namesForeignDomain = [...names].some((n) => { const td = trustDomainOfName(n); return td !== undefined && td !== identity.trustDomain; });
+    if (namesForeignDomain) bundles = await this.deps.source.bundles();
+    const federated = bundles?.roots ?? new Map<string, readonly string[]>();
+    const classified = [...names].map((n) => classifySecretName(n, identity.spiffeId, identity.trustDomain, federated));
     const denied = classified.find((c) => c.kind === 'denied');
     if (denied && denied.kind === 'denied') {
       this.deps.logger.warn({ proxy: clip(proxy.id), spiffeId: identity.spiffeId, resource: clip(denied.name) }, 'secret refused');
@@ -48,14 +53,13 @@ export class SecretGenerator implements Generator {
     }
     const out: Resource[] = [];
     const unknown: string[] = [];
-    let bundles: BundleSet | undefined;
     for (const c of classified) {
       if (c.kind === 'certificate') {
         const svid = await this.deps.source.svid(proxy);
         out.push(this.certificateResource(c.name, svid));
       } else if (c.kind === 'bundle') {
         bundles ??= await this.deps.source.bundles();
-        out.push(this.bundleResource(c.name, c.validator, bundles, proxy));
+        out.push(this.bundleResource(c.name, c.validator, c.trustDomain, bundles, proxy));
       } else if (c.kind === 'unknown') {
         unknown.push(c.name);
       }
@@ -90,22 +94,27 @@ export class SecretGenerator implements Generator {
     return resource;
   }
 
-  private bundleResource(name: string, validator: 'trusted-ca' | 'spiffe', bundles: BundleSet, proxy: ProxyInfo): Resource {
+  /**
+   * ALL: every trust domain's bundle, each its own entry of the SPIFFE validator, so Envoy checks
+   * a peer only against the bundle of the trust domain its ID names (a foreign CA can never vouch
+   * for meshd's own identities). A trust domain's name: that domain's bundle alone. ROOTCA: the
+   * own trust domain's roots as trusted_ca.
+   */
+  private bundleResource(name: string, validator: 'trusted-ca' | 'spiffe', trustDomain: string | undefined, bundles: BundleSet, proxy: ProxyInfo): Resource {
     if (bundles.sequence !== this.bundleSequence) {
       this.bundleCache = new Map();
       this.bundleSequence = bundles.sequence;
     }
-    // ALL needs the SPIFFE validator; a trust-domain name uses it unless the proxy opted out; ROOTCA is trusted_ca.
-    const isTrustDomainName = name === `spiffe://${bundles.trustDomain}`;
-    const useSpiffe = validator === 'spiffe' && (!isTrustDomainName || supportsSpiffeValidator(proxy));
+    // A trust domain's name uses the SPIFFE validator unless the proxy opted out; ALL always does.
+    const useSpiffe = validator === 'spiffe' && (trustDomain === undefined || supportsSpiffeValidator(proxy));
     const key = `${name}|${useSpiffe}`;
     let r = this.bundleCache.get(key);
     if (!r) {
-      // ALL carries every trust domain's bundle; the other names the own trust domain's.
-      const own = bundles.roots.get(bundles.trustDomain) ?? [];
+      const td = trustDomain ?? bundles.trustDomain;
+      const roots = bundles.roots.get(td) ?? [];
       const value = useSpiffe
-        ? spiffeValidatorSecret(name, name === ALL_BUNDLES_SECRET ? bundles.roots : new Map([[bundles.trustDomain, own]]))
-        : trustedCaSecret(name, own);
+        ? spiffeValidatorSecret(name, trustDomain === undefined ? bundles.roots : new Map([[td, roots]]))
+        : trustedCaSecret(name, roots);
       r = createResource(this.typeUrl, name, value);
       this.bundleCache.set(key, r);
     }

@@ -1,4 +1,4 @@
-import type { CertificateAuthority, TrustBundle } from '../ca/types.js';
+import type { CertificateAuthority } from '../ca/types.js';
 import type { ProxyInfo } from '../xds/core/types.js';
 import type { SvidCache } from './svid-cache.js';
 
@@ -24,11 +24,9 @@ export interface Svid {
 }
 
 /**
- * The trust bundles a proxy is served. ROOTCA and `spiffe://<trustDomain>` carry the proxy's own
- * trust domain; ALL carries every entry of `roots`. Today that is only the own trust domain. A
- * federated trust domain's bundle (a ClusterFederatedTrustDomain, src/federation's
- * ForeignBundleSet) is one more entry, added by the source, whose sequence then moves when
- * either the CA's bundle or a foreign one changes; the generator needs no change for it.
+ * The trust bundles a proxy is served. ROOTCA carries the own trust domain; `spiffe://<td>` that
+ * domain's entry of `roots`; ALL every entry: the own trust domain's, and one per federated trust
+ * domain (a ClusterFederatedTrustDomain, src/federation's ForeignBundleSet), never merged.
  */
 export interface BundleSet {
   trustDomain: string;
@@ -38,20 +36,46 @@ export interface BundleSet {
   sequence: number;
 }
 
-/** meshd's source: each proxy's SVID from the cache (issued on first ask, re-issued when due), the CA's bundle. */
-export function caSvidSource(ca: Pick<CertificateAuthority, 'trustBundle'>, svids: Pick<SvidCache, 'get'>): SvidSource {
-  let from: TrustBundle | undefined;
+/** The foreign bundles a source adds, per trust domain; the same map object until they change. */
+export type ForeignRoots = () => ReadonlyMap<string, { readonly rootsPem: readonly string[] }>;
+
+/** One empty map for every call: the builder rebuilds only when the foreign map object changes. */
+export const NO_FOREIGN_BUNDLES: ReadonlyMap<string, { readonly rootsPem: readonly string[] }> = new Map();
+const NO_FOREIGN_ROOTS: ForeignRoots = () => NO_FOREIGN_BUNDLES;
+
+/**
+ * One BundleSet per (own bundle, foreign bundles) pair of objects, its sequence moving when
+ * either does. A foreign entry can never stand in for the own trust domain: the own roots are
+ * set last, whatever the foreign map holds.
+ */
+export function bundleSetBuilder(foreign: ForeignRoots = NO_FOREIGN_ROOTS): (own: { trustDomain: string; rootsPem: readonly string[] }) => BundleSet {
+  let fromOwn: object | undefined;
+  let fromForeign: object | undefined;
   let set: BundleSet | undefined;
+  let sequence = 0;
+  return (own) => {
+    const others = foreign();
+    if (own !== fromOwn || others !== fromForeign || set === undefined) {
+      fromOwn = own;
+      fromForeign = others;
+      const roots = new Map<string, readonly string[]>();
+      for (const [td, b] of others) if (td !== own.trustDomain) roots.set(td, b.rootsPem);
+      roots.set(own.trustDomain, own.rootsPem);
+      set = { trustDomain: own.trustDomain, roots, sequence: ++sequence };
+    }
+    return set;
+  };
+}
+
+/**
+ * meshd's source: each proxy's SVID from the cache (issued on first ask, re-issued when due), the
+ * CA's bundle and, with `foreign`, the bundles of the trust domains meshd federates with.
+ */
+export function caSvidSource(ca: Pick<CertificateAuthority, 'trustBundle'>, svids: Pick<SvidCache, 'get'>, foreign?: ForeignRoots): SvidSource {
+  const build = bundleSetBuilder(foreign);
   return {
     svid: (proxy) => svids.get(proxy.id, proxy.identity.spiffeId),
-    bundles: () => {
-      // The CA hands out the same bundle object until it changes: one BundleSet per bundle.
-      const bundle = ca.trustBundle();
-      if (bundle !== from || set === undefined) {
-        from = bundle;
-        set = { trustDomain: bundle.trustDomain, roots: new Map([[bundle.trustDomain, bundle.rootsPem]]), sequence: bundle.sequence };
-      }
-      return set;
-    },
+    // The CA hands out the same bundle object until it changes: one BundleSet per bundle.
+    bundles: () => build(ca.trustBundle()),
   };
 }

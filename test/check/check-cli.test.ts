@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Command } from 'commander';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerCheck } from '../../src/cli/check.js';
@@ -56,6 +56,10 @@ t.test('mesh client: mTLS with both identities, JSON output', async (t) => {
     from: 'shop/web-1', to: 'payments/api-1:8080', outcome: 'mtls',
     peerIdentity: 'spiffe://cluster.local/ns/shop/sa/shop-web', serverIdentity: 'spiffe://cluster.local/ns/payments/sa/payments-api',
     decidedBy: 'PeerAuthentication/payments/default', chain: 'inbound|8080|mtls',
+    verifiedBy: {
+      client: { secret: 'ROOTCA', trustDomain: 'cluster.local', validator: 'trusted_ca' },
+      server: { secret: 'ROOTCA', trustDomain: 'cluster.local', validator: 'trusted_ca' },
+    },
   });
   t.match(j.steps.join('\n'), /outbound listener 127\.0\.0\.60_8080/);
 });
@@ -90,4 +94,15 @@ t.test('bad arguments: precise message, exit status 1', async (t) => {
     t.match(r.err, msg);
     t.equal(r.out, '');
   }
+});
+
+t.test('with a federated trust domain, the text output says which bundle verifies each side', async (t) => {
+  writeFileSync(join(dir, 'federation.yaml'), [
+    'apiVersion: spire.spiffe.io/v1alpha1', 'kind: ClusterFederatedTrustDomain', 'metadata: {name: west}', 'spec:',
+    '  trustDomain: west.example', '  bundleEndpointURL: https://meshd.west.example:8443/', '  bundleEndpointProfile: {type: https_web}', '',
+  ].join('\n'));
+  t.teardown(() => rmSync(join(dir, 'federation.yaml')));
+  const r = await run('--from', 'shop/web-1', '--to', 'payments/api-1:8080');
+  t.match(r.out, "  client certificate verified by: cluster.local's bundle (secret ALL, spiffe-validator)\n  server certificate verified by: cluster.local's bundle (secret ROOTCA, trusted_ca)\n");
+  t.match(r.out, /the server verifies spiffe:\/\/cluster\.local\/ns\/shop\/sa\/shop-web with cluster\.local's bundle \(ALL: the SPIFFE validator's entry for cluster\.local only\)/);
 });

@@ -22,3 +22,11 @@ for (const [name, kind, validator] of rows) {
     if (c.kind === 'denied') t.match(c.reason, /not entitled|no bundle/);
   });
 }
+
+t.test('a federated trust domain\'s ID is that domain\'s bundle; its workload IDs are still denied', async (t) => {
+  const federated = new Set(['west.example']);
+  t.same(classifySecretName('spiffe://west.example', me, 'cluster.local', federated), { kind: 'bundle', name: 'spiffe://west.example', validator: 'spiffe', trustDomain: 'west.example' });
+  t.equal(classifySecretName('spiffe://west.example/ns/a/sa/b', me, 'cluster.local', federated).kind, 'denied');
+  t.equal(classifySecretName('spiffe://north.example', me, 'cluster.local', federated).kind, 'denied');
+  t.same(classifySecretName('ROOTCA', me, 'cluster.local', federated), { kind: 'bundle', name: 'ROOTCA', validator: 'trusted-ca' }, 'ROOTCA names no foreign domain');
+});

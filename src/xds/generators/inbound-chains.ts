@@ -30,6 +30,8 @@ import { downstreamTlsContext, tlsTransportSocket } from './tls-contexts.js';
  */
 export interface InboundChainOptions {
   mesh: MeshSettings;
+  /** Foreign trust domains whose workloads the mTLS chain accepts, each verified by its own bundle. */
+  federatedTrustDomains?: readonly string[];
   workloadPort: number;
   mode: EffectiveMode;
   http: boolean;
@@ -52,7 +54,7 @@ export function inboundFilterChains(o: InboundChainOptions): FilterChain[] {
     },
     filters: [...o.filters],
     // HTTP chains advertise h2/http1.1 (Istio); TCP chains too (Istio's list minus istio-peer-exchange).
-    transport_socket: tlsTransportSocket(downstreamTlsContext({ mesh: o.mesh, alpn: DOWNSTREAM_ALPNS })),
+    transport_socket: tlsTransportSocket(downstreamTlsContext({ mesh: o.mesh, alpn: DOWNSTREAM_ALPNS, federatedTrustDomains: o.federatedTrustDomains ?? [] })),
   });
   const plaintext: FilterChain = {
     name: inboundChainName(o.workloadPort, 'plaintext'),

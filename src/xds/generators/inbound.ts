@@ -93,13 +93,19 @@ function tlsInspector(): ListenerFilter {
   return { name: ExtensionName.TlsInspector, typed_config: { '@type': ExtensionType.TlsInspector, initial_read_buffer_size: { value: 512 } } };
 }
 
-/** One inbound port's listener; `authz` adds the workload's RBAC filters to every chain. */
-export function inboundListener(mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode, authz?: InboundAuthz): Listener {
+/**
+ * One inbound port's listener. `authz` adds the workload's RBAC filters to every chain;
+ * `federatedTrustDomains` are the foreign trust domains whose workloads the mTLS chains accept too.
+ */
+export function inboundListener(
+  mesh: MeshSettings, address: string, port: InboundPort, mode: EffectiveMode, authz?: InboundAuthz, federatedTrustDomains: readonly string[] = [],
+): Listener {
   const filters: Filter[] = port.http
     ? [inboundHcm(address, port, authz?.http ?? [])]
     : [...(authz?.network ?? []), tcpProxyFilter(inboundClusterName(port.workloadPort), 'inbound')];
   const chains = inboundFilterChains({
     mesh,
+    federatedTrustDomains,
     workloadPort: port.workloadPort,
     mode,
     http: port.http,
@@ -135,10 +141,11 @@ export function buildInbound(index: MeshIndex, workload: WorkloadEntry): Inbound
   if (authz !== undefined) warnings.push(...authz.warnings);
   // Without policies the listener is shared by every workload with the same address and port shape.
   const authzKey = authz === undefined ? '' : `:authz:${workload.meta.namespace}/${workload.meta.name}`;
+  const federated = index.snapshot.federatedTrustDomains.map((f) => f.trustDomain);
   for (const port of ports) {
     const { mode } = index.workloadPortMtls(workload, port.workloadPort);
     const key = `in-l:${address}:${port.workloadPort}:${port.protocol}:${mode}${authzKey}`;
-    listeners.push(index.cached(key, () => inboundListener(mesh, address, port, mode, authz)));
+    listeners.push(index.cached(key, () => inboundListener(mesh, address, port, mode, authz, federated)));
     clusters.push(index.cached(`in-c:${port.workloadPort}:${port.protocol}`, () => inboundCluster(port)));
   }
   return { listeners, clusters, warnings };

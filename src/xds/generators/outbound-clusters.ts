@@ -6,7 +6,8 @@ import { upstreamProtocolOptions } from './http-options.js';
 import { CONNECT_TIMEOUT } from './inbound.js';
 import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
 import { outboundClusterName, outboundSni } from './names.js';
-import { expandWithTrustDomains, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
+import { expandWithTrustDomains, trustDomainsForValidation, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
+import type { MeshSettings } from '../../config/model.js';
 import { upstreamMtlsAlpns } from './alpn.js';
 import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
 import { userTransportSocket } from './cluster-tls.js';
@@ -52,15 +53,34 @@ export function autoMtlsFor(index: MeshIndex, target: ServiceTarget): AutoMtlsDe
   return { enabled: true, reason: `auto mTLS on; namespace ${entry.meta.namespace} is ${ns.mode} (${by})` };
 }
 
-function serverIdentities(index: MeshIndex, endpoints: readonly ServiceEndpoint[]): string[] {
+/**
+ * The identities the service's servers may present: its sidecar endpoints' accounts, and the
+ * ServiceEntry's subjectAltNames (Istio adds them to the service's accounts: pilot/pkg/
+ * serviceregistry/serviceentry/conversion.go convertServices), e.g. the SPIFFE IDs of a service
+ * of another, federated mesh.
+ */
+export function serverIdentities(index: MeshIndex, target: ServiceTarget, endpoints: readonly ServiceEndpoint[]): string[] {
   const td = index.snapshot.mesh.trustDomain;
   const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => workloadSpiffeId(td, e.namespace, e.serviceAccount)))].sort();
-  return expandWithTrustDomains(ids, index.snapshot.mesh);
+  const expanded = expandWithTrustDomains(ids, index.snapshot.mesh);
+  for (const san of target.entry.subjectAltNames ?? []) if (!expanded.includes(san)) expanded.push(san);
+  return expanded;
+}
+
+/** Whether any identity is outside the mesh's own trust domains (and so needs the federated bundles). */
+export function namesForeignTrustDomain(ids: readonly string[], mesh: MeshSettings): boolean {
+  const own = trustDomainsForValidation(mesh);
+  return ids.some((id) => {
+    const m = /^spiffe:\/\/([^/]+)/.exec(id);
+    return m !== null && !own.includes(m[1]!);
+  });
 }
 
 function transportSocketMatches(index: MeshIndex, target: ServiceTarget, endpoints: readonly ServiceEndpoint[]): TransportSocketMatch[] {
+  const ids = serverIdentities(index, target, endpoints);
   const tls = upstreamTlsContext({
-    serverIdentities: serverIdentities(index, endpoints),
+    serverIdentities: ids,
+    federated: namesForeignTrustDomain(ids, index.snapshot.mesh),
     sni: outboundSni(target.port.number, target.host),
     alpn: upstreamMtlsAlpns(target.port.protocol),
   });
@@ -152,7 +172,7 @@ export function outboundCluster(index: MeshIndex, target: ServiceTarget, clientN
       const socket = userTransportSocket({
         tls: userTls,
         protocol: port.protocol,
-        serverIdentities: serverIdentities(index, endpoints),
+        serverIdentities: serverIdentities(index, target, endpoints),
         meshSni: outboundSni(port.number, host),
       });
       // Validation already warned about what cannot be applied (credentialName).

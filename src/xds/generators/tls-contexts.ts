@@ -1,5 +1,5 @@
 import type { MeshSettings } from '../../config/model.js';
-import { DEFAULT_SECRET, ROOTCA_SECRET } from '../../svid/secret-names.js';
+import { ALL_BUNDLES_SECRET, DEFAULT_SECRET, ROOTCA_SECRET } from '../../svid/secret-names.js';
 import { trustDomainsForValidation } from '../../mesh/spiffe-identity.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMatcher, TransportSocket } from '../../envoy/messages.js';
@@ -15,6 +15,12 @@ import type { ConfigSource, Packed, PackedAny, SdsSecretConfig, SubjectAltNameMa
  * live only in URI SANs (X509-SVID §2), and the typed matcher cannot be satisfied by a DNS
  * SAN that happens to spell a SPIFFE ID. (Istio still writes the deprecated untyped
  * `match_subject_alt_names`; the accepted identities are the same.)
+ *
+ * Peers of federated trust domains: their roots are not in ROOTCA, so a context that must accept
+ * one validates with the `ALL` secret instead, Envoy's SPIFFE certificate validator with one
+ * bundle per trust domain (tls_spiffe_validator_config.proto): a peer is checked against the
+ * bundle of the trust domain its ID names only. The SAN matchers stay in the default context and
+ * are merged with it (combined_validation_context), so the accepted identities are unchanged.
  */
 
 /** Istio's default inbound TLS 1.2 cipher suites (TLS 1.3 suites are not configurable). */
@@ -43,11 +49,15 @@ export interface DownstreamTlsOptions {
   mesh: MeshSettings;
   /** ALPN the server advertises; never an `istio*` value. */
   alpn: readonly string[];
+  /** Trust domains meshd federates with: their workloads are accepted too, each verified by its own bundle. */
+  federatedTrustDomains?: readonly string[];
 }
 
 /** Inbound: the client must present an SVID of a trust domain the mesh accepts. */
 export function downstreamTlsContext(opts: DownstreamTlsOptions): Packed<typeof ExtensionType.DownstreamTlsContext> {
   const { mesh } = opts;
+  const own = trustDomainsForValidation(mesh);
+  const federated = (opts.federatedTrustDomains ?? []).filter((td) => !own.includes(td));
   return {
     '@type': ExtensionType.DownstreamTlsContext,
     common_tls_context: {
@@ -60,9 +70,9 @@ export function downstreamTlsContext(opts: DownstreamTlsOptions): Packed<typeof 
       tls_certificate_sds_secret_configs: [sdsSecret(DEFAULT_SECRET)],
       combined_validation_context: {
         default_validation_context: {
-          match_typed_subject_alt_names: trustDomainsForValidation(mesh).map((td) => uriSan('prefix', `spiffe://${td}/`)),
+          match_typed_subject_alt_names: [...own, ...federated].map((td) => uriSan('prefix', `spiffe://${td}/`)),
         },
-        validation_context_sds_secret_config: sdsSecret(ROOTCA_SECRET),
+        validation_context_sds_secret_config: sdsSecret(federated.length > 0 ? ALL_BUNDLES_SECRET : ROOTCA_SECRET),
       },
     },
     require_client_certificate: { value: true },
@@ -74,6 +84,8 @@ export interface UpstreamTlsOptions {
   serverIdentities: readonly string[];
   sni: string;
   alpn: readonly string[];
+  /** Some server identity is of a federated trust domain: validate with ALL (default ROOTCA). */
+  federated?: boolean;
 }
 
 /** Outbound ISTIO_MUTUAL: TLS 1.2–1.3 (Istio's defaultUpstreamCommonTLSContext), exact server SANs. */
@@ -88,7 +100,7 @@ export function upstreamTlsContext(opts: UpstreamTlsOptions): Packed<typeof Exte
         default_validation_context: {
           match_typed_subject_alt_names: opts.serverIdentities.map((id) => uriSan('exact', id)),
         },
-        validation_context_sds_secret_config: sdsSecret(ROOTCA_SECRET),
+        validation_context_sds_secret_config: sdsSecret(opts.federated ? ALL_BUNDLES_SECRET : ROOTCA_SECRET),
       },
     },
     sni: opts.sni,

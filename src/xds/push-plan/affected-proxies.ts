@@ -15,6 +15,7 @@ import { isVisibleTo } from '../../mesh/visibility.js';
  * their proxies (Istio's PushRequest scoping by ConfigsUpdated).
  *
  * - Mesh settings, or a mesh-wide PeerAuthentication (root namespace, no selector): everyone.
+ * - The set of federated trust domains (ClusterFederatedTrustDomain): everyone (inbound chains).
  * - A namespace-wide PeerAuthentication in N: every workload in N (their inbound chains), and
  *   every client of a service in N or backed by a workload in N (the clusters' auto mTLS follows
  *   the namespace mode, the endpoints' tlsMode follows each endpoint's mode).
@@ -83,9 +84,15 @@ function authorizationReaches(p: AuthorizationPolicy, root: string, ns: string, 
   return p.selector === undefined || labelsMatch(p.selector, labels);
 }
 
+function federatedNames(s: MeshSnapshot): string {
+  return s.federatedTrustDomains.map((f) => f.trustDomain).sort().join(' ');
+}
+
 export function affectedWorkloads(prev: MeshSnapshot, next: MeshSnapshot, diff: SnapshotDiff = diffSnapshots(prev, next)): AffectedWorkloads {
   if (diff.empty) return NONE;
   if (diff.meshChanged) return ALL;
+  // Every inbound mTLS chain names the federated trust domains it accepts.
+  if (diff.federatedTrustDomains.size > 0 && federatedNames(prev) !== federatedNames(next)) return ALL;
   const snapshots = [prev, next];
   const root = next.mesh.rootNamespace;
 

@@ -219,3 +219,16 @@ t.test('every field of the API compiles to a config Envoy accepts, on HTTP and T
     for (const f of built.filters) t.doesNotThrow(() => throughEnvoyProtos(f), `${f.name} decodes strictly`);
   }
 });
+
+t.test('principals and namespaces of a federated trust domain match its workloads only, never the own domain\'s', async (t) => {
+  const input = inputFor(doc('west', '  rules:\n  - from:\n    - source: {principals: ["west.example/ns/pay/sa/api"]}\n    - source: {namespaces: ["orders"]}\n'),
+    { trustDomain: 'east.example', aliases: [] });
+  const built = buildHttpRbacFilters(input);
+  t.same(built.problems, []);
+  const chain = built.filters.map((f) => throughEnvoyProtos(f));
+  const from = (principal: string) => evaluateRbacChain(chain, { sourcePrincipal: principal, sourceIp: '10.9.0.1', destinationIp: '10.0.0.1', destinationPort: 8080, http: { method: 'GET', path: '/', host: 'a', headers: {} } }).allowed;
+  t.equal(from('spiffe://west.example/ns/pay/sa/api'), true, 'the west principal');
+  t.equal(from('spiffe://east.example/ns/pay/sa/api'), false, 'the same path in the own trust domain is another identity');
+  t.equal(from('spiffe://west.example/ns/pay/sa/other'), false);
+  t.equal(from('spiffe://west.example/ns/orders/sa/any'), true, 'source.namespaces matches the namespace in any trust domain, as Istio does');
+});

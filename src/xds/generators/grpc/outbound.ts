@@ -144,7 +144,10 @@ export function grpcCluster(index: MeshIndex, target: GrpcTarget): Cluster {
     };
     if (clusterUsesMtls(endpoints)) {
       const ids = [...new Set(endpoints.filter((e) => e.mtls).map((e) => e.spiffeId))].sort();
-      cluster.transport_socket = grpcUpstreamTls(expandWithTrustDomains(ids, index.snapshot.mesh));
+      // The ServiceEntry's subjectAltNames are accepted too, as for Envoy clusters (outbound-clusters.ts).
+      const accepted = expandWithTrustDomains(ids, index.snapshot.mesh);
+      for (const san of target.target.entry.subjectAltNames ?? []) if (!accepted.includes(san)) accepted.push(san);
+      cluster.transport_socket = grpcUpstreamTls(accepted);
     }
     return cluster;
   });
