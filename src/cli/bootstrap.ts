@@ -48,7 +48,7 @@ export function registerBootstrap(program: Command): void {
       configDir: string; namespace: string; workload: string; tokenFile?: string; xdsAddress: string;
       alsAddress?: string; adminPort: number; statsPort: number; rootCert?: string; caDir?: string; dataDir: string; output?: string;
       agent?: boolean; certs?: string; xdsSocket?: string; sdsSocket?: string;
-    }) => {
+    }, command: Command) => {
       const agent = opts.agent === true ? agentSockets(opts) : undefined;
       if (agent === undefined && (opts.certs ?? opts.xdsSocket ?? opts.sdsSocket) !== undefined) {
         throw new InvalidArgumentError('--certs, --xds-socket and --sds-socket go with --agent');
@@ -64,7 +64,8 @@ export function registerBootstrap(program: Command): void {
         ...(opts.alsAddress !== undefined ? { alsAddress: opts.alsAddress } : {}),
         ...(opts.tokenFile !== undefined ? { tokenFile: absolute(opts.tokenFile) } : {}),
         ...(opts.rootCert !== undefined ? { rootCertFile: absolute(opts.rootCert) } : {}),
-        ...(opts.caDir !== undefined ? { caDir: absolute(opts.caDir) } : {}),
+        // MESHD_CA_DIR in the environment (set for `meshd serve`) is not a --ca-dir given to --agent.
+        ...(opts.caDir !== undefined && !(agent !== undefined && command.getOptionValueSource('caDir') === 'env') ? { caDir: absolute(opts.caDir) } : {}),
         ...(agent !== undefined ? { agent } : {}),
       }, systemClock.now());
       for (const w of generated.warnings) process.stderr.write(`meshd bootstrap: warning: ${w}\n`);

@@ -138,6 +138,13 @@ t.test('meshd bootstrap --agent --certs DIR: the sockets default to where `meshd
   t.equal(readFileSync(output, 'utf8'), stdout);
   t.equal(statSync(output).mode & 0o777, 0o600);
 
+  process.env['MESHD_CA_DIR'] = '/etc/meshd/cacerts';
+  try {
+    t.equal((await cli(['--agent', '--certs', '/d'])).error, undefined, "MESHD_CA_DIR in the environment (meshd serve's) is not a --ca-dir given to --agent");
+    t.match((await cli(['--agent', '--certs', '/d', '--ca-dir', '/x'])).error?.message, /^--ca-dir does not go with --agent/, 'a --ca-dir on the command line is');
+  } finally {
+    delete process.env['MESHD_CA_DIR'];
+  }
   t.match((await cli(['--agent'])).error?.message, /--agent needs --certs <the agent's --out dir> or --xds-socket/);
   t.match((await cli(['--certs', '/d'])).error?.message, /--certs, --xds-socket and --sds-socket go with --agent/);
 });
