@@ -309,7 +309,7 @@ async function agentScenario(): Promise<AgentStorm> {
 }
 
 const perSecond = (n: number, elapsedMs: number): number => (elapsedMs > 0 ? (n * 1000) / elapsedMs : NaN);
-const rate = (n: number, elapsedMs: number): string => perSecond(n, elapsedMs).toFixed(0);
+const rate = (n: number, elapsedMs: number): string => { const r = perSecond(n, elapsedMs); return r.toFixed(r < 10 ? 1 : 0); };
 
 async function main(): Promise<void> {
   console.log(`bench:sds — ${process.argv.slice(2).join(' ') || '(defaults)'}; ${machineNote()}`);
@@ -351,7 +351,7 @@ async function main(): Promise<void> {
   if (c) {
     const renewals = perSecond(c.storm.renewed, c.storm.elapsedMs);
     const mints = perSecond(c.ceiling.minted, c.ceiling.elapsedMs);
-    rows.push({ metric: `C: ${AGENTS} agents renew with their SVIDs over the CSR API (renewals/s)`, measured: `${renewals.toFixed(0)}/s`, ceiling: `${mints.toFixed(0)}/s`, ratio: renewals / mints, target: `all ${AGENTS} renewed`, pass: c.storm.renewed === AGENTS });
+    rows.push({ metric: `C: ${AGENTS} agents renew with their SVIDs over the CSR API (renewals/s)`, measured: `${rate(c.storm.renewed, c.storm.elapsedMs)}/s`, ceiling: `${rate(c.ceiling.minted, c.ceiling.elapsedMs)}/s`, ratio: renewals / mints, target: `all ${AGENTS} renewed`, pass: c.storm.renewed === AGENTS });
     const lat = summarize(c.storm.latenciesMs);
     rows.push({ metric: 'C: renewal latency p50 / p99', measured: `${ms(lat.p50)} / ${ms(lat.p99)}`, target: '', pass: undefined });
     rows.push({ metric: 'C: server CPU per renewal (all threads)', measured: `${((c.cpuSeconds * 1e6) / Math.max(1, c.storm.renewed)).toFixed(0)} µs`, target: '', pass: undefined });
