@@ -8,9 +8,10 @@
  *   ...change the code...
  *   npx tsx scripts/resource-digests.ts | diff before.txt -
  *
- * Covered: CDS, EDS, LDS, RDS of sidecars and of proxyless gRPC (wildcard and by name), Secrets
- * (certificate, ROOTCA, SPIFFE validator, through the real SecretGenerator), Envoy bootstraps
- * (YAML text and strictly decoded bytes), gRPC bootstraps, access-log configs, push plans between
+ * Covered: CDS, EDS, LDS, RDS of sidecars (direct and behind meshd agent) and of proxyless gRPC
+ * (wildcard and by name), Secrets (certificate, ROOTCA, SPIFFE validator, through the real
+ * SecretGenerator), Envoy bootstraps (direct and --agent; YAML text and strictly decoded bytes),
+ * gRPC bootstraps, access-log configs, push plans between
  * fixture snapshots, and `meshd check` output for every workload pair and port.
  */
 import { createHash } from 'node:crypto';
@@ -26,6 +27,7 @@ import { caSvidSource } from '../src/svid/svid-source.js';
 import type { SvidCache } from '../src/svid/svid-cache.js';
 import type { CertificateAuthority, IssuedKeyPair } from '../src/ca/types.js';
 import { buildBootstrap } from '../src/xds/bootstrap/build-bootstrap.js';
+import { buildAgentBootstrap } from '../src/xds/bootstrap/build-agent-bootstrap.js';
 import { toYaml } from '../src/xds/bootstrap/generate-bootstrap.js';
 import { parseEndpointAddress } from '../src/xds/bootstrap/endpoint-address.js';
 import { buildGrpcBootstrap } from '../src/agent/grpc-bootstrap.js';
@@ -93,6 +95,8 @@ function xds(label: string, snapshot: MeshSnapshot): void {
     const who = `${label} ${w.meta.namespace}/${w.meta.name}`;
     const sp = proxies(snapshot, w);
     for (const g of sidecar) resources(`${who} sidecar ${g.typeUrl}`, generate(g, sp));
+    const agentFronted = proxies(snapshot, w, { MESHD_SDS_SOURCE: 'agent' });
+    for (const g of sidecar) resources(`${who} sidecar-behind-agent ${g.typeUrl}`, generate(g, agentFronted));
     out(`${who} sidecar-fingerprint`, sidecarFingerprint(snapshot, w));
     out(`${who} namespace-fingerprint`, namespaceSharedFingerprint(snapshot, w.meta.namespace));
     const gp = proxies(snapshot, w, { GENERATOR: 'grpc' });
@@ -162,6 +166,22 @@ function bootstraps(label: string, snapshot: MeshSnapshot): void {
       const key = `${label} ${w.meta.namespace}/${w.meta.name} bootstrap#${i}`;
       out(`${key} yaml`, toYaml(bootstrap));
       out(`${key} json`, JSON.stringify(bootstrap));
+      const decoded = decodeStrict('envoy.config.bootstrap.v3.Bootstrap', bootstrap);
+      out(`${key} decoded`, decoded.valid ? decoded.bytes : JSON.stringify(decoded.errors));
+    });
+    [15090, 0].forEach((statsPort) => {
+      const bootstrap = buildAgentBootstrap({
+        workload: w,
+        mesh: snapshot.mesh,
+        xdsSocket: '/var/run/meshd/xds.sock',
+        sdsSocket: '/var/run/meshd/sds.sock',
+        als: parseEndpointAddress('meshd.istio-system.svc:15012'),
+        controlPlaneSpiffeId: `spiffe://${snapshot.mesh.trustDomain}/ns/istio-system/sa/meshd`,
+        adminPort: 15000,
+        statsPort,
+      });
+      const key = `${label} ${w.meta.namespace}/${w.meta.name} agent-bootstrap stats ${statsPort}`;
+      out(`${key} yaml`, toYaml(bootstrap));
       const decoded = decodeStrict('envoy.config.bootstrap.v3.Bootstrap', bootstrap);
       out(`${key} decoded`, decoded.valid ? decoded.bytes : JSON.stringify(decoded.errors));
     });

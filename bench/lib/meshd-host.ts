@@ -116,6 +116,23 @@ serveIpc({
     for (const id of p.identities) out.push((await meshd!.tokens.issue(id, p.ttlMs)).token);
     return out;
   },
+  /** Workload SVIDs from meshd's CA: what agents already hold when they renew with them. */
+  async agentSvids(p: { identities: Array<{ namespace: string; serviceAccount: string }> }): Promise<Array<{ spiffeId: string; keyPem: string; chainPem: string }>> {
+    return Promise.all(p.identities.map(async (id) => {
+      const spiffeId = `spiffe://cluster.local/ns/${id.namespace}/sa/${id.serviceAccount}`;
+      const svid = await meshd!.ca.issue({ spiffeId });
+      return { spiffeId, keyPem: svid.keyPem, chainPem: svid.chainPem };
+    }));
+  },
+  /**
+   * The CA's own minting ceiling: the same CSRs signed straight through CertificateAuthority.signCsr,
+   * all at once as the storm asks, with no gRPC, TLS or authentication around it.
+   */
+  async mintCeiling(p: { csrs: Array<{ spiffeId: string; csrPem: string }> }): Promise<{ minted: number; elapsedMs: number }> {
+    const started = performance.now();
+    await Promise.all(p.csrs.map((c) => meshd!.ca.signCsr({ spiffeId: c.spiffeId, csrPem: c.csrPem, ttlMs: 86_400_000 })));
+    return { minted: p.csrs.length, elapsedMs: performance.now() - started };
+  },
   /** A serving key pair from meshd's CA for the bare ceiling server (same TLS cost as meshd's). */
   async servingCert(): Promise<{ keyPem: string; chainPem: string }> {
     const svid = await meshd!.ca.issue({ spiffeId: 'spiffe://cluster.local/ns/istio-system/sa/bench', dnsNames: ['localhost'] });

@@ -95,6 +95,47 @@ t.test('the bootstrap files the bootstrap service writes are the ones the sideca
   }
 });
 
+t.test('each sidecar has its own meshd agent in its app\'s network namespace, on a volume only the two of them (and the bootstrap step) mount', async (t) => {
+  const b = svc('bootstrap');
+  const env = b.environment ?? {};
+  const agentDir = env['AGENT_DIR']!;
+  const uid = env['SIDECAR_UID'];
+  const flagsOf = (s: { command?: string[] }): Record<string, string> =>
+    Object.fromEntries((s.command ?? []).slice(1).map((a) => /^--([a-z-]+)=(.*)$/.exec(a)).filter((m) => m !== null).map((m) => [m![1]!, m![2]!]));
+  const agents = Object.entries(services).filter(([, s]) => s.command?.[0] === 'agent');
+  t.equal(agents.length, sidecars.length, 'one agent per sidecar');
+  for (const sc of sidecars) {
+    const mine = agents.filter(([, s]) => s.network_mode === `service:${sc.app}`);
+    t.equal(mine.length, 1, `${sc.app}: one agent in its network namespace`);
+    const [name, agent] = mine[0]!;
+    const we = snapshot.workloadEntries.find((w) => w.meta.namespace === sc.namespace && w.meta.name === sc.workload)!;
+    t.same(agent.image, svc('meshd').image, `${name} runs the meshd image`);
+    t.equal(agent.user, `${uid}:${uid}`, `${name} runs as the sidecar's uid: Envoy must open its 0600 sockets`);
+    const flags = flagsOf(agent);
+    t.same((agent.command ?? []).slice(1).filter((a) => !/^--[a-z-]+=/.test(a)), [], `${name}: every flag as --name=value`);
+    t.same([flags['namespace'], flags['service-account']], [sc.namespace, we.spec.serviceAccount], `${name} gets the SVID of ${sc.namespace}/${sc.workload}'s service account`);
+    t.equal(flags['xds-address'], env['XDS_ADDRESS'], `${name} reaches meshd where the bootstrap step says`);
+    t.same([flags['token-file'], flags['ca-root'], flags['out'], flags['sds-socket']],
+      [`${agentDir}/join-token`, `${agentDir}/meshd-root.pem`, `${agentDir}/certs`, `${agentDir}/certs/sds.sock`],
+      `${name} reads what the bootstrap step writes and keeps its files and sockets in the workload's volume`);
+
+    const volume = mountsOf(agent).find((m) => m.target === agentDir);
+    t.ok(volume && !volume.bind && !volume.readOnly, `${name} mounts a writable named volume at ${agentDir}`);
+    const sidecar = svc(sc.service);
+    const seen = mountsOf(sidecar).find((m) => m.target === agentDir);
+    t.same(seen && { source: seen.source, readOnly: seen.readOnly }, { source: volume?.source, readOnly: true }, `${sc.service} mounts the same volume read-only (a socket opens on a read-only mount)`);
+    t.equal(sidecar.environment?.['AGENT_CERTS'], flags['out'], `${sc.service} waits for the sockets in the agent's --out`);
+    t.same(sidecar.depends_on?.[name], { condition: 'service_started' }, `${sc.service} starts after ${name}`);
+    const written = mountsOf(b).find((m) => m.source === volume?.source);
+    t.equal(written?.target, `${env['AGENTS_DIR']}/${sc.namespace}.${sc.workload}`, 'the bootstrap step writes the join token into that volume');
+    t.same(agent.depends_on?.['bootstrap'], { condition: 'service_completed_successfully' }, `${name} starts once its join token is written`);
+    const users = Object.entries(services).filter(([, s]) => mountsOf(s).some((m) => m.source === volume?.source)).map(([n]) => n).sort();
+    t.same(users, ['bootstrap', name, sc.service].sort(), `no other workload mounts ${volume?.source}: its sockets serve this workload's key`);
+  }
+  const runner = readFileSync(join(ROOT, 'demo/envoy/run-sidecar.sh'), 'utf8');
+  t.match(runner, /until \[ -S "\$certs\/xds\.sock" \] && \[ -S "\$certs\/sds\.sock" \]/, 'run-sidecar.sh waits for both sockets');
+});
+
 t.test('meshd serves the demo config and is healthy only when /ready says so; the bootstrap service reads what meshd wrote', async (t) => {
   const m = svc('meshd');
   const flag = (name: string) => m.command?.[m.command.indexOf(name) + 1];
@@ -218,6 +259,7 @@ t.test('nothing runs as root but the bootstrap step (which chowns) and the Envoy
   }
   t.equal(svc('bootstrap').user, '0:0');
   t.equal(svc('meshd').user, undefined, 'meshd: the image\'s USER node');
+  for (const [name, s] of Object.entries(services)) if (s.command?.[0] === 'agent') t.match(s.user, /^[1-9]\d*:[1-9]\d*$/, `${name}: the agent runs as the sidecar's uid`);
   for (const sc of sidecars) t.match(svc(sc.service).environment?.['ENVOY_UID'], /^[1-9]\d*$/, `${sc.service}: Envoy drops root`);
 });
 

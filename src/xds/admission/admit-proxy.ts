@@ -4,6 +4,7 @@ import { GeneratorError, type AdmitProxy, type ProxyInfo } from '../core/types.j
 import { nodeClaims } from '../../mesh/node-identity.js';
 import { findWorkloadEntry } from '../../mesh/registry.js';
 import { serviceAccountOf, trustDomainsForValidation, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
+import { sdsSourceOf } from '../generators/secret-source.js';
 
 /** Refuses unless `workload` runs as the identity the proxy proved, in a trust domain the mesh accepts. */
 function checkRunsAs(proxy: ProxyInfo, workload: WorkloadEntry, current: MeshSnapshot, how: string): void {
@@ -44,9 +45,13 @@ function checkRunsAs(proxy: ProxyInfo, workload: WorkloadEntry, current: MeshSna
  *    A credential bound to one WorkloadEntry would be checked here too: its proxy must name it.
  * A WORKLOAD_NAME without any namespace (metadata or node id) names half a workload: refused
  * rather than served as identity-only, since the proxy clearly expected mesh config.
+ * A MESHD_SDS_SOURCE that is neither `agent` nor `ads` is INVALID_ARGUMENT: guessing would leave
+ * Envoy waiting for ever on secrets from a source it does not have.
  */
 export function admitProxy(snapshot: () => MeshSnapshot): AdmitProxy {
   return (proxy: ProxyInfo): void => {
+    const sds = sdsSourceOf(proxy.metadata);
+    if ('error' in sds) throw new GeneratorError(status.INVALID_ARGUMENT, `proxy "${proxy.id}": ${sds.error}`);
     const current = snapshot();
     const claims = nodeClaims(proxy);
     const byId = claims.nodeId;

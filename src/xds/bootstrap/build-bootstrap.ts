@@ -1,7 +1,7 @@
 import type { MeshSettings, WorkloadEntry } from '../../config/model.js';
 import { ExtensionName, ExtensionType } from '../../envoy/extension-types.js';
 import type { ProtoJson } from '../../envoy/json-form.js';
-import type { Bootstrap, Cluster, ConfigSource, GrpcService, Listener, SdsSecretConfig } from '../../envoy/messages.js';
+import type { Bootstrap, Cluster, CommonTlsContext, ConfigSource, GrpcService, Listener, SdsSecretConfig } from '../../envoy/messages.js';
 import { ALS_CLUSTER_NAME } from '../../telemetry/access-log-config.js';
 import type { EndpointAddress } from './endpoint-address.js';
 import { DEFAULT_DNS_DOMAIN } from '../../mesh/node-identity.js';
@@ -82,26 +82,32 @@ export function buildBootstrap(input: BootstrapInput): JsonBootstrap {
     static_resources: {
       ...(input.statsPort ? { listeners: [prometheusStatsListener(input.statsPort)] } : {}),
       clusters: [
-        meshdCluster(XDS_CLUSTER_NAME, input.xds, input),
-        meshdCluster(ALS_CLUSTER_NAME, input.als ?? input.xds, input, workloadSvidOverSds(adsService)),
+        meshdCluster(XDS_CLUSTER_NAME, input.xds, directTls(input)),
+        meshdCluster(ALS_CLUSTER_NAME, input.als ?? input.xds, directTls(input, workloadSvidOverSds(adsService))),
         ...(input.statsPort ? [adminCluster(PROMETHEUS_STATS_NAME, input.adminPort)] : []),
       ],
     },
-    admin: {
-      address: { socket_address: { address: '127.0.0.1', port_value: input.adminPort } },
-    },
-    layered_runtime: {
-      layers: [
-        // Istio sets this too: without a global limit Envoy warns at start and accepts without bound.
-        { name: 'global config', static_layer: { 'overload.global_downstream_max_connections': 2147483647 } },
-        { name: 'admin', admin_layer: {} },
-      ],
-    },
+    admin: loopbackAdmin(input.adminPort),
+    layered_runtime: layeredRuntime(),
+  };
+}
+
+export function loopbackAdmin(adminPort: number): JsonBootstrap['admin'] {
+  return { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } };
+}
+
+export function layeredRuntime(): JsonBootstrap['layered_runtime'] {
+  return {
+    layers: [
+      // Istio sets this too: without a global limit Envoy warns at start and accepts without bound.
+      { name: 'global config', static_layer: { 'overload.global_downstream_max_connections': 2147483647 } },
+      { name: 'admin', admin_layer: {} },
+    ],
   };
 }
 
 /** 0.0.0.0:<port>, one route: the exact path /stats/prometheus to admin; anything else gets 404. */
-function prometheusStatsListener(port: number): ProtoJson<Listener> {
+export function prometheusStatsListener(port: number): ProtoJson<Listener> {
   return {
     name: PROMETHEUS_STATS_NAME,
     address: { socket_address: { address: '0.0.0.0', port_value: port } },
@@ -128,7 +134,7 @@ function prometheusStatsListener(port: number): ProtoJson<Listener> {
 }
 
 /** Envoy's own admin interface on loopback, as an upstream. */
-function adminCluster(name: string, adminPort: number): ProtoJson<Cluster> {
+export function adminCluster(name: string, adminPort: number): ProtoJson<Cluster> {
   return {
     name,
     type: 'STATIC',
@@ -161,11 +167,47 @@ function workloadSvidOverSds(grpcService: ProtoJson<GrpcService>): ProtoJson<Sds
   };
 }
 
-/**
- * A static cluster to meshd: HTTP/2 (gRPC) over TLS that trusts meshd's roots and identity only,
- * presenting `clientSvid` when given.
- */
-function meshdCluster(name: string, address: EndpointAddress, input: BootstrapInput, clientSvid?: ProtoJson<SdsSecretConfig>): ProtoJson<Cluster> {
+/** The TLS to meshd of a direct bootstrap: meshd's roots inline, presenting `clientSvid` when given. */
+function directTls(input: BootstrapInput, clientSvid?: ProtoJson<SdsSecretConfig>): ProtoJson<CommonTlsContext> {
+  return {
+    ...(clientSvid ? { tls_certificate_sds_secret_configs: [clientSvid] } : {}),
+    alpn_protocols: ['h2'],
+    tls_params: tlsParams(input.mesh),
+    validation_context: {
+      trusted_ca: { inline_string: input.rootsPem },
+      match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: input.controlPlaneSpiffeId } }],
+    },
+  };
+}
+
+export function tlsParams(mesh: MeshSettings): ProtoJson<CommonTlsContext>['tls_params'] {
+  return {
+    tls_minimum_protocol_version: mesh.minTlsVersion === 'TLSV1_3' ? 'TLSv1_3' : 'TLSv1_2',
+    tls_maximum_protocol_version: 'TLSv1_3',
+  };
+}
+
+/** One long-lived gRPC stream per proxy: lift Envoy's default 1024 limits as Istio does for xds-grpc. */
+export function grpcCircuitBreakers(): ProtoJson<Cluster>['circuit_breakers'] {
+  return {
+    thresholds: (['DEFAULT', 'HIGH'] as const).map((priority) => ({
+      priority, max_connections: 100000, max_pending_requests: 100000, max_requests: 100000,
+    })),
+  };
+}
+
+/** HTTP/2 for gRPC; its PINGs notice a dead peer (or NAT drop) long before TCP would. */
+export function grpcProtocolOptions(): ProtoJson<Cluster>['typed_extension_protocol_options'] {
+  return {
+    [ExtensionName.HttpProtocolOptions]: {
+      '@type': ExtensionType.HttpProtocolOptions,
+      explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '30s', timeout: '10s' } } },
+    },
+  };
+}
+
+/** A static cluster to meshd: HTTP/2 (gRPC) over TLS with `commonTls`. */
+export function meshdCluster(name: string, address: EndpointAddress, commonTls: ProtoJson<CommonTlsContext>): ProtoJson<Cluster> {
   const cluster: ProtoJson<Cluster> = {
     name,
     type: address.isIp ? 'STATIC' : 'STRICT_DNS',
@@ -175,39 +217,17 @@ function meshdCluster(name: string, address: EndpointAddress, input: BootstrapIn
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: address.host, port_value: address.port } } } }] }],
     },
-    // One long-lived gRPC stream per proxy: lift Envoy's default 1024 limits as Istio does for xds-grpc.
-    circuit_breakers: {
-      thresholds: (['DEFAULT', 'HIGH'] as const).map((priority) => ({
-        priority, max_connections: 100000, max_pending_requests: 100000, max_requests: 100000,
-      })),
-    },
-    typed_extension_protocol_options: {
-      [ExtensionName.HttpProtocolOptions]: {
-        '@type': ExtensionType.HttpProtocolOptions,
-        // HTTP/2 PINGs notice a dead meshd (or NAT drop) long before TCP would.
-        explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '30s', timeout: '10s' } } },
-      },
-    },
+    circuit_breakers: grpcCircuitBreakers(),
+    typed_extension_protocol_options: grpcProtocolOptions(),
     upstream_connection_options: { tcp_keepalive: { keepalive_time: 300 } },
     transport_socket: {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
         '@type': ExtensionType.UpstreamTlsContext,
         // SNI: the DNS name dialled (as Envoy's auto_sni would send), or "meshd" (a DNS SAN of
-        // meshd's serving certificate) when dialling an IP. Trust is decided by the SAN match below.
+        // meshd's serving certificate) when dialling an IP. Trust is decided by the SAN match.
         sni: address.isIp ? 'meshd' : address.host.replace(/\.$/, ''),
-        common_tls_context: {
-          ...(clientSvid ? { tls_certificate_sds_secret_configs: [clientSvid] } : {}),
-          alpn_protocols: ['h2'],
-          tls_params: {
-            tls_minimum_protocol_version: input.mesh.minTlsVersion === 'TLSV1_3' ? 'TLSv1_3' : 'TLSv1_2',
-            tls_maximum_protocol_version: 'TLSv1_3',
-          },
-          validation_context: {
-            trusted_ca: { inline_string: input.rootsPem },
-            match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: input.controlPlaneSpiffeId } }],
-          },
-        },
+        common_tls_context: commonTls,
       },
     },
   };

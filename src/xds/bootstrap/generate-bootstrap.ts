@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { stringify } from 'yaml';
 import { countLevels, loadConfigDir } from '../../config/index.js';
 import { findWorkloadEntry } from '../../mesh/registry.js';
@@ -8,12 +9,14 @@ import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
 import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT, type JsonBootstrap } from './build-bootstrap.js';
 import { parseEndpointAddress } from './endpoint-address.js';
+import { buildAgentBootstrap } from './build-agent-bootstrap.js';
 import { readTrustBundlePem } from './trust-bundle-source.js';
 
 /**
  * `meshd bootstrap` without the CLI: reads the config dir, the trust bundle and the token, builds
  * the bootstrap, and proves it decodes strictly as envoy.config.bootstrap.v3.Bootstrap before
  * anything is printed (a bootstrap Envoy would reject is a bug here, never the user's problem).
+ * With `agent` it reads only the config dir: the agent brings the credential and the roots.
  */
 export interface GenerateBootstrapOptions {
   configDir: string;
@@ -30,6 +33,8 @@ export interface GenerateBootstrapOptions {
   rootCertFile?: string;
   /** A plug-in CA (Istio cacerts layout): its root-cert.pem is the bundle. */
   caDir?: string;
+  /** Behind `meshd agent`: ADS and SDS over its sockets (absolute paths); no token, no roots read. */
+  agent?: { xdsSocket: string; sdsSocket: string };
 }
 
 export interface GeneratedBootstrap {
@@ -41,6 +46,7 @@ export interface GeneratedBootstrap {
 }
 
 export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: number): Promise<GeneratedBootstrap> {
+  if (opts.agent !== undefined) refuseDirectOnlyOptions(opts);
   const warnings: string[] = [];
   const snapshot = await loadConfigDir(opts.configDir);
   const workload = pickWorkload(snapshot, opts);
@@ -53,6 +59,19 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
   const xds = parseEndpointAddress(opts.xdsAddress, '--xds-address');
   const alsText = opts.alsAddress ?? snapshot.mesh.accessLogService?.address ?? opts.xdsAddress;
   const als = parseEndpointAddress(alsText, opts.alsAddress !== undefined ? '--als-address' : 'meshConfig access log address');
+  if (opts.agent !== undefined) {
+    const bootstrap = buildAgentBootstrap({
+      workload,
+      mesh: snapshot.mesh,
+      xdsSocket: checkSocketPath(opts.agent.xdsSocket, '--xds-socket'),
+      sdsSocket: checkSocketPath(opts.agent.sdsSocket, '--sds-socket'),
+      als,
+      controlPlaneSpiffeId: controlPlaneSpiffeId(snapshot.mesh.trustDomain),
+      adminPort: opts.adminPort,
+      statsPort: opts.statsPort ?? PROMETHEUS_STATS_PORT,
+    });
+    return { bootstrap: checked(bootstrap), yaml: toYaml(bootstrap), warnings, workload };
+  }
   const rootsPem = await readTrustBundlePem({
     dataDir: opts.dataDir,
     trustDomain: snapshot.mesh.trustDomain,
@@ -86,10 +105,39 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
     statsPort: opts.statsPort ?? PROMETHEUS_STATS_PORT,
     ...(token !== undefined ? { token } : {}),
   });
+  return { bootstrap: checked(bootstrap), yaml: toYaml(bootstrap), warnings, workload };
+}
+
+function checked(bootstrap: JsonBootstrap): JsonBootstrap {
   const check = decodeStrict(BOOTSTRAP_TYPE, bootstrap);
   if (!check.valid) throw new Error(`internal error: the generated bootstrap would be rejected by Envoy. ${formatStrictErrors(BOOTSTRAP_TYPE, check)}`);
-  return { bootstrap, yaml: toYaml(bootstrap), warnings, workload };
+  return bootstrap;
 }
+
+/** Behind the agent, Envoy holds no credential and trusts the roots the agent serves. */
+function refuseDirectOnlyOptions(opts: GenerateBootstrapOptions): void {
+  if (opts.tokenFile !== undefined) {
+    throw new Error('--token-file does not go with --agent: the agent holds the credential (`meshd agent --token-file`), and Envoy\'s bootstrap carries none');
+  }
+  const roots = opts.rootCertFile !== undefined ? '--root-cert' : opts.caDir !== undefined ? '--ca-dir' : undefined;
+  if (roots !== undefined) {
+    throw new Error(`${roots} does not go with --agent: Envoy trusts the roots the agent serves as ROOTCA (give the file to \`meshd agent --ca-root\`)`);
+  }
+}
+
+/**
+ * Envoy dials a pipe by the path as written, from its own working directory, and a Unix socket
+ * address holds at most 107 bytes of path (sun_path is 108 with the NUL): refuse what Envoy could
+ * only fail on at run time.
+ */
+function checkSocketPath(path: string, flag: string): string {
+  if (!isAbsolute(path)) throw new Error(`${flag} ${JSON.stringify(path)} must be an absolute path: Envoy resolves a relative one against its own working directory`);
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) throw new Error(`${flag} ${JSON.stringify(path)} is ${bytes} bytes; a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}`);
+  return path;
+}
+
+const MAX_SOCKET_PATH_BYTES = 107;
 
 function pickWorkload(snapshot: MeshSnapshot, opts: GenerateBootstrapOptions): WorkloadEntry {
   const found = findWorkloadEntry(snapshot, opts.namespace, opts.workload);

@@ -6,6 +6,7 @@ import { CLUSTER, ENDPOINT, LISTENER, ROUTE, type ResourceMessages, type Resourc
 import { indexFor, type MeshIndex } from '../../mesh/mesh-index.js';
 import { namespaceOutbound, proxyConfigParts, type ProxyConfigParts } from './proxy-config.js';
 import { nodeWorkloadRef } from '../../mesh/node-identity.js';
+import { agentFrontedParts, isAgentFronted } from './secret-source.js';
 
 /**
  * The four xDS generators of Envoy sidecars (CDS, EDS, LDS, RDS). Each reads the current
@@ -16,6 +17,9 @@ import { nodeWorkloadRef } from '../../mesh/node-identity.js';
  * sidecar sees is encoded once per snapshot however many proxies ask, the arrays a whole
  * namespace shares are encoded (and indexed by name) once, and the content-hash version lets
  * an unchanged resource keep its version across snapshots.
+ *
+ * A sidecar behind `meshd agent` (node metadata MESHD_SDS_SOURCE=agent) gets the same config with
+ * its secret references resolved against the agent (secret-source.ts), memoised the same way.
  */
 
 interface TypeSpec<U extends ResourceTypeUrl = ResourceTypeUrl> {
@@ -101,9 +105,10 @@ function generator(spec: TypeSpec, snapshot: () => MeshSnapshot): Generator {
       const index = indexFor(snapshot());
       const workload = workloadOf(index, proxy);
       if (workload === undefined) return [];
-      const parts = proxyConfigParts(index, workload);
+      const agent = isAgentFronted(proxy.metadata);
+      const parts = agent ? agentFrontedParts(proxyConfigParts(index, workload)) : proxyConfigParts(index, workload);
       if (request.names === undefined) {
-        return index.cached(`resources:${spec.type.typeUrl}:${workload.meta.namespace}/${workload.meta.name}`, () =>
+        return index.cached(`resources${agent ? '@agent' : ''}:${spec.type.typeUrl}:${workload.meta.namespace}/${workload.meta.name}`, () =>
           ([] as Resource[]).concat(...encodedPieces(spec, parts)));
       }
       const maps = encodedPieces(spec, parts).map(byName);
