@@ -111,7 +111,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
 
   if (options.configDir && options.store) throw new Error('--config-dir and --store are two sources of mesh config; give one (with --store, meshd config apply -f DIR puts the config in the store)');
   const source = await openStateSource({ store: options.store, logger, clock, registry });
-  const mesh = await MeshState.open({ configDir: options.configDir, store: source.store, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock });
+  const mesh = await MeshState.open({ configDir: options.configDir, store: source.store, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock }).catch(source.abandon);
   const trustDomain = mesh.snapshot.mesh.trustDomain;
   const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: SVID_ROTATION.jitter });
   const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
@@ -131,9 +131,9 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     logger: logger.child({ component: 'ca' }),
     registry,
     mintWorkers: options.caWorkers ?? defaultMintWorkers(),
-  });
+  }).catch(source.abandon);
   source.follow(ca);
-  const tokens = await source.tokenAuthority(options.dataDir);
+  const tokens = await source.tokenAuthority(options.dataDir).catch(source.abandon);
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,

@@ -43,6 +43,8 @@ export interface StateSource {
   /** Makes the CA re-read the journal whenever it moves in the store. */
   follow(ca: ManagedCertificateAuthority): void;
   close(): Promise<void>;
+  /** For a start-up step that failed: closes the store, then rethrows (`.catch(source.abandon)`). */
+  abandon(err: unknown): Promise<never>;
 }
 
 export interface StateSourceOptions {
@@ -55,7 +57,10 @@ export interface StateSourceOptions {
 export async function openStateSource(options: StateSourceOptions): Promise<StateSource> {
   const { clock, logger } = options;
   if (!options.store) {
-    return { store: undefined, location: undefined, rootBackend: undefined, tokenAuthority: (dataDir) => TokenAuthority.open(dataDir, clock), follow: () => undefined, close: async () => undefined };
+    return {
+      store: undefined, location: undefined, rootBackend: undefined,
+      tokenAuthority: (dataDir) => TokenAuthority.open(dataDir, clock), follow: () => undefined, close: async () => undefined, abandon: (err) => Promise.reject(err),
+    };
   }
   const flags = options.store;
   const storeLogger = logger.child({ component: 'store' });
@@ -85,6 +90,12 @@ export async function openStateSource(options: StateSourceOptions): Promise<Stat
   });
   storeLogger.info({ store: redactStoreUrl(flags.url), replica: replicaId }, 'state comes from the shared store');
   const unfollow: Array<() => void> = [];
+  const close = async (): Promise<void> => {
+    for (const stop of unfollow) stop();
+    leaderChanges();
+    backend.close();
+    await store.close();
+  };
   return {
     store,
     location: redactStoreUrl(flags.url),
@@ -95,11 +106,10 @@ export async function openStateSource(options: StateSourceOptions): Promise<Stat
         ca.refresh().catch((err: unknown) => logger.error({ err: describeCause(err) }, 'the CA journal in the store changed but cannot be adopted; still serving the last good state'));
       }));
     },
-    async close() {
-      for (const stop of unfollow) stop();
-      leaderChanges();
-      backend.close();
-      await store.close();
+    close,
+    async abandon(err) {
+      await close().catch(() => undefined);
+      throw err;
     },
   };
 }

@@ -123,3 +123,23 @@ t.test('a replica refuses to start against a store without a safe key file, or w
   await t.rejects(startMeshd({ ...base, configDir: join(dataDir, 'config'), store: { url, keyFile } }), /--config-dir and --store are two sources of mesh config; give one/);
   t.equal((await pg.sql("SELECT to_regclass('meshd_ca_root') AS t", [], url))[0]!.t, null, 'nothing was created in the database');
 });
+
+t.test('a replica whose start fails after opening the store (the trust domain disagrees) leaves no session behind', async (t) => {
+  const url = await pg.createDatabase();
+  const keyFile = await storeKeyFile(t);
+  const writer = await openTestStore(t, url, { keys: await readStoreKeyFile(keyFile, systemRandom), replicaId: 'writer' });
+  await writer.config.apply([{ name: 'mesh.yaml', text: 'trustDomain: other.example\n' }], { expectedVersion: 0, appliedBy: 'test', at: Date.now() });
+  await writer.close();
+  await t.rejects(
+    startMeshd({
+      dataDir: tempDir(t), trustDomain: 'cluster.local', trustDomainFromFlag: true, secureGrpcAddr: '127.0.0.1:0', grpcAddr: '127.0.0.1:0', monitoringAddr: '127.0.0.1:0',
+      logger: silentLogger(), clock: systemClock, store: fastStore(url, keyFile, 'refused-replica'),
+    }),
+    /--trust-domain cluster\.local disagrees with the mesh config's trustDomain other\.example/,
+  );
+  const sessions = await waitFor('the refused replica\'s connections to close', async () => {
+    const rows = await pg.sql("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE '%refused-replica'");
+    return rows[0]!.n === 0 ? rows[0]!.n : undefined;
+  });
+  t.equal(sessions, 0, 'no connection of the refused replica is left open');
+});
