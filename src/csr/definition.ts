@@ -16,6 +16,11 @@ export interface CertificateRequest {
   validitySeconds: number;
   /** google.protobuf.Struct as plain JSON (string values only are read). */
   metadata: Record<string, string>;
+  /**
+   * Set (server side only) when the bytes were not an IstioCertificateRequest: grpc-js would
+   * answer a throwing deserializer with INTERNAL, so the handler refuses it as INVALID_ARGUMENT.
+   */
+  undecodable?: string;
 }
 
 export interface CertificateResponse {
@@ -37,7 +42,7 @@ export function encodeCertificateRequest(r: CertificateRequest): Buffer {
   return Buffer.from(t.encode(t.fromObject(value)).finish());
 }
 
-/** Throws on bytes that are not an IstioCertificateRequest (grpc-js answers INTERNAL; see csr-service). */
+/** Throws on bytes that are not an IstioCertificateRequest. */
 export function decodeCertificateRequest(bytes: Buffer): CertificateRequest {
   const t = requestType();
   const o = t.toObject(t.decode(bytes), { longs: String, defaults: true }) as {
@@ -65,13 +70,22 @@ export function decodeCertificateResponse(bytes: Buffer): CertificateResponse {
   return { certChain: o.cert_chain };
 }
 
+/** meshd's deserializer: never throws, marks undecodable bytes for the handler to refuse. */
+function decodeCertificateRequestOnServer(bytes: Buffer): CertificateRequest {
+  try {
+    return decodeCertificateRequest(bytes);
+  } catch (err) {
+    return { csr: '', validitySeconds: 0, metadata: {}, undecodable: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 const createCertificate: MethodDefinition<CertificateRequest, CertificateResponse> = {
   path: CREATE_CERTIFICATE_PATH,
   originalName: CREATE_CERTIFICATE,
   requestStream: false,
   responseStream: false,
   requestSerialize: encodeCertificateRequest,
-  requestDeserialize: decodeCertificateRequest,
+  requestDeserialize: decodeCertificateRequestOnServer,
   responseSerialize: encodeCertificateResponse,
   responseDeserialize: decodeCertificateResponse,
 };

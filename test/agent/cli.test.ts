@@ -4,9 +4,9 @@ import { createRequire } from 'node:module';
 import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { X509Certificate } from 'node:crypto';
 import { startTestMeshd } from '../e2e/helpers/meshd.js';
+import { meshdCommand } from '../helpers/meshd-cli.js';
 
 /**
  * The two commands as a user runs them: `meshd grpc-bootstrap` prints a bootstrap grpc-js-xds's
@@ -14,8 +14,7 @@ import { startTestMeshd } from '../e2e/helpers/meshd.js';
  * cleanly on SIGTERM.
  */
 const require = createRequire(import.meta.url);
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8', env: { ...process.env, MESHD_LOG_LEVEL: 'warn' } });
+const cli = (args: string[]) => spawnSync(...meshdCommand(args), { encoding: 'utf8', env: { ...process.env, MESHD_LOG_LEVEL: 'warn' } });
 
 const CONFIG = `apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -70,8 +69,8 @@ t.test('meshd agent as a process: writes the set, serves the xDS socket, exits 0
   await writeFile(join(dir, 'root.pem'), meshd.rootsPem());
   await writeFile(join(dir, 'token'), await meshd.token('shop', 'web'));
   const out = join(dir, 'out');
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'agent', '-n', 'shop', '-s', 'web', '--token-file', join(dir, 'token'), '--out', out,
-    '--xds-address', `127.0.0.1:${meshd.ports.secureGrpc}`, '--ca-root', join(dir, 'root.pem'), '--ttl', '1h', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...meshdCommand(['agent', '-n', 'shop', '-s', 'web', '--token-file', join(dir, 'token'), '--out', out,
+    '--xds-address', `127.0.0.1:${meshd.ports.secureGrpc}`, '--ca-root', join(dir, 'root.pem'), '--ttl', '1h', '--log-level', 'warn']), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

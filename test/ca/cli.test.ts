@@ -5,17 +5,17 @@ import { readFileSync, statSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { opensslVerify, tempDir, x509 } from './helpers.js';
+import { meshdCommand } from '../helpers/meshd-cli.js';
 
 const run = promisify(execFile);
 const REPO = resolve(import.meta.dirname, '../..');
 
 /**
- * `npx tsx src/cli/main.ts ...` as a user runs it, minus npm's own start-up (node with
- * tsx's loader is what npx ends up running); never throws, returns the exit code.
+ * `meshd ...` as a user runs it (the built CLI); never throws, returns the exit code.
  */
 async function meshd(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], { cwd: REPO, env: { ...process.env, MESHD_LOG_LEVEL: 'warn' } });
+    const r = await run(...meshdCommand(args), { cwd: REPO, env: { ...process.env, MESHD_LOG_LEVEL: 'warn' } });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { openCertificateAuthority } from '../../src/ca/authority.js';
 import { captureLogs } from '../common/log-capture.js';
 import { tempDir, x509 } from './helpers.js';
+import { meshdCommand } from '../helpers/meshd-cli.js';
 
 /**
  * Real `meshd ca root` processes SIGKILLed while they create the first root, and a start on
@@ -14,7 +15,7 @@ import { tempDir, x509 } from './helpers.js';
  * store-lock.test.ts.
  */
 const REPO = resolve(import.meta.dirname, '../..');
-const MESHD = [process.execPath, '--import', 'tsx', join(REPO, 'src/cli/main.ts')];
+const MESHD = meshdCommand().flat();
 
 interface Killed { code: number | null; signal: NodeJS.Signals | null; left: string[] }
 

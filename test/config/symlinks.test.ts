@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import { startTestMeshd } from '../e2e/helpers/meshd.js';
 import { pa } from './helpers.js';
+import { meshdCommand } from '../helpers/meshd-cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -61,7 +62,7 @@ t.test('a symlink leading out of the config dir is skipped with a warning naming
   ]);
 
   const validate = await new Promise<{ code: number; stdout: string }>((done) => {
-    execFile(join(ROOT, 'node_modules/.bin/tsx'), ['src/cli/main.ts', 'validate', dir], { cwd: ROOT }, (err, stdout) => done({ code: err ? Number(err.code) : 0, stdout }));
+    execFile(...meshdCommand(['validate', dir]), { cwd: ROOT }, (err, stdout) => done({ code: err ? Number(err.code) : 0, stdout }));
   });
   t.equal(validate.code, 0, 'a warning, not an error');
   t.match(validate.stdout, `Warning: ${join(dir, 'pay.yaml')}:1: symlink to ${join(base, 'elsewhere', 'pay.yaml')}, outside the config dir`);

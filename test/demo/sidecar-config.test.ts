@@ -15,7 +15,8 @@ import { lookupType } from '../../src/envoy/protos.js';
 import { decodeStrict, formatStrictErrors } from '../../src/envoy/strict-decode.js';
 import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { envoyRejects } from '../xds/generators/envoy-accepts.js';
-import { DEMO_CONFIG, ROOT, bootstrapSpecs, hostPath, ipv4Of, loadCompose, run, sidecarsOf } from './helpers/compose.js';
+import { DEMO_CONFIG, bootstrapSpecs, hostPath, ipv4Of, loadCompose, run, sidecarsOf } from './helpers/compose.js';
+import { meshdCommand } from '../helpers/meshd-cli.js';
 
 /**
  * What each demo sidecar's Envoy would load, checked against Envoy's own protos (no Envoy runs
@@ -42,10 +43,10 @@ const ca = await openCertificateAuthority({ dataDir, trustDomain: 'cluster.local
 ca.stop();
 const tokens = await TokenAuthority.open(dataDir, systemClock);
 
-// `meshd` on PATH, as the image's /usr/local/bin/meshd, running the CLI from source.
+// `meshd` on PATH, as the image's /usr/local/bin/meshd, running the built CLI.
 const bin = join(work, 'bin');
 mkdirSync(bin);
-writeFileSync(join(bin, 'meshd'), `#!/bin/sh\nexec "${join(ROOT, 'node_modules/.bin/tsx')}" "${join(ROOT, 'src/cli/main.ts')}" "$@"\n`);
+writeFileSync(join(bin, 'meshd'), `#!/bin/sh\nexec ${meshdCommand().flat().map((a) => `"${a}"`).join(' ')} "$@"\n`);
 chmodSync(join(bin, 'meshd'), 0o755);
 
 /** Every file under dir: content hash, mode and mtime, to prove a run wrote nothing there. */

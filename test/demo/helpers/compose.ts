@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { meshdCommand } from '../../helpers/meshd-cli.js';
 
 /**
  * docker-compose.yml as the demo tests read it: parsed with YAML merge keys (`<<: *sidecar`, as
@@ -12,7 +13,6 @@ import { parse } from 'yaml';
 export const ROOT = resolve(import.meta.dirname, '../../..');
 export const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 export const DEMO_CONFIG = join(ROOT, 'demo', 'config');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
 
 export interface Service {
   image?: string;
@@ -120,9 +120,9 @@ export function run(file: string, args: string[], opts: { cwd?: string; env?: No
   });
 }
 
-/** The meshd CLI from source, as `meshd ...` (tsx, so no build is needed). */
+/** The meshd CLI, as `meshd ...` (the built CLI, see test/helpers/meshd-cli.ts). */
 export function meshd(...args: string[]): Promise<RunResult> {
-  return run(TSX, [join(ROOT, 'src/cli/main.ts'), ...args]);
+  return run(...meshdCommand(args));
 }
 
 /** An IPv4 address as a number; NaN when it is not one. */

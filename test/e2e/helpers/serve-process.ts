@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { meshdCommand } from '../../helpers/meshd-cli.js';
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -11,8 +12,8 @@ export interface ServeProcess {
 
 /** Runs `meshd serve` as its own process (as `npm start` does) on ephemeral loopback ports. */
 export async function startServeProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve',
-    '--secure-grpc-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0', '--monitoring-addr', '127.0.0.1:0', ...args], {
+  const child = spawn(...meshdCommand(['serve',
+    '--secure-grpc-addr', '127.0.0.1:0', '--grpc-addr', '127.0.0.1:0', '--monitoring-addr', '127.0.0.1:0', ...args]), {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -45,7 +46,7 @@ export async function startServeProcess(args: string[], env: NodeJS.ProcessEnv =
 /** Runs a meshd command to completion. */
 export function runMeshd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...meshdCommand(args), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

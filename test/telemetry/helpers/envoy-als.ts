@@ -140,15 +140,15 @@ export interface NodeOptions {
   metadata?: Record<string, unknown>;
 }
 
-/** google.protobuf.Struct from plain JSON. */
+/** google.protobuf.Struct from plain JSON (protobufjs's own Struct/Value types: camelCase fields, snake_case would be dropped). */
 function struct(json: Record<string, unknown>): Obj {
   const value = (v: unknown): Obj => {
-    if (v === null) return { null_value: 'NULL_VALUE' };
-    if (typeof v === 'string') return { string_value: v };
-    if (typeof v === 'number') return { number_value: v };
-    if (typeof v === 'boolean') return { bool_value: v };
-    if (Array.isArray(v)) return { list_value: { values: v.map(value) } };
-    return { struct_value: struct(v as Record<string, unknown>) };
+    if (v === null) return { nullValue: 'NULL_VALUE' };
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    return { structValue: struct(v as Record<string, unknown>) };
   };
   return { fields: Object.fromEntries(Object.entries(json).map(([k, v]) => [k, value(v)])) };
 }
