@@ -88,15 +88,3 @@ t.test('config apply reaches the proxies of every replica alike; diff shows a ch
   t.match(got.stdout, /# shop\.yaml\n[\s\S]*mode: STRICT/);
   t.notMatch(got.stdout, /STRIKT/);
 });
-
-t.test('config commands need --store and its key file', async (t) => {
-  const url = await pg.createDatabase();
-  const noStore = await runMeshd(['config', 'get']);
-  t.equal(noStore.code, 1);
-  t.match(noStore.stderr, /required option '--store <url>' not specified/);
-  const empty = await runMeshd(['config', 'get'], { MESHD_STORE: '' });
-  t.match(empty.stderr, /--store \(or MESHD_STORE\) is empty/);
-  const noKey = await runMeshd(['config', 'get', '--store', url]);
-  t.equal(noKey.code, 1);
-  t.match(noKey.stderr, /--store needs --store-key-file/);
-});
