@@ -25,13 +25,15 @@ import type { RandomSource } from './serial.js';
 import { checkTrustDomain } from './spiffe-id.js';
 import { decodePemOf } from './pem.js';
 import { signingCertificate } from './signer.js';
-import { RootStore, type LoadedRoot } from './store.js';
-import { recoverFirstRoot } from './first-root-recovery.js';
+import type { LoadedRoot } from './store.js';
+import { FileRootBackend, type FirstRoot, type RootBackend } from './root-backend.js';
 import { MintPool } from './mint-pool.js';
 
 export interface CertificateAuthorityOptions {
   /** meshd's state directory; the built-in CA lives in <dataDir>/ca/. */
   dataDir: string;
+  /** Where the built-in CA's roots and journal live (default <dataDir>/ca; a shared store with `meshd serve --store`). */
+  rootBackend?: RootBackend;
   /** A plug-in CA in Istio's cacerts layout; when set, no root is generated. */
   caDir?: string;
   trustDomain: string;
@@ -161,7 +163,7 @@ export async function openCertificateAuthority(options: CertificateAuthorityOpti
   try {
     return options.caDir
       ? await PluginAuthority.open(options.caDir, options.dataDir, deps)
-      : await BuiltInAuthority.open(options.dataDir, deps);
+      : await BuiltInAuthority.open(options.rootBackend ?? new FileRootBackend(options.dataDir, logger, s.trustDomain, () => clock.now()), deps);
   } catch (e) {
     await mintPool?.close();
     throw e;
@@ -294,7 +296,7 @@ abstract class AuthorityBase implements ManagedCertificateAuthority {
   }
 }
 
-/** A self-signed root (or several, during rotation) kept in <data-dir>/ca. */
+/** A self-signed root (or several, during rotation) kept in <data-dir>/ca or in the shared store. */
 class BuiltInAuthority extends AuthorityBase {
   readonly mode = 'built-in' as const;
   private journal!: Journal;
@@ -302,46 +304,41 @@ class BuiltInAuthority extends AuthorityBase {
   private readonly loaded = new Map<string, LoadedRoot>();
   private validUntil = -Infinity;
 
-  private constructor(private readonly store: RootStore, deps: Deps) {
+  private constructor(private readonly store: RootBackend, deps: Deps) {
     super(deps);
   }
 
-  static async open(dataDir: string, deps: Deps): Promise<BuiltInAuthority> {
-    const store = new RootStore(dataDir, deps.logger);
+  static async open(store: RootBackend, deps: Deps): Promise<BuiltInAuthority> {
     const ca = new BuiltInAuthority(store, deps);
-    let read = await store.readJournal();
-    if (!read) read = await store.withLock(() => ca.createFirstRoot());
+    let minted: string | undefined;
+    const read = await store.createFirst(async () => {
+      const first = await ca.mintFirstRoot();
+      minted = first.record.fingerprint256;
+      return first;
+    });
+    if (minted !== undefined && read.journal.roots[0]?.fingerprint256 === minted) {
+      const record = read.journal.roots[0];
+      deps.logger.info({ dir: store.location, keyType: record.keyType, notAfter: new Date(record.notAfter).toISOString(), fingerprint: record.fingerprint256 },
+        'created a new self-signed root CA');
+    }
     await ca.adopt(read.journal, read.text, true);
     return ca;
   }
 
-  private async createFirstRoot(): Promise<{ journal: Journal; text: string }> {
-    const { store, deps: { s, clock, logger } } = this;
-    const raced = await store.readJournal(); // another process may have created it meanwhile
-    if (raced) return raced;
-    const leftovers = await store.rootDirectories();
-    if (leftovers.length > 0) {
-      // Only what a first start killed half-way leaves is completed or set aside; anything else stops start-up.
-      const recovered = await recoverFirstRoot(store, leftovers, { trustDomain: s.trustDomain, now: clock.now(), logger });
-      if (recovered.action === 'completed') return (await store.readJournal())!;
-    }
+  private async mintFirstRoot(): Promise<FirstRoot> {
+    const { s, clock } = this.deps;
     const now = clock.now();
     const minted = await mintRoot({ trustDomain: s.trustDomain, keyType: s.rootKeyType, ttlMs: s.rootTtlMs, now, random: this.deps.random });
     const record = recordFor('root-1', s.rootKeyType, minted.certDer);
-    await store.writeRoot(record.id, minted);
     const journal = initialJournal(s.trustDomain, record, now);
-    await store.writeJournal(journal);
-    logger.info({ dir: store.caDir, keyType: s.rootKeyType, notAfter: new Date(record.notAfter).toISOString(), fingerprint: record.fingerprint256 },
-      'created a new self-signed root CA');
-    const again = await store.readJournal();
-    return again!;
+    return { journal, record: journal.roots[0]!, minted };
   }
 
   /** Takes a journal as the new truth: loads any root it needs that is not loaded yet. */
   private async adopt(journal: Journal, text: string, startup: boolean): Promise<void> {
     const { s, clock } = this.deps;
     if (journal.trustDomain !== s.trustDomain) {
-      throw new CaMaterialError(`${this.store.journalPath} belongs to trust domain "${journal.trustDomain}", but this CA was started for "${s.trustDomain}"`, this.store.journalPath);
+      throw new CaMaterialError(`${this.store.journalName} belongs to trust domain "${journal.trustDomain}", but this CA was started for "${s.trustDomain}"`, this.store.journalName);
     }
     const now = clock.now();
     const needed = journal.roots.filter((r) => now < Math.min(r.pruneAt ?? Infinity, r.notAfter));
@@ -351,7 +348,7 @@ class BuiltInAuthority extends AuthorityBase {
       fresh.set(r.id, have && have.record.fingerprint256 === r.fingerprint256 ? { ...have, record: r } : await this.store.loadRoot(r, s.trustDomain));
     }
     if (startup && !activeRoot(journal.roots, now)) {
-      throw new CaMaterialError(`${this.store.journalPath} has no root that can sign now (all expired or pruned); move the ca directory away to start a new CA`, this.store.journalPath);
+      throw new CaMaterialError(`${this.store.journalName} has no root that can sign now (all expired or pruned); move the ca directory away to start a new CA`, this.store.journalName);
     }
     this.loaded.clear();
     for (const [id, root] of fresh) this.loaded.set(id, root);
@@ -377,18 +374,20 @@ class BuiltInAuthority extends AuthorityBase {
 
   async refresh(): Promise<void> {
     const read = await this.store.readJournal();
-    if (!read) throw new CaMaterialError(`${this.store.journalPath} disappeared`, this.store.journalPath);
+    if (!read) throw new CaMaterialError(`${this.store.journalName} disappeared`, this.store.journalName);
     if (read.text === this.journalText) {
       this.syncTime();
       return;
     }
     await this.adopt(read.journal, read.text, false);
-    this.deps.logger.info({ journal: this.store.journalPath }, 'CA journal changed; reloaded');
+    this.deps.logger.info({ journal: this.store.journalName }, 'CA journal changed; reloaded');
   }
 
   protected async maintain(): Promise<void> {
     const { s, clock, logger } = this.deps;
     if (!s.autoRotate || !rotationDue(this.journal.roots, clock.now(), s.rotationThreshold)) return;
+    // With a shared store only the leader rotates; the others take the new root from the store.
+    if (!this.store.mayRotateAutomatically()) return;
     logger.info({ threshold: s.rotationThreshold }, 'active root is in the last part of its life; preparing the next root');
     await this.prepareNextRoot({ auto: true });
   }
@@ -397,26 +396,20 @@ class BuiltInAuthority extends AuthorityBase {
     const { s, clock, logger } = this.deps;
     const overlapMs = opts.overlapMs ?? s.rotationOverlapMs;
     if (!(overlapMs >= 0)) throw new Error('rotation overlap must not be negative');
-    const record = await this.store.withLock(async () => {
-      // The journal on disk is the truth: another process may have rotated already.
-      const current = await this.store.readJournal();
-      if (!current) throw new CaMaterialError(`${this.store.journalPath} is missing`, this.store.journalPath);
+    const record = await this.store.rotate(async (current, takenIds) => {
       const now = clock.now();
-      if (opts.auto && !rotationDue(current.journal.roots, now, s.rotationThreshold)) return undefined;
-      const pending = pendingSuccessor(current.journal.roots, now);
+      if (opts.auto && !rotationDue(current.roots, now, s.rotationThreshold)) return undefined;
+      const pending = pendingSuccessor(current.roots, now);
       if (pending) {
         throw new Error(`root ${pending.id} is already prepared and starts signing at ${new Date(pending.activateAt).toISOString()}; rotate again after that`);
       }
-      const onDisk = await this.store.rootDirectories();
-      const id = nextRootId([...current.journal.roots, ...onDisk.map((d) => ({ id: d } as RootRecord))]);
+      const id = nextRootId(takenIds.map((taken) => ({ id: taken } as RootRecord)));
       const minted = await mintRoot({ trustDomain: s.trustDomain, keyType: s.rootKeyType, ttlMs: s.rootTtlMs, now, random: this.deps.random });
       const next = recordFor(id, s.rootKeyType, minted.certDer);
-      const journal = planRotation(current.journal, { now, next, overlapMs, maxLeafTtlMs: s.maxLeafTtlMs });
-      await this.store.writeRoot(id, minted);
-      await this.store.writeJournal(journal);
-      logger.info({ id, activateAt: new Date(now + overlapMs).toISOString(), fingerprint: next.fingerprint256 }, 'prepared a new root: in the trust bundle now, signing after the overlap');
-      return journal.roots.find((r) => r.id === id)!;
-    });
+      const journal = planRotation(current, { now, next, overlapMs, maxLeafTtlMs: s.maxLeafTtlMs });
+      return { journal, record: journal.roots.find((r) => r.id === id)!, minted };
+    }, { automatic: opts.auto === true });
+    if (record) logger.info({ id: record.id, activateAt: new Date(record.activateAt).toISOString(), fingerprint: record.fingerprint256 }, 'prepared a new root: in the trust bundle now, signing after the overlap');
     await this.refresh();
     const status = this.status().roots.find((r) => r.id === record?.id);
     if (!status) throw new Error('rotation was no longer due (another process rotated)');
@@ -432,7 +425,7 @@ class BuiltInAuthority extends AuthorityBase {
     return {
       mode: 'built-in',
       trustDomain: this.trustDomain,
-      directory: this.store.caDir,
+      directory: this.store.location,
       roots: roots.map((r) => ({
         id: r.id,
         state: rootState(r, roots, now),

@@ -157,37 +157,10 @@ export class RootStore {
     const certFile = this.certPath(record.id);
     const keyFile = this.keyPath(record.id);
     const certPem = await readText(certFile, 'root certificate');
-    let der: Buffer;
-    try {
-      const blocks = decodePemOf(certPem, 'CERTIFICATE', certFile);
-      if (blocks.length !== 1) throw new Error(`${certFile}: expected one certificate, found ${blocks.length}`);
-      der = blocks[0]!;
-    } catch (e) {
-      throw new CaMaterialError(`root certificate ${certFile} is corrupt: ${errorMessage(e)}`, certFile, { cause: e });
-    }
-    if (fingerprint256(der) !== record.fingerprint256) {
-      throw new CaMaterialError(`root certificate ${certFile} is not the one ${this.journalPath} records (SHA-256 ${fingerprint256(der)}, journal says ${record.fingerprint256})`, certFile);
-    }
-    const check = validateSigningCertificate(der, { trustDomain, selfSigned: true });
-    if (!check.valid) throw new CaMaterialError(`root certificate ${certFile} is not a usable root for ${trustDomain}: ${check.errors.join('; ')}`, certFile);
-    const x509 = new X509Certificate(der);
-    if (!x509.verify(x509.publicKey)) throw new CaMaterialError(`root certificate ${certFile}: self-signature does not verify`, certFile);
-
-    const keyPem = await readText(keyFile, 'root key');
-    let key: KeyObject;
-    try {
-      key = createPrivateKey(keyPem);
-    } catch (e) {
-      throw new CaMaterialError(`root key ${keyFile} is corrupt: not a readable unencrypted private key (${errorMessage(e)})`, keyFile, { cause: e });
-    }
-    if (!x509.checkPrivateKey(key)) throw new CaMaterialError(`root key ${keyFile} does not match certificate ${certFile}`, keyFile);
-    const problem = rsaKeyProblem(key);
-    if (problem) throw new CaMaterialError(`root key ${keyFile} is refused: ${problem}`, keyFile);
-    const keyType = keyTypeOf(key);
-    if (keyType !== record.keyType) throw new CaMaterialError(`root key ${keyFile} is ${keyType ?? 'an unsupported type'}, journal says ${record.keyType}`, keyFile);
+    const loaded = await checkRootMaterial({ record, certPem, readKey: () => readText(keyFile, 'root key'), trustDomain, certName: certFile, keyName: keyFile, journalName: this.journalPath });
     const mode = (await stat(keyFile)).mode & 0o777;
     if ((mode & 0o077) !== 0) this.logger.warn({ file: keyFile, mode: mode.toString(8) }, 'root key file is readable by others; it should be 0600');
-    return { record, certPem, signer: new LocalKeySigner(signingCertificate(der, certFile), key, keyType) };
+    return loaded;
   }
 
   /**
@@ -241,4 +214,53 @@ export class RootStore {
       if ((await readFile(lockPath, 'utf8').catch(() => undefined)) === mine) await unlink(lockPath).catch(() => undefined);
     }
   }
+}
+
+export interface RootMaterial {
+  record: RootRecord;
+  certPem: string;
+  /** Called once the certificate checked out, so a bad certificate is reported before a missing key. */
+  readKey: () => Promise<string>;
+  trustDomain: string;
+  /** How messages name the certificate, the key and the journal (file paths, or store rows). */
+  certName: string;
+  keyName: string;
+  journalName: string;
+}
+
+/**
+ * Checks a root's certificate and key against the journal's record: the fingerprint it
+ * records, a usable self-signed root of this trust domain, a key that matches and is of the
+ * recorded type. A failure names the material; nothing is changed.
+ */
+export async function checkRootMaterial(m: RootMaterial): Promise<LoadedRoot> {
+  const { record, certPem, trustDomain, certName: certFile, keyName: keyFile } = m;
+  let der: Buffer;
+  try {
+    const blocks = decodePemOf(certPem, 'CERTIFICATE', certFile);
+    if (blocks.length !== 1) throw new Error(`${certFile}: expected one certificate, found ${blocks.length}`);
+    der = blocks[0]!;
+  } catch (e) {
+    throw new CaMaterialError(`root certificate ${certFile} is corrupt: ${errorMessage(e)}`, certFile, { cause: e });
+  }
+  if (fingerprint256(der) !== record.fingerprint256) {
+    throw new CaMaterialError(`root certificate ${certFile} is not the one ${m.journalName} records (SHA-256 ${fingerprint256(der)}, journal says ${record.fingerprint256})`, certFile);
+  }
+  const check = validateSigningCertificate(der, { trustDomain, selfSigned: true });
+  if (!check.valid) throw new CaMaterialError(`root certificate ${certFile} is not a usable root for ${trustDomain}: ${check.errors.join('; ')}`, certFile);
+  const x509 = new X509Certificate(der);
+  if (!x509.verify(x509.publicKey)) throw new CaMaterialError(`root certificate ${certFile}: self-signature does not verify`, certFile);
+  const keyPem = await m.readKey();
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (e) {
+    throw new CaMaterialError(`root key ${keyFile} is corrupt: not a readable unencrypted private key (${errorMessage(e)})`, keyFile, { cause: e });
+  }
+  if (!x509.checkPrivateKey(key)) throw new CaMaterialError(`root key ${keyFile} does not match certificate ${certFile}`, keyFile);
+  const problem = rsaKeyProblem(key);
+  if (problem) throw new CaMaterialError(`root key ${keyFile} is refused: ${problem}`, keyFile);
+  const keyType = keyTypeOf(key);
+  if (keyType !== record.keyType) throw new CaMaterialError(`root key ${keyFile} is ${keyType ?? 'an unsupported type'}, journal says ${record.keyType}`, keyFile);
+  return { record, certPem, signer: new LocalKeySigner(signingCertificate(der, certFile), key, keyType) };
 }

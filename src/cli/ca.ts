@@ -11,7 +11,11 @@ import { bundlePem } from '../ca/bundle.js';
 import { LEAF_KEY_TYPES, ROOT_KEY_TYPES } from '../ca/keys.js';
 import { workloadId } from '../ca/spiffe-id.js';
 import type { LeafKeyType, RootKeyType } from '../ca/types.js';
-import { absolute, dataDirOption, logLevelOption, trustDomainOption } from './options.js';
+import { absolute, dataDirOption, logLevelOption, storeKeyFileOption, storeOption, trustDomainOption } from './options.js';
+import { withCliStore } from './store-access.js';
+import { StoreRootBackend } from '../store/ca-root-backend.js';
+import { redactStoreUrl } from '../store/postgres/store-url.js';
+import type { RootBackend } from '../ca/root-backend.js';
 
 /**
  * `meshd ca ...`: the CA in the data dir, without a running server. Every command opens
@@ -37,11 +41,13 @@ interface CaFlags {
   rootTtl: string;
   maxWorkloadCertTtl: string;
   logLevel: string;
+  store?: string;
+  storeKeyFile?: string;
 }
 
 /** The flags that decide which CA a command opens (the same names and defaults as `meshd serve`). */
 function addCaFlags(cmd: Command, opts: { pluginCa: boolean }): Command {
-  cmd.addOption(dataDirOption()).addOption(trustDomainOption());
+  cmd.addOption(dataDirOption()).addOption(storeOption()).addOption(storeKeyFileOption()).addOption(trustDomainOption());
   if (opts.pluginCa) {
     cmd.addOption(new Option('--ca-dir <dir>', "plug-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) instead of the built-in root").env('MESHD_CA_DIR'));
   }
@@ -52,9 +58,25 @@ function addCaFlags(cmd: Command, opts: { pluginCa: boolean }): Command {
     .addOption(logLevelOption());
 }
 
-function openCa(flags: CaFlags, extra: { rotationOverlapMs?: number } = {}): Promise<ManagedCertificateAuthority> {
+/** Opens the CA of the data dir, or of the shared store with --store, for the length of `use`. */
+async function withCa<T>(flags: CaFlags, extra: { rotationOverlapMs?: number }, use: (ca: ManagedCertificateAuthority) => Promise<T>): Promise<T> {
+  if (!flags.store) return use(await openCa(flags, extra));
+  const url = flags.store;
+  return withCliStore({ store: url, storeKeyFile: flags.storeKeyFile, logLevel: flags.logLevel }, async (store) => {
+    const logger = createLogger({ level: flags.logLevel, destination: process.stderr }).child({ component: 'ca' });
+    const backend = await StoreRootBackend.open({ ca: store.ca, feed: store.feed, leader: store.leader, health: store.health, logger, location: redactStoreUrl(url) });
+    try {
+      return await use(await openCa(flags, extra, backend));
+    } finally {
+      backend.close();
+    }
+  });
+}
+
+function openCa(flags: CaFlags, extra: { rotationOverlapMs?: number } = {}, rootBackend?: RootBackend): Promise<ManagedCertificateAuthority> {
   return openCertificateAuthority({
     dataDir: absolute(flags.dataDir),
+    ...(rootBackend ? { rootBackend } : {}),
     ...(flags.caDir ? { caDir: absolute(flags.caDir) } : {}),
     trustDomain: flags.trustDomain,
     rootKeyType: flags.rootKeyType,
@@ -77,8 +99,9 @@ export function registerCa(program: Command): void {
     .description('print the trust bundle: every root, PEM (Istio root-cert.pem), or the SPIFFE bundle JSON')
     .addOption(new Option('--format <format>', 'pem, or spiffe (JWK Set with spiffe_sequence, as served on /trust-bundle)').choices(['pem', 'spiffe']).default('pem'))
     .action(async (opts: CaFlags & { format: 'pem' | 'spiffe' }) => {
-      const authority = await openCa(opts);
-      process.stdout.write(opts.format === 'pem' ? bundlePem(authority.trustBundle()) : `${JSON.stringify(authority.bundleJwks(), null, 2)}\n`);
+      await withCa(opts, {}, async (authority) => {
+        process.stdout.write(opts.format === 'pem' ? bundlePem(authority.trustBundle()) : `${JSON.stringify(authority.bundleJwks(), null, 2)}\n`);
+      });
     });
 
   addCaFlags(ca.command('issue'), { pluginCa: true })
@@ -91,8 +114,7 @@ export function registerCa(program: Command): void {
     .requiredOption('-o, --out <dir>', 'directory to write the three files into (created if missing)')
     .action(async (opts: CaFlags & { namespace: string; serviceAccount: string; keyType: LeafKeyType; ttl: string; dnsName?: string[]; out: string }) => {
       const spiffeId = workloadId(opts.trustDomain, opts.namespace, opts.serviceAccount);
-      const authority = await openCa(opts);
-      const issued = await authority.issue({ spiffeId, keyType: opts.keyType, ttlMs: parseDuration(opts.ttl), ...(opts.dnsName ? { dnsNames: opts.dnsName } : {}) });
+      const issued = await withCa(opts, {}, (authority) => authority.issue({ spiffeId, keyType: opts.keyType, ttlMs: parseDuration(opts.ttl), ...(opts.dnsName ? { dnsNames: opts.dnsName } : {}) }));
       const out = absolute(opts.out);
       await writeFileAtomic(join(out, 'key.pem'), issued.keyPem, { mode: 0o600 });
       await writeFileAtomic(join(out, 'cert-chain.pem'), issued.chainPem, { mode: 0o644 });
@@ -103,22 +125,23 @@ export function registerCa(program: Command): void {
 
   addCaFlags(ca.command('rotate-root'), { pluginCa: false })
     .description('prepare a new built-in root: in the trust bundle at once, signing after --overlap; the old root stays trusted until every SVID it signed has expired. '
-      + 'A running `meshd serve` on the same data dir picks the change up from the journal within ' + formatDuration(CA_REFRESH_INTERVAL_MS))
+      + 'A running `meshd serve` on the same data dir picks the change up from the journal within ' + formatDuration(CA_REFRESH_INTERVAL_MS) + '; replicas on the same --store within a second')
     .addOption(new Option('--overlap <duration>', 'how long the new root is trusted before it signs (let every peer learn it first)').default(formatDuration(ROOT_ROTATION_OVERLAP_MS)).argParser(durationArg))
     .action(async (opts: CaFlags & { overlap: string }) => {
       const overlapMs = parseDuration(opts.overlap);
-      const authority = await openCa(opts, { rotationOverlapMs: overlapMs });
-      const root = await authority.prepareNextRoot({ overlapMs });
-      const previous = authority.status().roots.find((r) => r.pruneAt && r.id !== root.id && r.state !== 'removed');
-      process.stdout.write(`prepared ${root.id} (${root.keyType}, SHA-256 ${root.fingerprint256})\n`
-        + `  in the trust bundle now (spiffe_sequence ${authority.trustBundle().sequence}); signs from ${root.activateAt!.toISOString()} (overlap ${formatDuration(overlapMs)})\n`
-        + (previous ? `  ${previous.id} stays trusted until ${previous.pruneAt!.toISOString()}, when every SVID it signed has expired\n` : ''));
+      await withCa(opts, { rotationOverlapMs: overlapMs }, async (authority) => {
+        const root = await authority.prepareNextRoot({ overlapMs });
+        const previous = authority.status().roots.find((r) => r.pruneAt && r.id !== root.id && r.state !== 'removed');
+        process.stdout.write(`prepared ${root.id} (${root.keyType}, SHA-256 ${root.fingerprint256})\n`
+          + `  in the trust bundle now (spiffe_sequence ${authority.trustBundle().sequence}); signs from ${root.activateAt!.toISOString()} (overlap ${formatDuration(overlapMs)})\n`
+          + (previous ? `  ${previous.id} stays trusted until ${previous.pruneAt!.toISOString()}, when every SVID it signed has expired\n` : ''));
+      });
     });
 
   addCaFlags(ca.command('status'), { pluginCa: true })
     .description('list the roots: which signs, which are trusted, when the next rotation is due')
     .action(async (opts: CaFlags) => {
-      const status = (await openCa(opts)).status();
+      const status = await withCa(opts, {}, async (authority) => authority.status());
       const lines = [`${status.mode} CA for ${status.trustDomain} in ${status.directory}; spiffe_sequence ${status.bundleSequence}`];
       for (const r of status.roots) {
         const when = [

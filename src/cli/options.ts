@@ -24,3 +24,14 @@ export function logLevelOption(): Option {
 export function absolute(dir: string): string {
   return resolve(process.cwd(), dir);
 }
+
+/** The shared store of several replicas (PostgreSQL); without it, state lives in the data dir. */
+export function storeOption(): Option {
+  return new Option('--store <url>', 'shared store for several replicas: postgres://USER@HOST:PORT/DATABASE (CA roots, token key, mesh config); default: the data dir')
+    .env('MESHD_STORE');
+}
+
+export function storeKeyFileOption(): Option {
+  return new Option('--store-key-file <file>', 'key-encryption key(s) for the private keys in --store (mode 0600; required with --store; never stored in the database)')
+    .env('MESHD_STORE_KEY_FILE');
+}

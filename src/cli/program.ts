@@ -8,6 +8,7 @@ import { registerCheck } from './check.js';
 import { registerAgent } from './agent.js';
 import { registerGrpcBootstrap } from './grpc-bootstrap.js';
 import { registerCa } from './ca.js';
+import { registerConfig } from './config.js';
 
 /**
  * The meshd command tree. Each command lives in its own file under src/cli/ and adds
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerCa(program);
   registerToken(program);
   registerValidate(program);
+  registerConfig(program);
   registerCheck(program);
   registerBootstrap(program);
   registerProxyStatus(program);

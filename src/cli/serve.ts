@@ -9,7 +9,7 @@ import { systemClock } from '../common/clock.js';
 import { startMeshd } from '../server/meshd.js';
 import { defaultMintWorkers } from '../ca/mint-pool.js';
 import { DEFAULT_BUNDLE_ENDPOINT_PORT } from '../federation/bundle-endpoint.js';
-import { absolute, dataDirOption, logLevelOption, trustDomainOption } from './options.js';
+import { absolute, dataDirOption, logLevelOption, storeKeyFileOption, storeOption, trustDomainOption } from './options.js';
 
 /**
  * `meshd serve`: the control plane. Flag names follow pilot-discovery's where the concept
@@ -22,6 +22,8 @@ export function registerServe(program: Command): void {
     .addOption(dataDirOption())
     .addOption(new Option('--ca-dir <dir>', "plug-in CA in Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) instead of the built-in root").env('MESHD_CA_DIR'))
     .addOption(new Option('--config-dir <dir>', 'directory of Istio YAML (PeerAuthentication, ServiceEntry, WorkloadEntry, mesh config), watched for changes').env('MESHD_CONFIG_DIR'))
+    .addOption(storeOption())
+    .addOption(storeKeyFileOption())
     .addOption(trustDomainOption())
     .addOption(new Option('--secure-grpc-addr <host:port>', 'gRPC over TLS: ADS, SDS, per-type xDS, CSR API, access logs').default(SECURE_GRPC_ADDR))
     .addOption(new Option('--grpc-addr <host:port>', 'plaintext gRPC for local development (same credentials required)').default(GRPC_ADDR))
@@ -50,6 +52,7 @@ export function registerServe(program: Command): void {
         dataDir: absolute(opts.dataDir),
         caDir: opts.caDir ? absolute(opts.caDir) : undefined,
         configDir: opts.configDir ? absolute(opts.configDir) : undefined,
+        ...(opts.store ? { store: { url: opts.store, keyFile: opts.storeKeyFile ? absolute(opts.storeKeyFile) : undefined } } : {}),
         trustDomain: opts.trustDomain,
         trustDomainFromFlag: cmd.getOptionValueSource('trustDomain') === 'cli',
         secureGrpcAddr: opts.secureGrpcAddr,
@@ -103,6 +106,8 @@ interface ServeFlags {
   dataDir: string;
   caDir?: string;
   configDir?: string;
+  store?: string;
+  storeKeyFile?: string;
   trustDomain: string;
   secureGrpcAddr: string;
   grpcAddr: string;

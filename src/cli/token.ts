@@ -6,11 +6,14 @@ import { systemClock } from '../common/clock.js';
 import { formatDuration, parseDuration } from '../common/duration.js';
 import { TOKEN_LONG_LIVED_MS, TOKEN_TTL_MS } from '../common/defaults.js';
 import { loadConfigDir } from '../config/load-config-dir.js';
-import { absolute, dataDirOption } from './options.js';
+import { absolute, dataDirOption, storeKeyFileOption, storeOption } from './options.js';
+import { withCliStore } from './store-access.js';
+import { storeTokenAuthority } from '../store/token-key.js';
 import { namespaceNameError, serviceAccountNameError } from '../auth/kubernetes-names.js';
 
 interface IssueOptions {
   namespace?: string; serviceAccount?: string; workload?: string; configDir?: string; singleUse?: boolean; ttl: string; dataDir: string;
+  store?: string; storeKeyFile?: string;
 }
 
 /**
@@ -29,10 +32,14 @@ export function registerToken(program: Command): void {
     .option('--single-use', 'meshd accepts the token once and refuses it afterwards, across restarts (for `meshd agent`, which then renews with its SVID)')
     .addOption(new Option('--ttl <duration>', `token lifetime (over ${formatDuration(TOKEN_LONG_LIVED_MS)} is allowed, with a warning)`).default(formatDuration(TOKEN_TTL_MS)))
     .addOption(dataDirOption())
+    .addOption(storeOption())
+    .addOption(storeKeyFileOption())
     .action(async (opts: IssueOptions) => {
       const { namespace, serviceAccount, workloadEntry } = await subjectOf(opts);
       const ttlMs = parseDuration(opts.ttl);
-      const authority = await TokenAuthority.open(absolute(opts.dataDir), systemClock);
+      const authority = opts.store
+        ? await withCliStore({ store: opts.store, storeKeyFile: opts.storeKeyFile }, (store) => storeTokenAuthority(store.tokens, systemClock))
+        : await TokenAuthority.open(absolute(opts.dataDir), systemClock);
       const issued = await authority.issue({ namespace, serviceAccount }, ttlMs, { singleUse: opts.singleUse === true, ...(workloadEntry ? { workloadEntry } : {}) });
       if (ttlMs > TOKEN_LONG_LIVED_MS) {
         process.stderr.write(`meshd token: warning: a ${formatDuration(ttlMs)} token proves this identity to anyone holding it until ${issued.expiresAt.toISOString()}; `

@@ -1,6 +1,6 @@
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import { ConfigWatcher, buildSnapshot, type MeshSnapshot, type SnapshotDiff } from '../config/index.js';
+import { ConfigWatcher, type MeshSnapshot, type SnapshotDiff } from '../config/index.js';
 import type { AdmitProxy } from '../xds/core/types.js';
 import type { DiscoveryCore } from '../xds/core/index.js';
 import { createSidecarGenerators } from '../xds/generators/sidecar-generators.js';
@@ -8,14 +8,25 @@ import { createGrpcGenerators } from '../xds/generators/grpc/index.js';
 import { dispatchByProxyKind } from '../xds/generators/generator-dispatch.js';
 import { admitProxy } from '../xds/admission/admit-proxy.js';
 import { configPushRequest } from '../xds/push-plan/affected-proxies.js';
+import { emptySnapshot, StoreConfigSource } from './store-config.js';
+import type { ChangeFeed } from '../store/change-feed.js';
+import type { ConfigRepository } from '../store/config-repository.js';
 
 export interface MeshStateOptions {
   configDir?: string;
+  /** The mesh config from the shared store instead of a config dir (`meshd serve --store`). */
+  store?: { config: ConfigRepository; feed: ChangeFeed };
   logger: Logger;
   trustDomain: string;
   trustDomainFromFlag: boolean;
   /** The watcher's time and timers (default the system clock). */
   clock?: Clock;
+}
+
+/** Where the config in force comes from: a watched config dir, or the shared store. */
+interface ConfigSource {
+  readonly current: MeshSnapshot;
+  stop(): Promise<void>;
 }
 
 /**
@@ -28,17 +39,21 @@ export class MeshState {
   private core: DiscoveryCore | undefined;
   private readonly listeners: Array<(snapshot: MeshSnapshot) => void> = [];
 
-  private constructor(private readonly watcher: ConfigWatcher | undefined, fallback: MeshSnapshot, private readonly logger: Logger) {
+  private constructor(private readonly watcher: ConfigSource | undefined, fallback: MeshSnapshot, private readonly logger: Logger) {
     this.current = watcher?.current ?? fallback;
   }
 
   static async open(options: MeshStateOptions): Promise<MeshState> {
     let state: MeshState | undefined;
-    const watcher = options.configDir
-      ? await ConfigWatcher.start({ dir: options.configDir, logger: options.logger.child({ component: 'config' }), clock: options.clock, onChange: (s, d) => state?.apply(s, d) })
-      : undefined;
-    const empty = buildSnapshot([]);
-    const fallback: MeshSnapshot = { ...empty, mesh: { ...empty.mesh, trustDomain: options.trustDomain } };
+    if (options.configDir && options.store) throw new Error('--config-dir and --store are two sources of mesh config; give one (with --store, meshd config apply -f DIR puts the config in the store)');
+    const logger = options.logger.child({ component: 'config' });
+    const onChange = (s: MeshSnapshot, d: SnapshotDiff): void => state?.apply(s, d);
+    const watcher: ConfigSource | undefined = options.configDir
+      ? await ConfigWatcher.start({ dir: options.configDir, logger, clock: options.clock, onChange })
+      : options.store
+        ? await StoreConfigSource.start({ ...options.store, logger, trustDomain: options.trustDomain, onChange })
+        : undefined;
+    const fallback = emptySnapshot(options.trustDomain);
     state = new MeshState(watcher, fallback, options.logger);
     const configured = state.current.mesh.trustDomain;
     if (watcher && options.trustDomainFromFlag && configured !== options.trustDomain) {

@@ -8,7 +8,7 @@ import { openCertificateAuthority, type ManagedCertificateAuthority } from '../c
 import { defaultMintWorkers } from '../ca/mint-pool.js';
 import { splitPemCertificates } from '../ca/pem.js';
 import type { RootKeyType } from '../ca/types.js';
-import { TokenAuthority } from '../auth/token-authority.js';
+import type { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
 import { DataDirTokenLedger, type TokenLedger } from '../auth/token-ledger.js';
 import { workloadEntryAccount } from '../auth/workload-binding.js';
@@ -36,6 +36,8 @@ import { HandlerErrors } from '../common/handler-errors.js';
 import { checkFederationOptions, startFederation, type FederationOptions } from './federation.js';
 import type { ForeignBundleSet } from '../federation/index.js';
 import { foreignBundlePush } from '../xds/push-plan/foreign-bundles.js';
+import { openStateSource, type StoreFlags } from './state-source.js';
+import type { PostgresStore } from '../store/postgres/postgres-store.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
 const TELEMETRY_CLUSTER = 'Kubernetes';
@@ -44,6 +46,8 @@ export interface MeshdOptions {
   dataDir: string;
   caDir?: string;
   configDir?: string;
+  /** The shared store (`--store`): CA roots, token key and mesh config come from it instead of the data dir and --config-dir. */
+  store?: StoreFlags;
   trustDomain: string;
   /** The trust domain came from a flag (it must then agree with the mesh config). */
   trustDomainFromFlag?: boolean;
@@ -84,6 +88,8 @@ export interface RunningMeshd {
   errors: HandlerErrors;
   /** The foreign trust domains' bundles meshd trusts (ClusterFederatedTrustDomain). */
   foreignBundles: ForeignBundleSet;
+  /** The shared store, with `store` in the options. */
+  store: PostgresStore | undefined;
   /** Graceful stop: refuse new streams, end open ones with UNAVAILABLE, wait up to graceMs. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -110,7 +116,9 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   // One count of unexpected handler errors for every server: meshd_handler_errors_total{server,handler}.
   const errors = new HandlerErrors({ logger: logger.child({ component: 'handlers' }), registry, clock });
 
-  const mesh = await MeshState.open({ configDir: options.configDir, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock });
+  if (options.configDir && options.store) throw new Error('--config-dir and --store are two sources of mesh config; give one (with --store, meshd config apply -f DIR puts the config in the store)');
+  const source = await openStateSource({ store: options.store, logger, clock, registry });
+  const mesh = await MeshState.open({ configDir: options.configDir, store: source.store, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock }).catch(source.abandon);
   const trustDomain = mesh.snapshot.mesh.trustDomain;
   const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: SVID_ROTATION.jitter });
   const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
@@ -120,6 +128,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const ca = await openCertificateAuthority({
     dataDir: options.dataDir,
     caDir: options.caDir,
+    rootBackend: source.rootBackend,
     trustDomain,
     rootKeyType: options.rootKeyType,
     rootTtlMs: options.rootTtlMs,
@@ -129,8 +138,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     logger: logger.child({ component: 'ca' }),
     registry,
     mintWorkers: options.caWorkers ?? defaultMintWorkers(),
-  });
-  const tokens = await TokenAuthority.open(options.dataDir, clock);
+  }).catch(source.abandon);
+  source.follow(ca);
+  const tokens = await source.tokenAuthority(options.dataDir).catch(source.abandon);
+  // Use records and revocations stay in each replica's data dir: not yet shared through the store.
   const tokenLedger = options.tokenLedger ?? (await DataDirTokenLedger.open(options.dataDir, clock));
   const authenticator = new MeshAuthenticator({
     trustDomain,
@@ -225,7 +236,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   });
   logger.info({
     trustDomain, secureGrpc: `${secure.host}:${securePort}`, grpc: `${plain.host}:${plainPort}`, monitoring: `${monitoring.host}:${http.port}`,
-    dataDir: options.dataDir, configDir: options.configDir ?? null, caDir: options.caDir ?? null,
+    dataDir: options.dataDir, configDir: options.configDir ?? null, caDir: options.caDir ?? null, store: source.location ?? null,
   }, 'meshd is serving');
 
   let stopped: Promise<void> | undefined;
@@ -244,6 +255,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
       ca.stop();
       await federation.stop();
       await mesh.close();
+      await source.close();
       await http?.close();
       http = undefined;
       logger.info('meshd stopped');
@@ -253,7 +265,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
 
   return {
     ports: { secureGrpc: securePort, grpc: plainPort, monitoring: http.port, ...(federation.port !== undefined ? { federation: federation.port } : {}) },
-    ca, core, tokens, svids, registry, errors, foreignBundles: federation.bundles, stop,
+    ca, core, tokens, svids, registry, errors, foreignBundles: federation.bundles, store: source.store, stop,
   };
 }
 

@@ -36,6 +36,8 @@ export interface PostgresStoreOptions {
   /** Pooled connections for reads and writes. Default 5. */
   poolSize?: number;
   backoff?: BackoffOptions;
+  /** Whether this process contends for the leader lock (default true; false for a CLI command that only reads or applies). */
+  contendForLeader?: boolean;
   /** The schema this code knows; tests pass others. */
   migrations?: readonly Migration[];
 }
@@ -96,7 +98,7 @@ export class PostgresStore implements MeshStore {
     const feed = new PgChangeFeed(session, options.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS, { timer: deps.timer, logger });
     feed.start();
     const leader = new PgLeaderElection(session, options.replicaId, { clock: deps.clock, logger, health });
-    leader.start();
+    if (options.contendForLeader !== false) leader.start();
     await session.start();
     return new PostgresStore(
       new PgCaRepository(db, options.keys), new PgTokenRepository(db, options.keys), new PgConfigRepository(db),

@@ -35,7 +35,7 @@ export interface AgentBootstrapInput {
   /** Absolute path of the agent's SDS socket. */
   sdsSocket: string;
   /** Where access logs go (meshd's TLS gRPC address, or the mesh config's access log service). */
-  als: EndpointAddress;
+  als: EndpointAddress | readonly EndpointAddress[];
   /** The SPIFFE ID meshd's serving certificate carries. */
   controlPlaneSpiffeId: string;
   adminPort: number;

@@ -32,10 +32,10 @@ import { sidecarNode } from './sidecar-node.js';
 export interface BootstrapInput {
   workload: WorkloadEntry;
   mesh: MeshSettings;
-  /** meshd's ADS address as the sidecar reaches it. */
-  xds: EndpointAddress;
+  /** meshd's ADS address as the sidecar reaches it; several replicas' addresses make one cluster of them all. */
+  xds: EndpointAddress | readonly EndpointAddress[];
   /** Where access logs go; defaults to `xds`. */
-  als?: EndpointAddress;
+  als?: EndpointAddress | readonly EndpointAddress[];
   /** Every root of meshd's trust bundle, PEM, concatenated (all of them during a root rotation). */
   rootsPem: string;
   /** The SPIFFE ID meshd's serving certificate carries (spiffe://<td>/ns/istio-system/sa/meshd). */
@@ -206,16 +206,21 @@ export function grpcProtocolOptions(): ProtoJson<Cluster>['typed_extension_proto
   };
 }
 
-/** A static cluster to meshd: HTTP/2 (gRPC) over TLS with `commonTls`. */
-export function meshdCluster(name: string, address: EndpointAddress, commonTls: ProtoJson<CommonTlsContext>): ProtoJson<Cluster> {
+/** A cluster to meshd (one address or several replicas): HTTP/2 (gRPC) over TLS with `commonTls`. */
+export function meshdCluster(name: string, where: EndpointAddress | readonly EndpointAddress[], commonTls: ProtoJson<CommonTlsContext>): ProtoJson<Cluster> {
+  const addresses: readonly EndpointAddress[] = Array.isArray(where) ? where : [where as EndpointAddress];
+  const address = addresses[0]!;
   const cluster: ProtoJson<Cluster> = {
     name,
-    type: address.isIp ? 'STATIC' : 'STRICT_DNS',
+    // STATIC takes only IPs; STRICT_DNS resolves names (every address of each) and takes IPs too.
+    type: addresses.every((a) => a.isIp) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: '1s',
+    // With several replicas a stream that ends (a replica went away) is re-opened on a healthy
+    // host: Envoy's gRPC client picks a host per stream, and a refused connect fails over.
     lb_policy: 'ROUND_ROBIN',
     load_assignment: {
       cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: address.host, port_value: address.port } } } }] }],
+      endpoints: [{ lb_endpoints: addresses.map((a) => ({ endpoint: { address: { socket_address: { address: a.host, port_value: a.port } } } })) }],
     },
     circuit_breakers: grpcCircuitBreakers(),
     typed_extension_protocol_options: grpcProtocolOptions(),

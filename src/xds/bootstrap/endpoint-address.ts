@@ -20,3 +20,21 @@ export function parseEndpointAddress(text: string, flag = '--xds-address'): Endp
   }
   return { host, port, isIp: ipVersion !== 0 };
 }
+
+/**
+ * Several meshd replicas as the sidecar reaches them: "HOST:PORT[,HOST:PORT...]". One DNS name
+ * with several addresses works as well (STRICT_DNS resolves every one of them).
+ */
+export function parseEndpointAddresses(text: string, flag = '--xds-address'): EndpointAddress[] {
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new Error(`${flag} ${JSON.stringify(text)} has an empty entry; list addresses as HOST:PORT,HOST:PORT`);
+  if (parts.length > 64) throw new Error(`${flag} lists ${parts.length} addresses; at most 64`);
+  const addresses = parts.map((p) => parseEndpointAddress(p, flag));
+  const seen = new Set<string>();
+  for (const a of addresses) {
+    const key = `${a.host}:${a.port}`;
+    if (seen.has(key)) throw new Error(`${flag} lists ${key} twice`);
+    seen.add(key);
+  }
+  return addresses;
+}

@@ -8,9 +8,9 @@ import { controlPlaneSpiffeId, workloadSpiffeId } from '../../mesh/spiffe-identi
 import { decodeStrict, formatStrictErrors } from '../../envoy/strict-decode.js';
 import { checkBootstrapToken } from './bootstrap-token.js';
 import { BOOTSTRAP_TYPE, buildBootstrap, PROMETHEUS_STATS_PORT, type JsonBootstrap } from './build-bootstrap.js';
-import { parseEndpointAddress } from './endpoint-address.js';
+import { parseEndpointAddresses } from './endpoint-address.js';
 import { buildAgentBootstrap } from './build-agent-bootstrap.js';
-import { readTrustBundlePem } from './trust-bundle-source.js';
+import { normaliseBundle, readTrustBundlePem } from './trust-bundle-source.js';
 
 /**
  * `meshd bootstrap` without the CLI: reads the config dir, the trust bundle and the token, builds
@@ -20,6 +20,10 @@ import { readTrustBundlePem } from './trust-bundle-source.js';
  */
 export interface GenerateBootstrapOptions {
   configDir: string;
+  /** The mesh config from the shared store instead of configDir (which then only names it in messages). */
+  snapshot?: MeshSnapshot;
+  /** The trust bundle already read (from the shared store), instead of the data dir's CA. */
+  rootsPem?: string;
   namespace: string;
   workload: string;
   dataDir: string;
@@ -48,7 +52,7 @@ export interface GeneratedBootstrap {
 export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: number): Promise<GeneratedBootstrap> {
   if (opts.agent !== undefined) refuseDirectOnlyOptions(opts);
   const warnings: string[] = [];
-  const snapshot = await loadConfigDir(opts.configDir);
+  const snapshot = opts.snapshot ?? (await loadConfigDir(opts.configDir));
   const workload = pickWorkload(snapshot, opts);
   const { errors } = countLevels(snapshot.messages);
   if (errors > 0) warnings.push(`${opts.configDir} has ${errors} config error(s); run \`meshd validate ${opts.configDir}\``);
@@ -56,9 +60,9 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
     throw new Error(`WorkloadEntry ${opts.namespace}/${opts.workload} has no serviceAccount: a sidecar needs one, it is its SPIFFE identity (${workloadSpiffeId(snapshot.mesh.trustDomain, opts.namespace, '<serviceAccount>')})`);
   }
 
-  const xds = parseEndpointAddress(opts.xdsAddress, '--xds-address');
+  const xds = parseEndpointAddresses(opts.xdsAddress, '--xds-address');
   const alsText = opts.alsAddress ?? snapshot.mesh.accessLogService?.address ?? opts.xdsAddress;
-  const als = parseEndpointAddress(alsText, opts.alsAddress !== undefined ? '--als-address' : 'meshConfig access log address');
+  const als = parseEndpointAddresses(alsText, opts.alsAddress !== undefined ? '--als-address' : 'meshConfig access log address');
   if (opts.agent !== undefined) {
     const bootstrap = buildAgentBootstrap({
       workload,
@@ -72,7 +76,7 @@ export async function generateBootstrap(opts: GenerateBootstrapOptions, nowMs: n
     });
     return { bootstrap: checked(bootstrap), yaml: toYaml(bootstrap), warnings, workload };
   }
-  const rootsPem = await readTrustBundlePem({
+  const rootsPem = opts.rootsPem !== undefined ? normaliseBundle(opts.rootsPem, 'the trust bundle in the store', nowMs) : await readTrustBundlePem({
     dataDir: opts.dataDir,
     trustDomain: snapshot.mesh.trustDomain,
     ...(opts.rootCertFile !== undefined ? { rootCertFile: opts.rootCertFile } : {}),

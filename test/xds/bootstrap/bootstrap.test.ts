@@ -132,6 +132,23 @@ t.test('a DNS name for meshd gives a STRICT_DNS cluster with that SNI; access lo
   t.notOk(JSON.stringify(out.bootstrap).includes('initial_metadata'), 'no token, no metadata');
 });
 
+t.test('several meshd replicas make one xds-grpc cluster of all their addresses (STATIC for IPs, STRICT_DNS with a name)', async (t) => {
+  const ips = await generateBootstrap(base({ xdsAddress: '10.0.0.1:15012,10.0.0.2:15012,[fd00::3]:15012' }), clock.now());
+  const [xds, als] = (ips.bootstrap['static_resources'] as { clusters: any[] }).clusters;
+  t.equal(xds.type, 'STATIC');
+  t.same(xds.load_assignment.endpoints[0].lb_endpoints.map((e: any) => e.endpoint.address.socket_address), [
+    { address: '10.0.0.1', port_value: 15012 }, { address: '10.0.0.2', port_value: 15012 }, { address: 'fd00::3', port_value: 15012 },
+  ]);
+  t.equal(als.load_assignment.endpoints[0].lb_endpoints.length, 3, 'access logs go to every replica too');
+  t.same(decodeStrict(BOOTSTRAP_TYPE, parse(ips.yaml)).valid, true, 'Envoy takes it');
+  const mixed = await generateBootstrap(base({ xdsAddress: 'meshd-a.example:15012,10.0.0.2:15012' }), clock.now());
+  const [mixedXds] = (mixed.bootstrap['static_resources'] as { clusters: any[] }).clusters;
+  t.equal(mixedXds.type, 'STRICT_DNS', 'a name among them needs DNS resolution');
+  t.equal(mixedXds.load_assignment.endpoints[0].lb_endpoints.length, 2);
+  await t.rejects(generateBootstrap(base({ xdsAddress: '10.0.0.1:15012,,10.0.0.2:15012' }), clock.now()), /has an empty entry/);
+  await t.rejects(generateBootstrap(base({ xdsAddress: '10.0.0.1:15012,10.0.0.1:15012' }), clock.now()), /lists 10\.0\.0\.1:15012 twice/);
+});
+
 t.test("the TLS settings given to Envoy verify a real meshd serving certificate", async (t) => {
   // What Envoy will do with the cluster's UpstreamTlsContext, done with node:tls: trust only the
   // inline roots, send the SNI and ALPN, then require the exact SPIFFE ID.
