@@ -25,7 +25,7 @@ t.test('token and ca commands work on the store the replicas serve from', async 
   const issued = await runMeshd(['token', 'issue', '-n', 'shop', '-s', 'shop-web', ...store]);
   t.equal(issued.code, 0, issued.stderr);
   const token = issued.stdout.trim();
-  t.same(await replica.tokens.verify(token), { namespace: 'shop', serviceAccount: 'shop-web' }, 'a token from `meshd token issue --store` is accepted by the replica');
+  t.match(await replica.tokens.verify(token), { namespace: 'shop', serviceAccount: 'shop-web' }, 'a token from `meshd token issue --store` is accepted by the replica');
 
   const root = await runMeshd(['ca', 'root', ...store]);
   t.equal(root.code, 0, root.stderr);

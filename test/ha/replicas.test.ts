@@ -50,9 +50,9 @@ t.test('three replicas started together on an empty store create one root; all s
   const keys = await pg.sql('SELECT id FROM meshd_token_key', [], url);
   t.equal(keys.length, 1, 'one token signing key in the store');
   const token = await replicas[0]!.token('shop', 'web');
-  for (const r of replicas.slice(1)) t.same(await r.tokens.verify(token), { namespace: 'shop', serviceAccount: 'web' }, 'a token issued through replica 1 is accepted');
+  for (const r of replicas.slice(1)) t.match(await r.tokens.verify(token), { namespace: 'shop', serviceAccount: 'web' }, 'a token issued through replica 1 is accepted');
   const foreign = await replicas[2]!.token('shop', 'db');
-  t.same(await replicas[0]!.tokens.verify(foreign), { namespace: 'shop', serviceAccount: 'db' }, 'and the other way round');
+  t.match(await replicas[0]!.tokens.verify(foreign), { namespace: 'shop', serviceAccount: 'db' }, 'and the other way round');
 
   const sealed = await pg.sql<{ sealed_key: string }>('SELECT sealed_key FROM meshd_ca_root', [], url);
   t.notMatch(sealed[0]!.sealed_key, /PRIVATE KEY/, 'the root key is sealed in the database');
