@@ -149,7 +149,9 @@ t.test(`long run (${SOAK_MS > 0 ? `${SOAK_MS / 60_000} min soak` : 'compressed'}
   t.equal(fresh.failures, 0, `${fresh.calls} calls on new channels, none failed${fresh.errors.length ? `: ${fresh.errors.join(' | ')}` : ''}`);
   t.equal(kept.failures, 0, `${kept.calls} calls on a kept channel, none failed${kept.errors.length ? `: ${kept.errors.join(' | ')}` : ''}`);
   t.equal(adsEnded, undefined, `the Envoy-like client's ADS stream never ended (${adsResponses} responses)`);
-  const cds = await until(() => mesh.meshd.core.connections().find((c) => c.proxyId.startsWith('sidecar~127.0.0.1~caller.'))?.types.find((x) => x.type === 'cds'), 10_000, 'the Envoy-like client on meshd');
+  // The last push may still be on its way when the loop ends: wait for the ACK, not a moment.
+  const cdsNow = () => mesh.meshd.core.connections().find((c) => c.proxyId.startsWith('sidecar~127.0.0.1~caller.'))?.types.find((x) => x.type === 'cds');
+  const cds = await until(() => cdsNow()?.status === 'SYNCED' && cdsNow(), 10_000, `the Envoy-like client SYNCED on meshd (now ${cdsNow()?.status ?? 'not connected'})`);
   t.equal(cds.status, 'SYNCED', 'and it is in sync with meshd at the end');
 
   // The agents' keys stay in their directories: nothing under meshd's data dir holds one.
