@@ -49,7 +49,9 @@ t.test('SIGKILL of the leader\'s process: the other replica takes the lead withi
   await waitFor('the survivor to lead', async () => ((await gauge(survivor, 'meshd_store_leader')) === 1 ? true : undefined), 15_000);
   t.comment(`the survivor led ${Date.now() - killedAt} ms after the SIGKILL (session poll 1 s)`);
   t.pass('the survivor leads');
-  t.ok(survivor.logs.some((l) => l.msg === 'this replica leads: it rotates roots when due'), 'and says so in its log');
+  // The gauge and the log line are written together, but the line reaches us through a pipe.
+  await waitFor('the survivor to log that it leads', async () => (survivor.logs.some((l) => l.msg === 'this replica leads: it rotates roots when due') ? true : undefined), 15_000);
+  t.pass('and says so in its log');
   t.equal((await pg.sql('SELECT count(*)::int AS n FROM meshd_ca_root', [], url))[0]!.n, 1, 'still one root');
 });
 
