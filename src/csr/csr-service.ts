@@ -73,7 +73,7 @@ function statusFor(err: unknown): { code: status; details: string } {
 /** The checks istiod makes before the CA sees the request. */
 export function checkCertificateRequest(request: CertificateRequest): { ttlMs: number | undefined } {
   if (request.undecodable !== undefined) {
-    throw new CsrRequestError(status.INVALID_ARGUMENT, `the request is not an istio.v1.auth.IstioCertificateRequest: ${request.undecodable.slice(0, 200)}`);
+    throw new CsrRequestError(status.INVALID_ARGUMENT, `the request is not an istio.v1.auth.IstioCertificateRequest: ${clip(request.undecodable)}`);
   }
   if (request.csr.trim() === '') throw new CsrRequestError(status.INVALID_ARGUMENT, 'csr is empty: send a PEM-encoded PKCS#10 certificate request');
   if (Buffer.byteLength(request.csr) > MAX_CSR_BYTES) {
