@@ -14,6 +14,8 @@ import { SecretGenerator } from '../svid/secret-generator.js';
 import { bundleSetBuilder, type ForeignRoots, type Svid, type SvidSource } from '../svid/svid-source.js';
 import type { ForeignRootsMap } from './federated-bundle-feed.js';
 import type { AgentCertificate, MeshdAgent } from './agent.js';
+import { AGENT_SHUTDOWN_GRACE_MS } from '../common/defaults.js';
+import { shutdownGrpcServer } from '../common/grpc-shutdown.js';
 
 /**
  * SDS for a local Envoy on a Unix socket, as istio-agent (./var/run/secrets/workload-spiffe-uds/
@@ -104,11 +106,7 @@ export async function startLocalSds(opts: LocalSdsOptions): Promise<{ stop(): Pr
       unsubscribe();
       unsubscribeForeign?.();
       core.close(status.UNAVAILABLE, 'meshd agent is shutting down');
-      await new Promise<void>((resolve) => {
-        // Real time, not the agent's clock: the grace for the local Envoy's streams to close.
-        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
-        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-      });
+      await shutdownGrpcServer(server, AGENT_SHUTDOWN_GRACE_MS);
       await unlink(socketPath).catch(() => undefined);
     },
   };

@@ -11,7 +11,8 @@ import type { Clock } from '../common/clock.js';
 import { errorMessage } from '../ca/errors.js';
 import { addGuardedService } from '../common/guarded-service.js';
 import { HandlerErrors } from '../common/handler-errors.js';
-import { AGENT_BACKOFF } from '../common/defaults.js';
+import { AGENT_BACKOFF, AGENT_SHUTDOWN_GRACE_MS } from '../common/defaults.js';
+import { shutdownGrpcServer } from '../common/grpc-shutdown.js';
 import type { BackoffPolicy } from '../common/renewal-policy.js';
 import { ACCESS_LOG_SERVICE_NAME } from '../telemetry/als-service.js';
 import type { MeshdCredential } from './credentials.js';
@@ -132,11 +133,7 @@ export class XdsProxy {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      // Real time: the grace for the workload's streams to close over the socket.
-      const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 2000);
-      server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-    });
+    await shutdownGrpcServer(server, AGENT_SHUTDOWN_GRACE_MS);
     await unlink(this.opts.socketPath).catch(() => undefined);
   }
 

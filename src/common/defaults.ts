@@ -87,6 +87,8 @@ export const MONITORING_ADDR = '127.0.0.1:15014';
 export const MESHD_XDS_ADDRESS = '127.0.0.1:15012';
 /** On SIGTERM, how long open streams get to close. */
 export const SHUTDOWN_GRACE_MS = 10 * SECOND;
+/** When the agent stops, how long the workload's streams on its local sockets get to close. */
+export const AGENT_SHUTDOWN_GRACE_MS = 2 * SECOND;
 /**
  * An istio_* series not updated for 10 minutes is dropped. Ten times Prometheus' default
  * scrape interval (1m) and twice the usual rate() window ([5m]): a series still moving in the

@@ -23,6 +23,7 @@ import { WorkloadCertExpiry, connectedSvids } from '../svid/workload-cert-expiry
 import { caSvidSource, NO_FOREIGN_BUNDLES } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
+import { shutdownGrpcServer } from '../common/grpc-shutdown.js';
 import { ServingIdentity, DEFAULT_SERVING_DNS_NAMES } from '../svid/serving-identity.js';
 import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
 import { startHttpServer, type HttpServerHandle } from './http-server.js';
@@ -249,7 +250,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
       core.close(status.UNAVAILABLE, 'meshd is shutting down; reconnect to another instance');
       for (const als of accessLogs) als.close();
       ingest.stop();
-      await Promise.all([secureServer, plainServer].map((s) => shutdown(s, graceMs)));
+      await Promise.all([secureServer, plainServer].map((s) => shutdownGrpcServer(s, graceMs)));
       svids.stop();
       serving.stop();
       ca.stop();
@@ -281,13 +282,3 @@ function bind(server: Server, address: string, credentials: ServerCredentials): 
   });
 }
 
-/**
- * The grace period is real time, not meshd's clock: it bounds how long peers get to close
- * their streams over real sockets, and a stop must finish even when a test holds the clock still.
- */
-function shutdown(server: Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
-    server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-  });
-}

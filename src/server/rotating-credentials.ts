@@ -16,9 +16,13 @@ export interface ServingMaterial {
  * rejectUnauthorized): a proxy may prove itself with a bearer token instead, and a
  * presented SVID is verified by the authenticator (src/auth/client-certificate.ts).
  */
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+
 export class RotatingServerCredentials extends ServerCredentials {
   constructor(material: ServingMaterial) {
-    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, toContext(material));
+    // handshakeTimeout: a connection that has not finished its TLS handshake in 15 s is cut, as
+    // Envoy's listener_filters_timeout (15 s) does, instead of Node's 120 s default holding the socket.
+    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, toContext(material));
   }
 
   update(material: ServingMaterial): void {
