@@ -4,7 +4,6 @@ import { Registry } from 'prom-client';
 import { systemClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import { unrefTimer } from '../store/deps.js';
-import { openSharedStore } from '../store/open-store.js';
 import type { PostgresStore } from '../store/postgres/postgres-store.js';
 import { absolute } from './options.js';
 
@@ -20,6 +19,8 @@ export interface StoreCliFlags {
  */
 export async function withCliStore<T>(flags: StoreCliFlags & { store: string }, use: (store: PostgresStore) => Promise<T>): Promise<T> {
   const logger = createLogger({ level: flags.logLevel ?? 'warn', destination: process.stderr });
+  // Imported here: PostgreSQL's client and the store's modules load only for a command given --store.
+  const { openSharedStore } = await import('../store/open-store.js');
   const store = await openSharedStore({
     url: flags.store,
     keyFile: flags.storeKeyFile ? absolute(flags.storeKeyFile) : undefined,

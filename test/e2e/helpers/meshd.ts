@@ -32,6 +32,11 @@ export async function startTestMeshd(overrides: Partial<MeshdOptions> & { logger
     monitoringAddr: '127.0.0.1:0',
     logger: overrides.logger ?? silentLogger(),
     clock: systemClock,
+    // SVIDs are minted on the event loop unless a test asks for workers. A mint worker started
+    // from the sources loads tsx and the CA's modules on its own thread (about a second of CPU
+    // for each meshd a test starts); the pool has its own tests (test/ca/mint-pool.test.ts),
+    // and every `meshd serve` a test runs as a process mints on its default workers.
+    caWorkers: 0,
     ...overrides,
   });
   const clients: XdsTestClient[] = [];
