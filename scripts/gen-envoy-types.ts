@@ -15,14 +15,22 @@
  * test/envoy/generated-types.test.ts regenerates into a temporary folder and compares.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENVOY_PROTO_FILES, XDS_DEPS_DIR } from '../src/envoy/protos.js';
 
 const require = createRequire(import.meta.url);
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const REPO = packageRoot(dirname(fileURLToPath(import.meta.url)));
+
+/** The nearest directory up with a package.json: the repo from scripts/, and from the tests' compiled dist-test/scripts/. */
+function packageRoot(from: string): string {
+  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+  }
+  return resolve(from, '..');
+}
 const GEN_TYPES = join(dirname(require.resolve('@grpc/proto-loader/package.json')), 'build', 'bin', 'proto-loader-gen-types.js');
 
 /** src/envoy/any.ts as src/envoy/generated/google/protobuf/Any.ts imports it (the same from any outDir, so outputs compare). */

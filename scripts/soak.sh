@@ -5,4 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MESHD_SOAK_MINUTES="${MESHD_SOAK_MINUTES:-30}"
-exec npx tap --disable-coverage --timeout=$(( MESHD_SOAK_MINUTES * 60 + 900 )) test/agent/long-run.test.ts
+# The tests run compiled, as in `npm test`: build them and the CLI first.
+npm run --silent build:tests
+npm run --silent build
+bash scripts/prepare-tap.sh
+exec npx tap --disable-coverage --timeout=$(( MESHD_SOAK_MINUTES * 60 + 900 )) dist-test/test/agent/long-run.test.js

@@ -16,7 +16,18 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 
 export const XDS_DEPS_DIR = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-const OWN_PROTOS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'protos');
+/**
+ * protos/ at the package root: two levels above this module in src/ and dist/, three in the
+ * tests' compiled tree (dist-test/src/envoy); the nearest one up from here.
+ */
+const OWN_PROTOS_DIR = nearestProtosDir(dirname(fileURLToPath(import.meta.url)));
+
+function nearestProtosDir(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'protos', 'istio'))) return join(dir, 'protos');
+    if (dirname(dir) === dir) return join(from, '..', '..', 'protos');
+  }
+}
 
 const INCLUDE_DIRS = [
   OWN_PROTOS_DIR,

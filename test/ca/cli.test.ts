@@ -2,13 +2,13 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { opensslVerify, tempDir, x509 } from './helpers.js';
 import { meshdCommand } from '../helpers/meshd-cli.js';
+import { REPO } from '../helpers/repo.js';
 
 const run = promisify(execFile);
-const REPO = resolve(import.meta.dirname, '../..');
 
 /**
  * `meshd ...` as a user runs it (the built CLI); never throws, returns the exit code.

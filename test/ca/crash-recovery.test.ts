@@ -1,12 +1,13 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { Registry } from 'prom-client';
 import { openCertificateAuthority } from '../../src/ca/authority.js';
 import { captureLogs } from '../common/log-capture.js';
 import { tempDir, x509 } from './helpers.js';
 import { meshdCommand } from '../helpers/meshd-cli.js';
+import { REPO } from '../helpers/repo.js';
 
 /**
  * Real `meshd ca root` processes SIGKILLed while they create the first root, and a start on
@@ -14,7 +15,6 @@ import { meshdCommand } from '../helpers/meshd-cli.js';
  * The states themselves are built deterministically in first-root-recovery.test.ts and
  * store-lock.test.ts.
  */
-const REPO = resolve(import.meta.dirname, '../..');
 const MESHD = meshdCommand().flat();
 
 interface Killed { code: number | null; signal: NodeJS.Signals | null; left: string[] }

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPublicKey, createPrivateKey, generateKeyPairSync, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
@@ -18,6 +18,7 @@ import { LocalKeySigner, signingCertificate, signTemplate, type Signer } from '.
 import { leafTemplate, rootTemplate } from '../../src/ca/templates.js';
 import { randomSerial, systemRandom } from '../../src/ca/serial.js';
 import type { MintPool } from '../../src/ca/mint-pool.js';
+import { REPO, nodeScript, testModule } from '../helpers/repo.js';
 
 export interface Tap {
   teardown(fn: () => void | Promise<void>): void;
@@ -172,7 +173,6 @@ export async function rootForKey(key: KeyObject, spki: Buffer, trustDomain = 'cl
 
 /** The unprivileged user a permission case runs as when the tests run as root (root reads any file). */
 const NOBODY = 65534;
-const REPO = resolve(import.meta.dirname, '../..');
 
 export function chownToNobody(dir: string): void {
   execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, dir]);
@@ -181,6 +181,6 @@ export function chownToNobody(dir: string): void {
 /** openCertificateAuthority in a child process as nobody (setpriv, util-linux); its outcome as JSON. */
 export function openAsNobody(dir: string): { ok: boolean; name?: string; message?: string; file?: string } {
   const out = execFileSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
-    process.execPath, '--import', 'tsx', join(REPO, 'test/ca/fixtures/open-ca.ts'), dir], { cwd: REPO, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
+    ...nodeScript(testModule(import.meta.url, 'fixtures/open-ca'), [dir]).flat()], { cwd: REPO, encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
   return JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; name?: string; message?: string; file?: string };
 }

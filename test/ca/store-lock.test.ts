@@ -2,7 +2,7 @@ import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Registry } from 'prom-client';
 import { openCertificateAuthority } from '../../src/ca/authority.js';
@@ -10,16 +10,16 @@ import { RootStore } from '../../src/ca/store.js';
 import { readBootId, readStartTime } from '../../src/ca/lock-owner.js';
 import { captureLogs } from '../common/log-capture.js';
 import { tempDir } from './helpers.js';
+import { REPO, nodeScript, testModule } from '../helpers/repo.js';
 
 /**
  * The CA lock (<data-dir>/ca/.lock) against real processes: a stale lock naming our own PID
  * (PID 1 in a container after a crash) is taken over, a live holder is waited for until it goes.
  */
-const REPO = resolve(import.meta.dirname, '../..');
 
 /** A child process holding the CA lock of dataDir; resolves once it has it. */
 async function lockHolder(t: { teardown(fn: () => unknown): void }, dataDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test/ca/fixtures/hold-ca-lock.ts'), dataDir], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...nodeScript(testModule(import.meta.url, 'fixtures/hold-ca-lock'), [dataDir]), { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   const lines = createInterface({ input: child.stdout! });
   const [line] = await Promise.race([once(lines, 'line'), once(child, 'exit').then(() => { throw new Error('the lock holder exited'); })]) as [string];

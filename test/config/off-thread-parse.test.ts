@@ -14,6 +14,7 @@ import { buildSnapshot, FileParseCache, type ConfigFile } from '../../src/config
 import { ConfigParseAborted, OffThreadParser, INLINE_PARSE_MAX_BYTES } from '../../src/config/off-thread-parse.js';
 import { watchConfigDir } from '../../src/config/watcher.js';
 import { pa, yaml } from './helpers.js';
+import { testModule } from '../helpers/repo.js';
 
 const examples: ConfigFile[] = readdirSync('examples/config').map((name) => ({ path: `examples/config/${name}`, text: readFileSync(`examples/config/${name}`, 'utf8') }));
 
@@ -74,7 +75,7 @@ t.test('close() ends a parse in progress', async (t) => {
 });
 
 t.test('a worker that dies costs only the file it was on: an error for it, its objects kept', async (t) => {
-  const parser = new OffThreadParser({ logger: silentLogger(), inlineMaxBytes: 0, workerUrl: pathToFileURL(join(import.meta.dirname, 'fixtures/dying-parse-worker.ts')) });
+  const parser = new OffThreadParser({ logger: silentLogger(), inlineMaxBytes: 0, workerUrl: pathToFileURL(testModule(import.meta.url, 'fixtures/dying-parse-worker')) });
   const files = [
     { path: 'a.yaml', text: pa('a', 'default', 'STRICT') },
     { path: 'boom.yaml', text: pa('boom', 'default', 'STRICT') },

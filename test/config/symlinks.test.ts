@@ -8,13 +8,14 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import { startTestMeshd } from '../e2e/helpers/meshd.js';
 import { pa } from './helpers.js';
 import { meshdCommand } from '../helpers/meshd-cli.js';
+import { REPO } from '../helpers/repo.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = REPO;
 
 async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await realpath(await mkdtemp(join(tmpdir(), 'meshd-links-')));

@@ -3,11 +3,12 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pa, yaml } from './helpers.js';
 import { meshdCommand } from '../helpers/meshd-cli.js';
+import { REPO } from '../helpers/repo.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = REPO;
 
 function meshd(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {

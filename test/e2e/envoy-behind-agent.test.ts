@@ -11,6 +11,7 @@ import { generateBootstrap } from '../../src/xds/bootstrap/generate-bootstrap.js
 import { envoyRejects } from '../xds/generators/envoy-accepts.js';
 import { XdsTestClient, type DecodedAny, type SotwResponse } from '../xds/helpers/xds-client.js';
 import { bearer, startTestMeshd } from './helpers/meshd.js';
+import { repoPath } from '../helpers/repo.js';
 
 /**
  * The recommended sidecar layout end to end, with real parts: meshd, `meshd agent` with its xDS
@@ -18,7 +19,7 @@ import { bearer, startTestMeshd } from './helpers/meshd.js';
  * letter (ADS on the xds-grpc pipe, with the bootstrap's node; secrets on the sds-grpc pipe).
  */
 
-const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'config');
+const EXAMPLES = repoPath('examples/config');
 
 /** Every SdsSecretConfig in a decoded resource, typed_config Anys included (the client decodes them). */
 function secretRefs(value: unknown): Array<{ name: string; source: Record<string, any> }> {

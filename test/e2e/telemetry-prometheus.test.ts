@@ -1,11 +1,11 @@
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
-import { fileURLToPath } from 'node:url';
 import { ACCESS_LOG_NAMES } from '../../src/telemetry/access-log-config.js';
 import { startTestMeshd } from './helpers/meshd.js';
 import { EnvoyAlsStream, httpEntry, identifier, tcpEntry } from '../telemetry/helpers/envoy-als.js';
 import { startPrometheus } from '../telemetry/helpers/prometheus.js';
 import { run } from '../telemetry/helpers/exposition.js';
+import { repoPath } from '../helpers/repo.js';
 
 /**
  * The whole telemetry path on a real meshd: a sidecar of payments/api-1 (STRICT) streams its
@@ -32,7 +32,7 @@ await listener.sendTcp([1, 2].map((i) => tcpEntry({ downstreamRemote: `127.0.0.9
 const prom = await startPrometheus({
   targets: [`127.0.0.1:${meshd.ports.monitoring}`],
   scrapeIntervalSeconds: 1,
-  ruleFiles: [fileURLToPath(new URL('../../envoy/prometheus-rules.yml', import.meta.url))],
+  ruleFiles: [repoPath('envoy/prometheus-rules.yml')],
 });
 t.teardown(() => prom.stop());
 

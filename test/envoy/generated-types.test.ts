@@ -2,14 +2,14 @@ import t from 'tap';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateEnvoyTypes } from '../../scripts/gen-envoy-types.js';
+import { repoPath } from '../helpers/repo.js';
 
 /**
  * src/envoy/generated is committed, so `tsc` and editors work on a fresh clone; this test keeps
  * it honest: regenerated from the installed @grpc/grpc-js-xds protos, it must come out the same.
  */
-const COMMITTED = fileURLToPath(new URL('../../src/envoy/generated', import.meta.url));
+const COMMITTED = repoPath('src/envoy/generated');
 
 function files(dir: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -6,7 +6,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { ManualClock } from '../../src/common/clock.js';
 import { spiffeBundleDocument } from '../../src/ca/bundle.js';
 import { decodePemOf } from '../../src/ca/pem.js';
@@ -14,8 +13,9 @@ import {
   encodeBundleDocument, MAX_BUNDLE_BYTES, MAX_BUNDLE_KEYS, parseBundleDocument, type BundleRefusal,
 } from '../../src/federation/bundle-document.js';
 import { trustDomainCa } from './helpers.js';
+import { repoPath } from '../helpers/repo.js';
 
-const fixture = (name: string): string => readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
+const fixture = (name: string): string => readFileSync(repoPath('test/federation/fixtures', name), 'utf8');
 
 type Jwk = Record<string, unknown>;
 type Doc = { keys: Jwk[]; [k: string]: unknown };

@@ -4,7 +4,6 @@
  * (test/federation/fixtures/federation-rules.test.yml).
  */
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../src/common/logger.js';
 import { encodeBundleDocument } from '../../src/federation/bundle-document.js';
@@ -14,8 +13,9 @@ import { FederatedBundles } from '../../src/federation/federated-bundles.js';
 import { run } from '../telemetry/helpers/exposition.js';
 import { ManualClock } from '../../src/common/clock.js';
 import { SwitchableIdentity, tempDir, trustDomainCa } from './helpers.js';
+import { repoPath } from '../helpers/repo.js';
 
-const repo = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+const repo = (p: string): string => repoPath(p);
 
 t.test('the federation series pass promtool check metrics', async (t) => {
   const east = await trustDomainCa(t, 'east.example');

@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { REPO } from './repo.js';
 
 /**
  * How tests run the meshd CLI as its own process: `node dist/cli/main.js`, the built program
@@ -10,7 +11,7 @@ import { join, resolve } from 'node:path';
  * A dist older than src would test yesterday's code, so the first use checks that no file under
  * src/ is newer than the build and otherwise stops with the command that fixes it.
  */
-export const REPO = resolve(import.meta.dirname, '../..');
+export { REPO };
 export const MESHD_MAIN = join(REPO, 'dist/cli/main.js');
 
 let checked = false;

@@ -11,6 +11,7 @@ import { tempDir } from '../ca/helpers.js';
 import { CREATE_FENCED_LOG, fencedLogProblems, fencedLogWriter, type FencedLogRow } from './helpers/fenced-log.js';
 import { startPostgres, type Tap } from './helpers/postgres.js';
 import { metric, newKeyRing, openTestStore, systemRandom, waitFor } from './helpers/store.js';
+import { nodeScript, testModule } from '../helpers/repo.js';
 
 const pg = await startPostgres(t);
 /** The contenders poll every 100 ms; a takeover is due within that plus a query. This deadline leaves room for a loaded machine. */
@@ -125,7 +126,7 @@ t.test('three contender processes: SIGKILL of the leader hands the lead to anoth
   const keyFile = join(tempDir(t, 'meshd-store-key-'), 'store.key');
   await createStoreKeyFile(keyFile, systemRandom);
   const spawnContender = (id: string): Contender => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/store/fixtures/leader-contender.ts', url, keyFile, id], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(...nodeScript(testModule(import.meta.url, 'fixtures/leader-contender'), [url, keyFile, id]), { stdio: ['ignore', 'pipe', 'inherit'] });
     const c: Contender = { id, child, lines: [] };
     createInterface({ input: child.stdout! }).on('line', (line) => { c.lines.push(JSON.parse(line) as Record<string, unknown>); });
     t.teardown(() => { child.kill('SIGKILL'); });

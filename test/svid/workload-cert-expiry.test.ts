@@ -1,6 +1,5 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '../../src/envoy/type-urls.js';
 import { generateWorkloadKey } from '../../src/agent/workload-csr.js';
 import { createCertificateCall } from '../../src/csr/csr-client.js';
@@ -9,6 +8,7 @@ import { parseExposition, select, run } from '../telemetry/helpers/exposition.js
 import { Registry } from 'prom-client';
 import { ManualClock } from '../../src/common/clock.js';
 import { WorkloadCertExpiry } from '../../src/svid/workload-cert-expiry.js';
+import { repoPath } from '../helpers/repo.js';
 
 /**
  * Per identity, when the first certificate a workload holds runs out: from meshd's own SDS
@@ -17,7 +17,7 @@ import { WorkloadCertExpiry } from '../../src/svid/workload-cert-expiry.js';
  */
 const MESHD_ID = 'spiffe://cluster.local/ns/istio-system/sa/meshd';
 const API = 'spiffe://cluster.local/ns/payments/sa/payments-api';
-const repo = (p: string): string => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+const repo = (p: string): string => repoPath(p);
 
 const meshd = await startTestMeshd();
 t.teardown(() => meshd.close());

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { loadConfigDir } from '../../src/config/load-config-dir.js';
 import {
   capLabel, connectionSecurityPolicy, grpcResponseStatus, hostOfAuthority, peerLabels,
@@ -9,6 +8,7 @@ import { meshWorkloadResolver } from '../../src/telemetry/mesh-resolver.js';
 import { IdentifierError, localWorkload } from '../../src/telemetry/log-identifier.js';
 import { UNKNOWN_RESOLVER } from '../../src/telemetry/workload-resolver.js';
 import type { Identity } from '../../src/auth/identity.js';
+import { repoPath } from '../helpers/repo.js';
 
 t.test('connection_security_policy follows Istio: unknown for source, mutual_tls needs both SANs', async (t) => {
   const table: [reporter: 'source' | 'destination', peer: string, local: string, want: string][] = [
@@ -94,7 +94,7 @@ t.test('the local workload: metadata first, identity for namespace and principal
 });
 
 t.test('the mesh resolver over examples/config', async (t) => {
-  const snapshot = await loadConfigDir(fileURLToPath(new URL('../../examples/config', import.meta.url)));
+  const snapshot = await loadConfigDir(repoPath('examples/config'));
   const r = meshWorkloadResolver(snapshot, 'Kubernetes');
   t.match(r.byAddress('127.0.0.11'), {
     workload: 'api-1', namespace: 'payments', principal: 'spiffe://cluster.local/ns/payments/sa/payments-api',

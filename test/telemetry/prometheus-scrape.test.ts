@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startAlsFixture } from './helpers/als-fixture.js';
 import { startPrometheus } from './helpers/prometheus.js';
 import { EXPECTED_REQUESTS_BY_FLAGS, sendScenario } from './helpers/scenario.js';
+import { repoPath } from '../helpers/repo.js';
 
 /**
  * The real Prometheus (Debian's package) scrapes the registry that meshd's ALS service
@@ -30,7 +30,7 @@ const target = `127.0.0.1:${(http.address() as AddressInfo).port}`;
 const prom = await startPrometheus({
   targets: [target],
   scrapeIntervalSeconds: 1,
-  ruleFiles: [fileURLToPath(new URL('../../envoy/prometheus-rules.yml', import.meta.url))],
+  ruleFiles: [repoPath('envoy/prometheus-rules.yml')],
 });
 t.teardown(() => prom.stop());
 

@@ -1,8 +1,8 @@
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { startAlsFixture } from './helpers/als-fixture.js';
 import { run } from './helpers/exposition.js';
 import { sendScenario } from './helpers/scenario.js';
+import { repoPath } from '../helpers/repo.js';
 
 /**
  * The real promtool (Debian's prometheus package) on what meshd exposes and ships:
@@ -10,7 +10,7 @@ import { sendScenario } from './helpers/scenario.js';
  * rules' semantics (test/telemetry/fixtures/prometheus-rules.test.yml).
  */
 
-const repo = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
+const repo = (p: string): string => repoPath(p);
 
 t.test('/metrics text: promtool finds nothing but the unit in Istio\'s own metric name', async (t) => {
   const fx = await startAlsFixture();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { meshdCommand } from '../../helpers/meshd-cli.js';
+import { REPO } from '../../helpers/repo.js';
 
 /**
  * docker-compose.yml as the demo tests read it: parsed with YAML merge keys (`<<: *sidecar`, as
@@ -10,7 +11,7 @@ import { meshdCommand } from '../../helpers/meshd-cli.js';
  * on this machine through a service's bind mounts, the sidecars and their apps.
  */
 
-export const ROOT = resolve(import.meta.dirname, '../../..');
+export const ROOT = REPO;
 export const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
 export const DEMO_CONFIG = join(ROOT, 'demo', 'config');
 

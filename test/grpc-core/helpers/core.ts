@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 import type { Test } from 'tap';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { grpcChildEnv, LineProcess, type Line } from '../../proxyless/helpers/child.js';
 import { decodeCsds, describe, notAcked, shortType, type XdsResourceStatus } from './csds.js';
+import { repoPath } from '../../helpers/repo.js';
 
 /**
  * gRPC C-core's xDS client and server (Debian's python3-grpcio 1.51, C-core 29) as child
@@ -24,7 +24,7 @@ import { decodeCsds, describe, notAcked, shortType, type XdsResourceStatus } fro
  * kept stderr, for a failing test's messages.
  */
 export const PYTHON = '/usr/bin/python3';
-export const CORE_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+export const CORE_FIXTURES = repoPath('test/grpc-core/fixtures');
 
 export interface CoreProcessOptions {
   /** The gRPC bootstrap file (meshd grpc-bootstrap / buildGrpcBootstrap). */

@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { repoPath } from '../../helpers/repo.js';
 
 /**
  * A proxyless gRPC process (server or client) run as its own process: gRPC's XdsClient is a
  * per-process singleton read from GRPC_XDS_BOOTSTRAP (in grpc-js-xds and in C-core alike), so each
  * workload needs its own process. Talks JSON lines; keeps what it printed for failure messages.
  */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+export const FIXTURES = repoPath('test/proxyless/fixtures');
 
 export interface Line { id?: number; event?: string; ok?: boolean; [k: string]: unknown }
 

@@ -10,6 +10,7 @@ import { loadConfigDir } from '../../../src/config/index.js';
 import { decodeStrict, formatStrictErrors } from '../../../src/envoy/strict-decode.js';
 import { BOOTSTRAP_TYPE } from '../../../src/xds/bootstrap/build-bootstrap.js';
 import { generateBootstrap, type GenerateBootstrapOptions } from '../../../src/xds/bootstrap/generate-bootstrap.js';
+import { repoPath } from '../../helpers/repo.js';
 
 /**
  * `meshd bootstrap --agent`: Envoy behind `meshd agent`, in istio-agent's layout. What the file
@@ -17,7 +18,7 @@ import { generateBootstrap, type GenerateBootstrapOptions } from '../../../src/x
  * a key, meshd's roots, meshd's address outside the access-log cluster).
  */
 
-const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples', 'config');
+const EXAMPLES = repoPath('examples/config');
 const MESHD_ID = 'spiffe://cluster.local/ns/istio-system/sa/meshd';
 const work = mkdtempSync(join(tmpdir(), 'meshd-agent-bootstrap-'));
 t.teardown(() => execFileSync('rm', ['-rf', work]));

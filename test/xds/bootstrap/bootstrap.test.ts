@@ -17,10 +17,11 @@ import { BOOTSTRAP_TYPE } from '../../../src/xds/bootstrap/build-bootstrap.js';
 import { generateBootstrap, type GenerateBootstrapOptions } from '../../../src/xds/bootstrap/generate-bootstrap.js';
 import { openCertificateAuthority } from '../../../src/ca/index.js';
 import { Registry } from 'prom-client';
+import { repoPath } from '../../helpers/repo.js';
 
-const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples', 'config');
-const FIXTURE_ROOT = join(import.meta.dirname, 'fixtures', 'example-root-cert.pem');
-const EXAMPLE_OUTPUT = join(import.meta.dirname, '..', '..', '..', 'envoy', 'bootstrap-example.yaml');
+const EXAMPLES = repoPath('examples/config');
+const FIXTURE_ROOT = repoPath('test/xds/bootstrap/fixtures/example-root-cert.pem');
+const EXAMPLE_OUTPUT = repoPath('envoy/bootstrap-example.yaml');
 const MESHD_ID = 'spiffe://cluster.local/ns/istio-system/sa/meshd';
 
 // Real time as the origin: openssl and the token authority stamp certificates and tokens with it.

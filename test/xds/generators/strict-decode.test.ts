@@ -1,10 +1,10 @@
 import t from 'tap';
-import { join } from 'node:path';
 import { loadConfigDir } from '../../../src/config/load-config-dir.js';
 import { buildProxyConfig, type ProxyConfig } from '../../../src/xds/generators/proxy-config.js';
 import { TypeUrl } from '../../../src/envoy/type-urls.js';
 import { envoyRejects } from './envoy-accepts.js';
 import { docs, pa, se, snapshotOf, we, workload } from './fixtures.js';
+import { repoPath } from '../../helpers/repo.js';
 
 /**
  * Every generated resource decodes strictly against Envoy's own protos (unknown fields and Any
@@ -54,7 +54,7 @@ for (const mode of ['STRICT', 'PERMISSIVE', 'DISABLE', 'UNSET']) {
 }
 
 t.test('the whole example config decodes strictly for every workload', async (t) => {
-  const snap = await loadConfigDir(join(import.meta.dirname, '..', '..', '..', 'examples', 'config'));
+  const snap = await loadConfigDir(repoPath('examples/config'));
   t.same(snap.messages.filter((m) => m.level === 'error'), [], 'example config is valid');
   t.ok(snap.workloadEntries.length > 0);
   for (const w of snap.workloadEntries) {
