@@ -9,6 +9,8 @@ import { loadConfigDir } from '../config/load-config-dir.js';
 import { absolute, dataDirOption, storeKeyFileOption, storeOption } from './options.js';
 import { withCliStore } from './store-access.js';
 import { storeTokenAuthority } from '../store/token-key.js';
+import { StoreTokenLedger } from '../store/token-ledger.js';
+import { silentLogger } from '../common/logger.js';
 import { namespaceNameError, serviceAccountNameError } from '../auth/kubernetes-names.js';
 
 interface IssueOptions {
@@ -52,12 +54,18 @@ export function registerToken(program: Command): void {
     });
   token
     .command('revoke')
-    .description('refuse a token from now on, before it expires, on every meshd sharing this data dir (running or not)')
+    .description('refuse a token from now on, before it expires, on every meshd sharing this data dir or store (running or not)')
     .argument('<id>', 'the token id printed by `meshd token issue`')
     .addOption(dataDirOption())
-    .action(async (id: string, opts: { dataDir: string }) => {
-      const ledger = await DataDirTokenLedger.open(absolute(opts.dataDir), systemClock);
-      await ledger.revoke(id);
+    .addOption(storeOption())
+    .addOption(storeKeyFileOption())
+    .action(async (id: string, opts: { dataDir: string; store?: string; storeKeyFile?: string }) => {
+      if (opts.store) {
+        await withCliStore({ store: opts.store, storeKeyFile: opts.storeKeyFile },
+          (store) => new StoreTokenLedger({ tokens: store.tokens, clock: systemClock, logger: silentLogger() }).revoke(id));
+      } else {
+        await (await DataDirTokenLedger.open(absolute(opts.dataDir), systemClock)).revoke(id);
+      }
       process.stderr.write(`revoked token ${id}; meshd refuses it at its next use (streams it already opened keep running)\n`);
     });
 }

@@ -11,6 +11,7 @@ import type { RootKeyType } from '../ca/types.js';
 import type { TokenAuthority } from '../auth/token-authority.js';
 import { MeshAuthenticator } from '../auth/authenticator.js';
 import { DataDirTokenLedger, type TokenLedger } from '../auth/token-ledger.js';
+import { StoreTokenLedger } from '../store/token-ledger.js';
 import { workloadEntryAccount } from '../auth/workload-binding.js';
 import { authenticationFailures } from '../auth/metrics.js';
 import { DiscoveryCore } from '../xds/core/index.js';
@@ -142,8 +143,10 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   }).catch(source.abandon);
   source.follow(ca);
   const tokens = await source.tokenAuthority(options.dataDir).catch(source.abandon);
-  // Use records and revocations stay in each replica's data dir: not yet shared through the store.
-  const tokenLedger = options.tokenLedger ?? (await DataDirTokenLedger.open(options.dataDir, clock));
+  // Join tokens' use records and revocations: shared by every replica through the store, else in the data dir.
+  const tokenLedger = options.tokenLedger ?? (source.store
+    ? new StoreTokenLedger({ tokens: source.store.tokens, leader: source.store.leader, clock, logger: logger.child({ component: 'auth' }) })
+    : await DataDirTokenLedger.open(options.dataDir, clock).catch(source.abandon));
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,

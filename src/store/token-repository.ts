@@ -51,6 +51,8 @@ export interface TokenRepository {
   /** Idempotent: revoking a revoked token keeps the first revocation. */
   revoke(revocation: Revocation): Promise<void>;
   revocations(): Promise<Revocation[]>;
+  /** True when this token id was revoked (read from the store on each call, never cached). */
+  isRevoked(tokenId: string): Promise<boolean>;
   /** Removes use records and revocations of tokens that expired before `now`. */
   prune(now: number, fence?: Fence): Promise<{ uses: number; revocations: number }>;
 }

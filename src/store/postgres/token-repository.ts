@@ -71,6 +71,11 @@ export class PgTokenRepository implements TokenRepository {
     return rows.map((r) => ({ tokenId: r.token_id, revokedAt: ms(r.revoked_at), expiresAt: ms(r.expires_at) })).sort((a, b) => byCodeUnits(a.tokenId, b.tokenId));
   }
 
+  async isRevoked(tokenId: string): Promise<boolean> {
+    refuseBadId(tokenId);
+    return this.db.read(async (sql) => (await sql.query('SELECT 1 FROM meshd_token_revocation WHERE token_id = $1', [tokenId])).rows.length === 1);
+  }
+
   async prune(now: number, fence?: Fence): Promise<{ uses: number; revocations: number }> {
     return this.db.write(async (sql) => ({
       uses: (await sql.query('DELETE FROM meshd_token_use WHERE expires_at < $1', [new Date(now)])).rowCount ?? 0,
