@@ -7,6 +7,7 @@ import { registerAgentMetrics } from './agent-metrics.js';
 import { parseHostPort } from '../server/addresses.js';
 import { XdsProxy } from './xds-proxy.js';
 import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
+import { meshdTarget } from './meshd-target.js';
 
 /**
  * `meshd agent` without the CLI: the certificate keeper plus its local servers (the xDS proxy for
@@ -42,13 +43,15 @@ export interface RunningAgent {
 export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent> {
   const log = opts.logger;
   const serverId = controlPlaneSpiffeId(opts.trustDomain);
+  // One target for every channel to meshd: several replicas' addresses become one list (pick_first).
+  const meshdAddress = meshdTarget(opts.meshdAddress);
   const agent = new MeshdAgent({
     namespace: opts.namespace,
     serviceAccount: opts.serviceAccount,
     trustDomain: opts.trustDomain,
     tokenFile: opts.tokenFile,
     outDir: opts.outDir,
-    meshdAddress: opts.meshdAddress,
+    meshdAddress,
     meshdSpiffeId: serverId,
     ...(opts.caRootFile !== undefined ? { caRootFile: opts.caRootFile } : {}),
     keyType: opts.keyType ?? 'ec-p256',
@@ -69,7 +72,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
     if (opts.xdsSocket !== undefined) {
       const proxy = new XdsProxy({
         socketPath: opts.xdsSocket,
-        meshdAddress: opts.meshdAddress,
+        meshdAddress,
         meshdSpiffeId: serverId,
         credential: () => agent.credential(),
         trustedRoots: () => agent.trustedRoots(),
@@ -87,7 +90,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<RunningAgent>
       // The bundles of the trust domains meshd federates with, served on to the local Envoy.
       const { FederatedBundleFeed } = await import('./federated-bundle-feed.js');
       const feed = new FederatedBundleFeed({
-        meshdAddress: opts.meshdAddress, meshdSpiffeId: serverId, trustDomain: opts.trustDomain,
+        meshdAddress, meshdSpiffeId: serverId, trustDomain: opts.trustDomain,
         nodeId: `meshd-agent~${agent.identity().spiffeId}`, logger: log.child({ component: 'federated-bundles' }), clock: opts.clock,
         credentials: async () => {
           const c = agent.certificate();

@@ -21,7 +21,7 @@ export function registerAgent(program: Command): void {
     .requiredOption('-s, --service-account <sa>', "the workload's service account")
     .requiredOption('--token-file <file>', 'join token (`meshd token issue`), presented only while the agent holds no valid SVID (first start, or after its SVID expired); read again whenever needed, so a rotated file keeps working')
     .requiredOption('--out <dir>', 'where cert-chain.pem, key.pem (0600) and root-cert.pem are kept (swapped as a set through ..data)')
-    .addOption(new Option('--xds-address <host:port>', "meshd's gRPC TLS address (CSR API and xDS)").default(MESHD_XDS_ADDRESS))
+    .addOption(new Option('--xds-address <host:port[,host:port...]>', "meshd's gRPC TLS address (CSR API and xDS); several replicas: every address, comma-separated (IPs), or one DNS name with several addresses").default(MESHD_XDS_ADDRESS))
     .option('--ca-root <file>', "PEM roots that may sign meshd's serving certificate (GET /trust-bundle?format=pem on meshd's monitoring port); optional once --out holds a root-cert.pem this agent received")
     .addOption(trustDomainOption())
     .addOption(new Option('--key-type <type>', 'workload key type').choices(['ec-p256', 'rsa-2048']).default('ec-p256'))
