@@ -2,12 +2,25 @@ import type { ConnectionStatus } from '../xds/core/connection-status.js';
 
 const COLUMNS = ['cds', 'lds', 'eds', 'rds', 'sds'] as const;
 
+/** A stream as a replica reported it, with that replica's name when several were asked (`--store`). */
+export type ReportedConnection = ConnectionStatus & { replica?: string };
+
+/** A proxy the store lists on a replica that did not answer (gone, or unreachable from here). */
+export interface UnreportedProxy {
+  proxyId: string;
+  replica: string;
+  why: string;
+}
+
 /**
  * istioctl proxy-status's table, one row per stream: per type SYNCED / STALE / NOT SENT
- * (or "-" when not subscribed), plus the proven identity and the last NACK. Pure.
+ * (or "-" when not subscribed), plus the proven identity and the last NACK. With several
+ * replicas (`--store`) a REPLICA column says which holds the stream (istioctl's ISTIOD column),
+ * and proxies of a replica that did not answer get a row saying why. Pure.
  */
-export function formatProxyStatus(connections: readonly ConnectionStatus[]): string {
-  const header = ['NAME', 'IDENTITY', 'STREAM', ...COLUMNS.map((c) => c.toUpperCase()), 'LAST NACK'];
+export function formatProxyStatus(connections: readonly ReportedConnection[], unreported: readonly UnreportedProxy[] = []): string {
+  const withReplica = unreported.length > 0 || connections.some((c) => c.replica !== undefined);
+  const header = ['NAME', ...(withReplica ? ['REPLICA'] : []), 'IDENTITY', 'STREAM', ...COLUMNS.map((c) => c.toUpperCase()), 'LAST NACK'];
   const rows = [...connections]
     .sort((a, b) => a.proxyId.localeCompare(b.proxyId) || a.connectionId.localeCompare(b.connectionId))
     .map((c) => {
@@ -15,6 +28,7 @@ export function formatProxyStatus(connections: readonly ConnectionStatus[]): str
       const nack = c.types.filter((t) => t.lastNack).map((t) => `${t.type}: ${t.lastNack!.message}`).join('; ');
       return [
         c.proxyId,
+        ...(withReplica ? [c.replica ?? '-'] : []),
         c.spiffeId,
         `${c.service.toUpperCase()}/${c.mode}`,
         ...COLUMNS.map((col) => {
@@ -25,6 +39,9 @@ export function formatProxyStatus(connections: readonly ConnectionStatus[]): str
         nack === '' ? '-' : truncate(nack, 80),
       ];
     });
+  for (const u of [...unreported].sort((a, b) => a.proxyId.localeCompare(b.proxyId))) {
+    rows.push([u.proxyId, u.replica, '?', '?', ...COLUMNS.map(() => '?'), truncate(u.why, 80)]);
+  }
   if (rows.length === 0) return 'No proxies are connected.\n';
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -25,6 +25,8 @@ import { caSvidSource, NO_FOREIGN_BUNDLES } from '../svid/svid-source.js';
 import { validateRotationPolicy, type RotationPolicy } from '../common/renewal-policy.js';
 import { RotatingServerCredentials } from './rotating-credentials.js';
 import { shutdownGrpcServer } from '../common/grpc-shutdown.js';
+import { hostname } from 'node:os';
+import { ReplicaPresence } from './replica-presence.js';
 import { ServingIdentity, DEFAULT_SERVING_DNS_NAMES } from '../svid/serving-identity.js';
 import { controlPlaneSpiffeId } from '../mesh/spiffe-identity.js';
 import { startHttpServer, type HttpServerHandle } from './http-server.js';
@@ -238,6 +240,17 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     pushedForeign = next;
     if (push) void core.push(push);
   });
+  // With a store: this replica's proxies in the store's registry, for `meshd proxy-status --store`.
+  const presence = source.store && source.replicaId !== undefined
+    ? new ReplicaPresence({
+      registry: source.store.proxies,
+      replica: { id: source.replicaId, address: reachableAddress(monitoring.host, http.port), startedAt: clock.now() },
+      connections: () => core.connections().map((c) => ({ proxyId: c.proxyId, connectedAt: Date.parse(c.connectedAt) })),
+      leader: source.store.leader, clock, logger: logger.child({ component: 'proxy-registry' }),
+      ...(options.store?.presenceIntervalMs !== undefined ? { intervalMs: options.store.presenceIntervalMs } : {}),
+    })
+    : undefined;
+  presence?.start();
   logger.info({
     trustDomain, secureGrpc: `${secure.host}:${securePort}`, grpc: `${plain.host}:${plainPort}`, monitoring: `${monitoring.host}:${http.port}`,
     dataDir: options.dataDir, configDir: options.configDir ?? null, caDir: options.caDir ?? null, store: source.location ?? null,
@@ -254,6 +267,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
       for (const als of accessLogs) als.close();
       ingest.stop();
       await Promise.all([secureServer, plainServer].map((s) => shutdownGrpcServer(s, graceMs)));
+      await presence?.stop();
       svids.stop();
       serving.stop();
       ca.stop();
@@ -278,6 +292,12 @@ function signingCertificates(rootsPem: readonly string[], servingChainPem: strin
   return [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem));
 }
 
+
+/** Where another host reaches a server bound to `host`: the machine's name when bound to every interface. */
+function reachableAddress(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' || host === '' ? hostname() : host;
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+}
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {

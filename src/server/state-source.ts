@@ -25,6 +25,8 @@ export interface StoreFlags {
   connectTimeoutMs?: number;
   queryTimeoutMs?: number;
   backoff?: PostgresStoreOptions['backoff'];
+  /** How often this replica writes its proxies to the store's registry (default 5 s). */
+  presenceIntervalMs?: number;
 }
 
 /**
@@ -37,6 +39,8 @@ export interface StateSource {
   readonly store: PostgresStore | undefined;
   /** The store's URL without its password, for logs. */
   readonly location: string | undefined;
+  /** This replica's name in the store (leader records, the proxy registry). */
+  readonly replicaId: string | undefined;
   /** The built-in CA's roots: undefined means the data dir's. */
   readonly rootBackend: RootBackend | undefined;
   tokenAuthority(dataDir: string): Promise<TokenAuthority>;
@@ -58,7 +62,7 @@ export async function openStateSource(options: StateSourceOptions): Promise<Stat
   const { clock, logger } = options;
   if (!options.store) {
     return {
-      store: undefined, location: undefined, rootBackend: undefined,
+      store: undefined, location: undefined, replicaId: undefined, rootBackend: undefined,
       tokenAuthority: (dataDir) => TokenAuthority.open(dataDir, clock), follow: () => undefined, close: async () => undefined, abandon: (err) => Promise.reject(err),
     };
   }
@@ -99,6 +103,7 @@ export async function openStateSource(options: StateSourceOptions): Promise<Stat
   return {
     store,
     location: redactStoreUrl(flags.url),
+    replicaId,
     rootBackend: backend,
     tokenAuthority: () => storeTokenAuthority(store.tokens, clock),
     follow(ca) {

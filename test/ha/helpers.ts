@@ -15,9 +15,9 @@ export async function storeKeyFile(t: Tap): Promise<string> {
   return path;
 }
 
-/** Store flags with the short intervals the store's own tests use (a 100 ms poll). */
+/** Store flags with the short intervals the store's own tests use (a 100 ms poll; proxies written every 200 ms). */
 export function fastStore(url: string, keyFile: string, replicaId: string): StoreFlags {
-  return { url, keyFile, replicaId, pollIntervalMs: 100, backoff: { baseMs: 50, capMs: 500 } };
+  return { url, keyFile, replicaId, pollIntervalMs: 100, backoff: { baseMs: 50, capMs: 500 }, presenceIntervalMs: 200 };
 }
 
 /** An in-process replica on the store, stopped when the test ends. */
