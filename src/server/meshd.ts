@@ -40,7 +40,7 @@ import { HandlerErrors } from '../common/handler-errors.js';
 import { checkFederationOptions, startFederation, type FederationOptions } from './federation.js';
 import type { ForeignBundleSet } from '../federation/index.js';
 import { foreignBundlePush } from '../xds/push-plan/foreign-bundles.js';
-import { openStateSource, type StoreFlags } from './state-source.js';
+import { openStateSource, type StateSource, type StoreFlags } from './state-source.js';
 import type { PostgresStore } from '../store/postgres/postgres-store.js';
 
 /** Istio's source_cluster / destination_cluster when no node names one (a single-cluster mesh). */
@@ -147,7 +147,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const tokens = await source.tokenAuthority(options.dataDir).catch(source.abandon);
   // Join tokens' use records and revocations: shared by every replica through the store, else in the data dir.
   const tokenLedger = options.tokenLedger ?? (source.store
-    ? new StoreTokenLedger({ tokens: source.store.tokens, leader: source.store.leader, clock, logger: logger.child({ component: 'auth' }) })
+    ? await storeTokenLedger(source.store, clock, logger.child({ component: 'auth' })).catch(source.abandon)
     : await DataDirTokenLedger.open(options.dataDir, clock).catch(source.abandon));
   const authenticator = new MeshAuthenticator({
     trustDomain,
@@ -292,6 +292,13 @@ function signingCertificates(rootsPem: readonly string[], servingChainPem: strin
   return [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem));
 }
 
+
+/** The store's token ledger with the revocations read once, so a store outage right after start still has them. */
+async function storeTokenLedger(store: NonNullable<StateSource['store']>, clock: Clock, logger: Logger): Promise<StoreTokenLedger> {
+  const ledger = new StoreTokenLedger({ tokens: store.tokens, leader: store.leader, clock, logger });
+  await ledger.load().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not read token revocations yet; they are read at the first token use'));
+  return ledger;
+}
 
 /** Where another host reaches a server bound to `host`: the machine's name when bound to every interface. */
 function reachableAddress(host: string, port: number): string {

@@ -82,3 +82,24 @@ t.test('`meshd token revoke --store` is refused by every replica at the token\'s
   t.not(bad.code, 0, 'an id meshd never issues is refused');
   t.match(bad.stderr, /is not a token id/);
 });
+
+t.test('PostgreSQL stopped: a revocation read before is still enforced, other tokens work, a single-use token is refused as uncheckable', async (t) => {
+  const { a, store } = await twoReplicas(t);
+  const revokedToken = await a.tokens.issue({ namespace: 'payments', serviceAccount: 'payments-api' }, 600_000);
+  const revoked = await runMeshd(['token', 'revoke', revokedToken.id, ...store]);
+  t.equal(revoked.code, 0, revoked.stderr);
+  // The replica reads the revocations at start and at token uses; one use brings this one in.
+  const first = await csrWith(a, revokedToken.token);
+  t.match(typeof first === 'string' ? first : first.details, /has been revoked/, 'refused while the store is up');
+  const plain = await a.tokens.issue({ namespace: 'payments', serviceAccount: 'payments-api' }, 600_000);
+  const once = await a.tokens.issue({ namespace: 'payments', serviceAccount: 'payments-api' }, 600_000, { singleUse: true });
+
+  await pg.stop();
+  t.teardown(async () => { await pg.start().catch(() => undefined); });
+  const during = await csrWith(a, revokedToken.token);
+  t.match(typeof during === 'string' ? during : during.details, new RegExp(`token ${revokedToken.id} has been revoked`), 'the revoked token is still refused with the store down');
+  t.equal(await csrWith(a, plain.token), API, 'a token that was never revoked still gets a certificate');
+  const single = await csrWith(a, once.token);
+  t.match(typeof single === 'string' ? single : single.details, new RegExp(`token ${once.id} cannot be checked: .*store is unreachable`), 'a single-use token cannot be recorded, so it is refused, saying why');
+  await pg.start();
+});
