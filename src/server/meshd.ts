@@ -122,12 +122,17 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
 
   if (options.configDir && options.store) throw new Error('--config-dir and --store are two sources of mesh config; give one (with --store, meshd config apply -f DIR puts the config in the store)');
   const source = await openStateSource({ store: options.store, logger, clock, registry });
-  const mesh = await MeshState.open({ configDir: options.configDir, store: source.store, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock }).catch(source.abandon);
+  // What start-up acquired, undone in reverse when a later step fails: a failed start leaves no
+  // port bound, no CA lock held, no watcher or timer running and no store session open.
+  const acquired = new StartupUndo(() => source.close());
+  const abandon = (err: unknown): Promise<never> => acquired.abandon(err);
+  const mesh = await MeshState.open({ configDir: options.configDir, store: source.store, logger, trustDomain: options.trustDomain, trustDomainFromFlag: options.trustDomainFromFlag ?? false, clock }).catch(abandon);
+  acquired.add(() => mesh.close());
   const trustDomain = mesh.snapshot.mesh.trustDomain;
   const rotation = (): RotationPolicy => ({ fraction: options.rotationFraction ?? mesh.snapshot.mesh.certificateRotationFraction, jitter: SVID_ROTATION.jitter });
   const workloadTtl = (): number => options.workloadCertTtlMs ?? mesh.snapshot.mesh.certificateTtlMs;
   const policyError = validateRotationPolicy(rotation());
-  if (policyError) throw new Error(policyError);
+  if (policyError) await abandon(new Error(policyError));
 
   const ca = await openCertificateAuthority({
     dataDir: options.dataDir,
@@ -142,13 +147,14 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     logger: logger.child({ component: 'ca' }),
     registry,
     mintWorkers: options.caWorkers ?? defaultMintWorkers(),
-  }).catch(source.abandon);
+  }).catch(abandon);
+  acquired.add(() => ca.stop());
   source.follow(ca);
-  const tokens = await source.tokenAuthority(options.dataDir).catch(source.abandon);
+  const tokens = await source.tokenAuthority(options.dataDir).catch(abandon);
   // Join tokens' use records and revocations: shared by every replica through the store, else in the data dir.
   const tokenLedger = options.tokenLedger ?? (source.store
-    ? await storeTokenLedger(source.store, clock, logger.child({ component: 'auth' })).catch(source.abandon)
-    : await DataDirTokenLedger.open(options.dataDir, clock).catch(source.abandon));
+    ? await storeTokenLedger(source.store, clock, logger.child({ component: 'auth' })).catch(abandon)
+    : await DataDirTokenLedger.open(options.dataDir, clock).catch(abandon));
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,
@@ -197,7 +203,8 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     },
   });
   const servingRenewed = new Set<() => void>();
-  const first = await serving.start();
+  acquired.add(() => serving.stop());
+  const first = await serving.start().catch(abandon);
   const credentials = new RotatingServerCredentials({ keyPem: first.keyPem, chainPem: first.chainPem, rootsPem: ca.trustBundle().rootsPem.join('') });
   const unsubscribeServing = ca.onBundleChange(() => void serving.renew());
 
@@ -220,18 +227,22 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     addCsrService(server, { ca, authenticator, logger, errors, onIssued: (who, issued) => certExpiry.csrIssued(who, issued) });
   }
   const accessLogs = [secureServer, plainServer].map((server) => addAccessLogService(server, { authenticator, ingest, logger, registry, errors }));
-  const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials);
-  const plainPort = await bind(plainServer, grpcBindAddress(plain.host, plain.port), ServerCredentials.createInsecure());
+  acquired.add(() => { ingest.stop(); for (const server of [secureServer, plainServer]) server.forceShutdown(); });
+  const securePort = await bind(secureServer, grpcBindAddress(secure.host, secure.port), credentials).catch(abandon);
+  const plainPort = await bind(plainServer, grpcBindAddress(plain.host, plain.port), ServerCredentials.createInsecure()).catch(abandon);
 
   ca.start();
   svids.start();
+  acquired.add(() => svids.stop());
   let ready = true;
   let http: HttpServerHandle | undefined;
-  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready, foreignBundles: () => foreignBundles, now: () => clock.now() }), { name: 'monitoring', logger, errors });
+  http = await startHttpServer(monitoring.host, monitoring.port, monitoringRoutes({ registry, ca, core, mesh, ready: () => ready, foreignBundles: () => foreignBundles, now: () => clock.now() }), { name: 'monitoring', logger, errors }).catch(abandon);
+  acquired.add(() => http?.close());
   const federation = await startFederation({
     options: options.federation, dataDir: options.dataDir, trustDomain, mesh, ca, registry, clock, logger: logger.child({ component: 'federation' }),
     serving: { current: () => serving.svid ?? first, onChange: (l) => { servingRenewed.add(l); return () => servingRenewed.delete(l); } },
-  });
+  }).catch(abandon);
+  acquired.add(() => federation.stop());
   foreignBundles = federation.bundles;
   let pushedForeign = foreignBundles.current();
   if (pushedForeign.size > 0) void core.push({ typeUrls: [TypeUrl.Secret], reason: 'federated-bundle' });
@@ -292,6 +303,24 @@ function signingCertificates(rootsPem: readonly string[], servingChainPem: strin
   return [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem));
 }
 
+
+/** Undo steps of a start-up in progress; `abandon` runs them newest first, then rethrows. */
+class StartupUndo {
+  private readonly steps: Array<() => unknown>;
+
+  constructor(first: () => unknown) {
+    this.steps = [first];
+  }
+
+  add(step: () => unknown): void {
+    this.steps.push(step);
+  }
+
+  async abandon(err: unknown): Promise<never> {
+    for (const step of this.steps.splice(0).reverse()) await Promise.resolve().then(step).catch(() => undefined);
+    throw err;
+  }
+}
 
 /** The store's token ledger with the revocations read once, so a store outage right after start still has them. */
 async function storeTokenLedger(store: NonNullable<StateSource['store']>, clock: Clock, logger: Logger): Promise<StoreTokenLedger> {
