@@ -41,6 +41,8 @@ const STALE_TEMP_MS = 60_000;
 export class DataDirTokenLedger implements TokenLedger {
   private lastPruneAt = 0;
   private usedCount = 0;
+  /** The revoked ids as last read, with the directory's times then. */
+  private revoked: { mtimeMs: number; ctimeMs: number; ids: ReadonlySet<string> } | undefined;
 
   private constructor(private readonly usedDir: string, private readonly revokedDir: string, private readonly clock: Clock) {}
 
@@ -67,13 +69,24 @@ export class DataDirTokenLedger implements TokenLedger {
     return created;
   }
 
+  /**
+   * One stat of the revocations directory per check, and a readdir only when it changed (a
+   * revocation links a file into it, which moves its mtime): a fleet reconnecting with tokens
+   * costs a stat each, not a failed lookup (an ENOENT error object) each.
+   */
   async isRevoked(id: string): Promise<boolean> {
     if (!isTokenId(id)) return false;
     try {
-      await stat(join(this.revokedDir, id));
-      return true;
+      const dir = await stat(this.revokedDir);
+      const seen = this.revoked;
+      if (seen === undefined || seen.mtimeMs !== dir.mtimeMs || seen.ctimeMs !== dir.ctimeMs) {
+        // Stat before readdir: a revocation landing in between is either read now or moves the
+        // mtime past the one kept, so the next check reads the directory again.
+        const names = await readdir(this.revokedDir);
+        this.revoked = { mtimeMs: dir.mtimeMs, ctimeMs: dir.ctimeMs, ids: new Set(names.filter((n) => !n.startsWith('.'))) };
+      }
+      return this.revoked!.ids.has(id);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       // Unknown state of a revocation: refuse rather than let a possibly revoked token in.
       throw new Error(`cannot read the token ledger: ${(err as Error).message}`);
     }

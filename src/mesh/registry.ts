@@ -46,8 +46,24 @@ export function workloadKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
+/** Per snapshot (its WorkloadEntry list never changes), the entries by `<namespace>/<name>`. */
+const entriesByName = new WeakMap<readonly WorkloadEntry[], Map<string, WorkloadEntry>>();
+
+/**
+ * The WorkloadEntry of that namespace and name (the first, should a config name one twice). Every
+ * proxy's admission and every WorkloadEntry-bound token asks, so it is a map lookup, not a scan.
+ */
 export function findWorkloadEntry(snapshot: Pick<MeshSnapshot, 'workloadEntries'>, namespace: string, name: string): WorkloadEntry | undefined {
-  return snapshot.workloadEntries.find((we) => we.meta.namespace === namespace && we.meta.name === name);
+  let byName = entriesByName.get(snapshot.workloadEntries);
+  if (byName === undefined) {
+    byName = new Map();
+    for (const we of snapshot.workloadEntries) {
+      const key = workloadKey(we.meta.namespace, we.meta.name);
+      if (!byName.has(key)) byName.set(key, we);
+    }
+    entriesByName.set(snapshot.workloadEntries, byName);
+  }
+  return byName.get(workloadKey(namespace, name));
 }
 
 /**
