@@ -155,6 +155,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   const tokenLedger = options.tokenLedger ?? (source.store
     ? await storeTokenLedger(source.store, clock, logger.child({ component: 'auth' })).catch(abandon)
     : await DataDirTokenLedger.open(options.dataDir, clock).catch(abandon));
+  const signingCertificates = signingCertificatesCache();
   const authenticator = new MeshAuthenticator({
     trustDomain,
     tokens,
@@ -298,9 +299,21 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
   };
 }
 
-function signingCertificates(rootsPem: readonly string[], servingChainPem: string | undefined): X509Certificate[] {
-  const intermediates = splitPemCertificates(servingChainPem ?? '').slice(1);
-  return [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem));
+/**
+ * The certificates a client SVID may be signed by, parsed once per bundle and serving chain: every
+ * authentication by certificate asks (a renewal storm asks thousands of times a second), and
+ * parsing them each time was a tenth of the CPU of a renewal.
+ */
+function signingCertificatesCache(): (rootsPem: readonly string[], servingChainPem: string | undefined) => X509Certificate[] {
+  let last: { key: string; certificates: X509Certificate[] } | undefined;
+  return (rootsPem, servingChainPem) => {
+    const key = `${rootsPem.join('')}|${servingChainPem ?? ''}`;
+    if (last?.key !== key) {
+      const intermediates = splitPemCertificates(servingChainPem ?? '').slice(1);
+      last = { key, certificates: [...rootsPem.flatMap(splitPemCertificates), ...intermediates].map((pem) => new X509Certificate(pem)) };
+    }
+    return last.certificates;
+  };
 }
 
 
