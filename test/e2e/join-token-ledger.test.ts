@@ -3,12 +3,10 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
 import { ManualClock } from '../../src/common/clock.js';
 import { TokenAuthority } from '../../src/auth/token-authority.js';
-import { generateWorkloadKey } from '../../src/agent/workload-csr.js';
-import { createCertificateCall, CsrCallError } from '../../src/csr/csr-client.js';
 import { TypeUrl } from '../../src/envoy/type-urls.js';
+import { csrWithToken, type CsrOutcome } from './helpers/csr-outcome.js';
 import { startTestMeshd, bearer, type TestMeshd } from './helpers/meshd.js';
 import { runMeshd } from './helpers/serve-process.js';
 import { parseExposition, total } from '../telemetry/helpers/exposition.js';
@@ -19,7 +17,6 @@ import { parseExposition, total } from '../telemetry/helpers/exposition.js';
  * first use, also after a restart; a revocation takes effect on a running meshd. Each refusal is
  * named, counted, with nothing minted; so are expired and foreign tokens.
  */
-const MESHD_ID = 'spiffe://cluster.local/ns/istio-system/sa/meshd';
 const API = 'spiffe://cluster.local/ns/payments/sa/payments-api';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'meshd-join-'));
@@ -39,15 +36,7 @@ async function issue(t: Test, flags: string[]): Promise<Issued> {
 }
 
 /** One CreateCertificate with the token: the URI of the certificate, or the refusal. */
-async function csrWith(token: string): Promise<string | { code: grpc.status; details: string }> {
-  const key = await generateWorkloadKey('ec-p256', API);
-  return createCertificateCall({
-    address: `127.0.0.1:${meshd.ports.secureGrpc}`, trustedRootsPem: meshd.rootsPem(), serverSpiffeId: MESHD_ID, validitySeconds: 3600, token, csrPem: key.csrPem,
-  }).then(
-    (r) => (new X509Certificate(r.certChain[0]!).subjectAltName ?? '').replace(/^URI:/, ''),
-    (e: unknown) => { if (e instanceof CsrCallError) return { code: e.code, details: e.details }; throw e; },
-  );
-}
+const csrWith = (token: string): Promise<CsrOutcome> => csrWithToken(meshd, token, API);
 
 async function metrics(): Promise<ReturnType<typeof parseExposition>> {
   return parseExposition(await meshd.metricsText());

@@ -1,10 +1,8 @@
 import t, { type Test } from 'tap';
 import * as grpc from '@grpc/grpc-js';
-import { X509Certificate } from 'node:crypto';
-import { generateWorkloadKey } from '../../src/agent/workload-csr.js';
-import { createCertificateCall, CsrCallError } from '../../src/csr/csr-client.js';
 import { runMeshd } from '../e2e/helpers/serve-process.js';
 import type { TestMeshd } from '../e2e/helpers/meshd.js';
+import { csrWithToken, type CsrOutcome } from '../e2e/helpers/csr-outcome.js';
 import { startPostgres } from '../store/helpers/postgres.js';
 import { fastStore, startReplica, storeKeyFile } from './helpers.js';
 import { parseExposition, total } from '../telemetry/helpers/exposition.js';
@@ -15,22 +13,11 @@ import { parseExposition, total } from '../telemetry/helpers/exposition.js';
  * `meshd token revoke --store` (the real CLI) is refused by every replica at its next use, with
  * nothing minted. Real PostgreSQL, real TLS, meshd's CSR API.
  */
-const MESHD_ID = 'spiffe://cluster.local/ns/istio-system/sa/meshd';
 const API = 'spiffe://cluster.local/ns/payments/sa/payments-api';
 const pg = await startPostgres(t);
 
-type Outcome = string | { code: grpc.status; details: string };
-
 /** One CreateCertificate with the token on a replica: the certificate's URI, or the refusal. */
-async function csrWith(replica: TestMeshd, token: string): Promise<Outcome> {
-  const key = await generateWorkloadKey('ec-p256', API);
-  return createCertificateCall({
-    address: `127.0.0.1:${replica.ports.secureGrpc}`, trustedRootsPem: replica.rootsPem(), serverSpiffeId: MESHD_ID, validitySeconds: 3600, token, csrPem: key.csrPem,
-  }).then(
-    (r) => (new X509Certificate(r.certChain[0]!).subjectAltName ?? '').replace(/^URI:/, ''),
-    (e: unknown) => { if (e instanceof CsrCallError) return { code: e.code, details: e.details }; throw e; },
-  );
-}
+const csrWith = (replica: TestMeshd, token: string): Promise<CsrOutcome> => csrWithToken(replica, token, API);
 
 async function twoReplicas(t: Test): Promise<{ a: TestMeshd; b: TestMeshd; store: string[] }> {
   const url = await pg.createDatabase();
