@@ -86,3 +86,12 @@ export function expandWithTrustDomains(ids: readonly string[], mesh: MeshSetting
   }
   return [...out];
 }
+
+/** Whether any SPIFFE ID is outside the mesh's own trust domains (and aliases), so needs the federated bundles. */
+export function namesForeignTrustDomain(ids: readonly string[], mesh: MeshSettings): boolean {
+  const own = trustDomainsForValidation(mesh);
+  return ids.some((id) => {
+    const m = /^spiffe:\/\/([^/]+)/.exec(id);
+    return m !== null && !own.includes(m[1]!);
+  });
+}

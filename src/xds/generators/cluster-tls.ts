@@ -1,7 +1,8 @@
-import type { ClientTlsSettings, PortProtocol } from '../../config/model.js';
+import type { ClientTlsSettings, MeshSettings, PortProtocol } from '../../config/model.js';
 import { ExtensionType } from '../../envoy/extension-types.js';
 import type { CommonTlsContext, Packed, TransportSocket } from '../../envoy/messages.js';
 import { isHttp2Protocol } from '../../mesh/protocols.js';
+import { namesForeignTrustDomain } from '../../mesh/spiffe-identity.js';
 import { tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
 import { upstreamMtlsAlpns } from './alpn.js';
 
@@ -61,6 +62,8 @@ export interface UserTlsInput {
   /** For ISTIO_MUTUAL: the service's SPIFFE IDs and the mesh SNI of the port. */
   serverIdentities: readonly string[];
   meshSni: string;
+  /** The mesh's trust domains: which server identities are federated ones. */
+  mesh: MeshSettings;
 }
 
 /** The cluster's transport socket for a DestinationRule's tls; undefined means plaintext (DISABLE). */
@@ -68,12 +71,16 @@ export function userTransportSocket(i: UserTlsInput): TransportSocket | undefine
   switch (i.tls.mode) {
     case 'DISABLE':
       return undefined;
-    case 'ISTIO_MUTUAL':
+    case 'ISTIO_MUTUAL': {
+      const serverIdentities = i.tls.subjectAltNames.length > 0 ? i.tls.subjectAltNames : i.serverIdentities;
       return tlsTransportSocket(upstreamTlsContext({
-        serverIdentities: i.tls.subjectAltNames.length > 0 ? i.tls.subjectAltNames : i.serverIdentities,
+        serverIdentities,
+        // A server of a federated trust domain is verified with its own bundle (ALL), as auto mTLS does.
+        federated: namesForeignTrustDomain(serverIdentities, i.mesh),
         sni: i.tls.sni !== undefined && i.tls.sni !== '' ? i.tls.sni : i.meshSni,
         alpn: upstreamMtlsAlpns(i.protocol),
       }));
+    }
     case 'SIMPLE':
     case 'MUTUAL':
       return tlsTransportSocket(userTlsContext(i.tls, i.protocol));

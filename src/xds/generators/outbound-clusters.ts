@@ -6,8 +6,7 @@ import { upstreamProtocolOptions } from './http-options.js';
 import { CONNECT_TIMEOUT } from './inbound.js';
 import type { MeshIndex, ServiceTarget } from '../../mesh/mesh-index.js';
 import { outboundClusterName, outboundSni } from './names.js';
-import { expandWithTrustDomains, trustDomainsForValidation, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
-import type { MeshSettings } from '../../config/model.js';
+import { expandWithTrustDomains, namesForeignTrustDomain, workloadSpiffeId } from '../../mesh/spiffe-identity.js';
 import { upstreamMtlsAlpns } from './alpn.js';
 import { rawBufferTransportSocket, tlsTransportSocket, upstreamTlsContext } from './tls-contexts.js';
 import { userTransportSocket } from './cluster-tls.js';
@@ -65,15 +64,6 @@ export function serverIdentities(index: MeshIndex, target: ServiceTarget, endpoi
   const expanded = expandWithTrustDomains(ids, index.snapshot.mesh);
   for (const san of target.entry.subjectAltNames ?? []) if (!expanded.includes(san)) expanded.push(san);
   return expanded;
-}
-
-/** Whether any identity is outside the mesh's own trust domains (and so needs the federated bundles). */
-export function namesForeignTrustDomain(ids: readonly string[], mesh: MeshSettings): boolean {
-  const own = trustDomainsForValidation(mesh);
-  return ids.some((id) => {
-    const m = /^spiffe:\/\/([^/]+)/.exec(id);
-    return m !== null && !own.includes(m[1]!);
-  });
 }
 
 function transportSocketMatches(index: MeshIndex, target: ServiceTarget, endpoints: readonly ServiceEndpoint[]): TransportSocketMatch[] {
@@ -174,6 +164,7 @@ export function outboundCluster(index: MeshIndex, target: ServiceTarget, clientN
         protocol: port.protocol,
         serverIdentities: serverIdentities(index, target, endpoints),
         meshSni: outboundSni(port.number, host),
+        mesh: index.snapshot.mesh,
       });
       // Validation already warned about what cannot be applied (credentialName).
       if (socket !== undefined) cluster.transport_socket = socket;

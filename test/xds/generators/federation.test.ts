@@ -63,6 +63,28 @@ t.test('a ServiceEntry of another mesh: its subjectAltNames are the exact server
   }, 'a service of the own mesh keeps ROOTCA');
 });
 
+t.test('a DestinationRule ISTIO_MUTUAL to the other mesh\'s service validates with ALL too; to an own service, ROOTCA', async (t) => {
+  const dr = (name: string, host: string, sans: string[] = []): string => [
+    'apiVersion: networking.istio.io/v1', 'kind: DestinationRule', `metadata: {name: ${name}, namespace: shop}`, 'spec:',
+    `  host: ${host}`, '  trafficPolicy:', '    tls:', '      mode: ISTIO_MUTUAL',
+    ...(sans.length > 0 ? ['      subjectAltNames:', ...sans.map((s) => `      - ${s}`)] : []),
+  ].join('\n');
+  const c = config(WEST_SVC, FEDERATION, dr('west', 'api.pay.west.example'), dr('own', 'web.shop.svc.cluster.local'));
+  const explicit = (name: string): { sans: unknown; secret: string } => {
+    const cluster = c.clusters.find((x) => x.name === name) as Cluster;
+    t.same(envoyRejects(TypeUrl.Cluster, cluster), [], `${name} decodes strictly`);
+    const combined = (cluster.transport_socket!.typed_config as Record<string, any>).common_tls_context.combined_validation_context;
+    return { sans: combined.default_validation_context.match_typed_subject_alt_names, secret: combined.validation_context_sds_secret_config.name };
+  };
+  t.same(explicit('outbound|9080||api.pay.west.example').secret, 'ALL', 'the west server is verified by west\'s own bundle');
+  t.match(explicit('outbound|9080||api.pay.west.example').sans, [{ matcher: { exact: 'spiffe://east.example/ns/shop/sa/default' } }, { matcher: { exact: WEST_ID } }]);
+  t.same(explicit('outbound|8080||web.shop.svc.cluster.local').secret, 'ROOTCA', 'an own service stays on ROOTCA');
+  const pinned = config(WEST_SVC, FEDERATION, dr('west', 'api.pay.west.example', ['spiffe://east.example/ns/pay/sa/api']));
+  const cluster = pinned.clusters.find((x) => x.name === 'outbound|9080||api.pay.west.example') as Cluster;
+  const secret = (cluster.transport_socket!.typed_config as Record<string, any>).common_tls_context.combined_validation_context.validation_context_sds_secret_config.name;
+  t.equal(secret, 'ROOTCA', 'subjectAltNames of the own trust domain only: ROOTCA');
+});
+
 t.test('inbound mTLS accepts federated trust domains only while federating, each by its own bundle', async (t) => {
   t.same(inboundValidation(t, config(FEDERATION)), {
     sans: [{ san_type: 'URI', matcher: { prefix: 'spiffe://east.example/' } }, { san_type: 'URI', matcher: { prefix: 'spiffe://west.example/' } }],
