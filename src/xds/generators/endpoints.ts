@@ -31,6 +31,14 @@ export interface ServiceEndpoint {
   weight: number;
   /** Runs a sidecar (sidecar-marker.ts): its SPIFFE ID is one clients accept for the service. */
   sidecar: boolean;
+  /**
+   * Whether its SPIFFE ID is known: a WorkloadEntry's (one without a serviceAccount runs as
+   * `default`, as a pod does), or an inline endpoint's that names its serviceAccount. An inline
+   * endpoint without one adds no server identity, as Istio's convertEndpoint gives it none
+   * (pilot/pkg/serviceregistry/serviceentry/conversion.go): `default` of this mesh is no proof
+   * of who answers at an address outside it.
+   */
+  knownIdentity: boolean;
   mtls: boolean;
   /** Why auto mTLS does or does not apply, for `meshd check`. */
   mtlsReason: string;
@@ -54,6 +62,7 @@ function endpointOf(index: MeshIndex, e: RegistryEndpoint, annotations: Readonly
     name: e.name,
     weight: e.spec.weight !== undefined && e.spec.weight > 0 ? e.spec.weight : 1,
     sidecar: marker.sidecar,
+    knownIdentity: e.workloadEntry !== undefined || (e.spec.serviceAccount !== undefined && e.spec.serviceAccount !== ''),
     mtls,
     mtlsReason,
   };

@@ -60,7 +60,7 @@ export function autoMtlsFor(index: MeshIndex, target: ServiceTarget): AutoMtlsDe
  */
 export function serverIdentities(index: MeshIndex, target: ServiceTarget, endpoints: readonly ServiceEndpoint[]): string[] {
   const td = index.snapshot.mesh.trustDomain;
-  const ids = [...new Set(endpoints.filter((e) => e.sidecar).map((e) => workloadSpiffeId(td, e.namespace, e.serviceAccount)))].sort();
+  const ids = [...new Set(endpoints.filter((e) => e.sidecar && e.knownIdentity).map((e) => workloadSpiffeId(td, e.namespace, e.serviceAccount)))].sort();
   const expanded = expandWithTrustDomains(ids, index.snapshot.mesh);
   for (const san of target.entry.subjectAltNames ?? []) if (!expanded.includes(san)) expanded.push(san);
   return expanded;
@@ -98,6 +98,7 @@ function dnsEndpoints(target: ServiceTarget, endpoints: readonly ServiceEndpoint
     name: target.host,
     weight: 1,
     sidecar: false,
+    knownIdentity: false,
     mtls: false,
     mtlsReason: 'resolved by DNS from the host name; no sidecar known',
   }];

@@ -189,3 +189,23 @@ t.test('collisions: a TCP port taken by an older service, and the app\'s own por
   t.match(w, /outbound 127\.0\.0\.1:9000 .* is not opened: the workload's own port 9000 is served there/);
   t.ok(c.clusters.some((x) => x.name === 'outbound|6379||second.b.svc.cluster.local'), 'clusters exist regardless of listeners');
 });
+
+t.test('server SANs: an inline endpoint names its identity with serviceAccount; without one it adds none (as Istio), a WorkloadEntry without one runs as default', async (t) => {
+  const inline = (name: string, endpoint: string): string => [
+    'apiVersion: networking.istio.io/v1', 'kind: ServiceEntry', `metadata: {name: ${name}, namespace: srv}`, 'spec:',
+    `  hosts: ["${name}.example.com"]`, '  location: MESH_INTERNAL', '  resolution: STATIC',
+    '  ports:', '  - {number: 8080, name: http, protocol: HTTP}', '  endpoints:', `  - ${endpoint}`,
+  ].join('\n');
+  const sans = (c: ProxyConfig, name: string): unknown => {
+    const ctx = cluster(c, name).transport_socket_matches![0]!.transport_socket!.typed_config as Record<string, any>;
+    return ctx.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names.map((m: { matcher: { exact: string } }) => m.matcher.exact);
+  };
+  const c = clientConfig(
+    inline('named', '{address: 10.0.2.1, serviceAccount: vm, labels: {security.istio.io/tlsMode: istio}}'),
+    inline('unnamed', '{address: 10.0.2.2, labels: {security.istio.io/tlsMode: istio}}'),
+    SVC(), we('srv', 'api-9', { address: '10.0.1.9', labels: { app: 'api', 'security.istio.io/tlsMode': 'istio' } }),
+  );
+  t.same(sans(c, 'outbound|8080||named.example.com'), ['spiffe://cluster.local/ns/srv/sa/vm'], 'the named service account');
+  t.same(sans(c, 'outbound|8080||unnamed.example.com'), [], 'no identity of this mesh is assumed for an address it does not run');
+  t.same(sans(c, NAME), ['spiffe://cluster.local/ns/srv/sa/default'], 'a WorkloadEntry without a serviceAccount gets its SVID as default, so default is its identity');
+});
