@@ -5,6 +5,7 @@ import { createLogger } from '../common/logger.js';
 import { systemClock } from '../common/clock.js';
 import { validateRotationPolicy } from '../common/renewal-policy.js';
 import { defaultXdsSocket } from '../agent/grpc-bootstrap.js';
+import { defaultSdsSocket } from '../xds/bootstrap/agent-sockets.js';
 import { startAgent } from '../agent/run-agent.js';
 import { absolute, logLevelOption, trustDomainOption } from './options.js';
 
@@ -29,7 +30,8 @@ export function registerAgent(program: Command): void {
     .addOption(new Option('--rotation-fraction <f>', `renew once this fraction of the lifetime has passed, ±${AGENT_ROTATION.jitter * 100} % jitter (istio-agent renews at half-life: SECRET_GRACE_PERIOD_RATIO 0.5)`).default(String(AGENT_ROTATION.fraction)))
     .option('--xds-socket <path>', 'Unix socket of the local xDS proxy for proxyless gRPC (default: <out>/xds.sock)')
     .option('--no-xds-proxy', 'do not run the local xDS proxy')
-    .option('--sds-socket <path>', 'also serve SDS (default, ROOTCA, own SPIFFE ID, trust domain) to a local Envoy on this Unix socket')
+    .option('--sds-socket <path>', 'Unix socket where the agent serves SDS (default, ROOTCA, own SPIFFE ID, trust domain) to a local Envoy, as istio-agent does (default: <out>/sds.sock, where `meshd bootstrap --agent` points Envoy)')
+    .option('--no-sds', 'do not serve SDS (proxyless gRPC workloads read the files in --out)')
     .option('--status-address <host:port>', "serve /healthz/ready (200 while the agent holds a valid SVID, 503 with the reason otherwise) and /metrics on this address, as pilot-agent does on 15020 (default: off)")
     .addOption(logLevelOption())
     .action(async (opts: AgentFlags) => {
@@ -51,7 +53,7 @@ export function registerAgent(program: Command): void {
         ttlMs: parseDuration(opts.ttl),
         rotation,
         ...(opts.xdsProxy ? { xdsSocket: absolute(opts.xdsSocket ?? defaultXdsSocket(out)) } : {}),
-        ...(opts.sdsSocket !== undefined ? { sdsSocket: absolute(opts.sdsSocket) } : {}),
+        ...(opts.sds ? { sdsSocket: absolute(opts.sdsSocket ?? defaultSdsSocket(out)) } : {}),
         ...(opts.statusAddress !== undefined ? { statusAddress: opts.statusAddress } : {}),
         logger,
         clock: systemClock,
@@ -85,6 +87,7 @@ interface AgentFlags {
   xdsSocket?: string;
   xdsProxy: boolean;
   sdsSocket?: string;
+  sds: boolean;
   statusAddress?: string;
   logLevel: string;
 }

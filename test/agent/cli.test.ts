@@ -61,7 +61,7 @@ t.test('meshd grpc-bootstrap: what grpc-js-xds validates, pointing at the agent'
   t.match(missing.stderr, /no WorkloadEntry grpc-server\/nope/);
 });
 
-t.test('meshd agent as a process: writes the set, serves the xDS socket, exits 0 on SIGTERM leaving the files', async (t) => {
+t.test('meshd agent as a process: writes the set, serves the xDS and SDS sockets (SDS by default, where bootstrap --agent looks), exits 0 on SIGTERM leaving the files', async (t) => {
   const meshd = await startTestMeshd();
   t.teardown(() => meshd.close());
   const dir = await mkdtemp(join(tmpdir(), 'meshd-agentcli-'));
@@ -76,14 +76,19 @@ t.test('meshd agent as a process: writes the set, serves the xDS socket, exits 0
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    if (await stat(join(out, 'xds.sock')).then(() => true, () => false) && await readlink(join(out, '..data')).then(() => true, () => false)) break;
+    if (await stat(join(out, 'xds.sock')).then(() => true, () => false) && await stat(join(out, 'sds.sock')).then(() => true, () => false)
+      && await readlink(join(out, '..data')).then(() => true, () => false)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   const leaf = new X509Certificate(await readFile(join(out, 'cert-chain.pem')));
   t.equal(leaf.subjectAltName, 'URI:spiffe://cluster.local/ns/shop/sa/web');
   t.ok((await stat(join(out, 'xds.sock'))).isSocket(), 'the xDS socket is there');
+  const sds = await stat(join(out, 'sds.sock'));
+  t.ok(sds.isSocket(), 'the SDS socket is there without --sds-socket: <out>/sds.sock');
+  t.equal(sds.mode & 0o777, 0o600, 'and only its owner (the agent\'s and Envoy\'s uid) can open it');
   child.kill('SIGTERM');
   t.equal(await exited, 0, `clean exit on SIGTERM ${stderr.slice(0, 300)}`);
   await t.rejects(stat(join(out, 'xds.sock')), 'the socket is removed');
+  await t.rejects(stat(join(out, 'sds.sock')), 'so is the SDS socket');
   t.equal(new X509Certificate(await readFile(join(out, 'cert-chain.pem'))).serialNumber, leaf.serialNumber, 'the certificate stays for the workload');
 });
