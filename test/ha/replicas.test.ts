@@ -15,6 +15,9 @@ import { startPostgres } from '../store/helpers/postgres.js';
 import { openTestStore, waitFor } from '../store/helpers/store.js';
 import { readStoreKeyFile } from '../../src/store/key-file.js';
 import { fastStore, startReplica, storeKeyFile } from './helpers.js';
+import { bearer } from '../e2e/helpers/meshd.js';
+import { TypeUrl } from '../../src/envoy/type-urls.js';
+import type { SotwResponse } from '../xds/helpers/xds-client.js';
 import { systemRandom } from '../store/helpers/store.js';
 
 /**
@@ -73,6 +76,37 @@ t.test('a root prepared through one replica reaches the others through the chang
 
   await t.rejects(replicas[1]!.ca.prepareNextRoot({ overlapMs: 60_000 }), /root-2 is already prepared/, 'a second rotation during the overlap is refused on any replica');
   t.equal((await pg.sql('SELECT id FROM meshd_ca_root', [], url)).length, 2, 'and writes nothing');
+});
+
+t.test('a root prepared through one replica is pushed by all three to their SDS streams; the SVIDs they hand out still chain to the active root', async (t) => {
+  const url = await pg.createDatabase();
+  const keyFile = await storeKeyFile(t);
+  const replicas = await Promise.all([1, 2, 3].map((i) => startReplica(t, fastStore(url, keyFile, `replica-${i}`))));
+  const pemOf = (field: { inline_bytes?: unknown }): string => Buffer.from(field.inline_bytes as Buffer).toString('utf8');
+  const secret = (r: SotwResponse, name: string): Record<string, any> => r.resources.find((x) => x.name === name)!.decoded as Record<string, any>;
+  const rootsIn = (r: SotwResponse): number => pemOf(secret(r, 'ROOTCA').validation_context.trusted_ca).match(/BEGIN CERTIFICATE/g)!.length;
+  const streams = await Promise.all(replicas.map(async (r, i) => {
+    const stream = r.tlsClient().sotw('sds', { node: { id: `rotation-${i}` }, metadata: bearer(await r.token('shop', `web-${i}`)) });
+    stream.subscribe(TypeUrl.Secret, ['default', 'ROOTCA']);
+    const first = await stream.next(15_000);
+    stream.ack(first);
+    t.equal(rootsIn(first), 1, `replica ${i + 1}: one root before`);
+    return { stream, first };
+  }));
+  const firsts = streams.map((s) => s.first);
+
+  await replicas[0]!.ca.prepareNextRoot({ overlapMs: 60_000 });
+  const [root1] = replicas[0]!.ca.trustBundle().rootsPem;
+  for (const [i, { stream }] of streams.entries()) {
+    const pushed = await stream.next(15_000);
+    stream.ack(pushed);
+    t.equal(rootsIn(pushed), 2, `replica ${i + 1} pushed the bundle with root-2 to its stream`);
+    // A new bundle changes ROOTCA only: the SVID stays the one signed by root-1, unless re-sent, and then by root-1 too.
+    const held = pushed.resources.some((x) => x.name === 'default') ? pushed : firsts[i]!;
+    const leaf = new X509Certificate(pemOf(secret(held, 'default').tls_certificate.certificate_chain));
+    t.ok(leaf.checkIssued(new X509Certificate(root1!)) && leaf.verify(new X509Certificate(root1!).publicKey),
+      `replica ${i + 1}: the SVID its proxy holds is signed by root-1, which every peer trusts`);
+  }
 });
 
 t.test('automatic rotation is done by the leader only; followers take the new root from the store', async (t) => {
