@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { csrWithToken, type CsrOutcome } from './helpers/csr-outcome.js';
 import { startTestMeshd, type TestMeshd } from './helpers/meshd.js';
 import { runMeshd } from './helpers/serve-process.js';
-import { parseExposition, total } from '../telemetry/helpers/exposition.js';
+import { expectRefused, issueToken, type Issued } from './helpers/join-tokens.js';
 
 /**
  * Join tokens made by the real `meshd token issue`, used on a real meshd (CSR API over TLS, as
@@ -21,40 +21,15 @@ t.teardown(() => rm(dataDir, { recursive: true, force: true }));
 const meshd: TestMeshd = await startTestMeshd({ dataDir, configDir: 'examples/config' });
 t.teardown(() => meshd.close());
 
-interface Issued { token: string; id: string; stderr: string; claims: Record<string, unknown> }
-
-async function issue(t: Test, flags: string[]): Promise<Issued> {
-  const r = await runMeshd(['token', 'issue', ...flags, '--data-dir', dataDir]);
-  t.equal(r.code, 0, `token issue ${flags.join(' ')}: exits 0 (${r.stderr.trim()})`);
-  const token = r.stdout.trim();
-  const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-  const id = /token id (\S+) for /.exec(r.stderr)?.[1] ?? '';
-  return { token, id, stderr: r.stderr, claims };
-}
+/** `meshd token issue` on this meshd's data dir. */
+const issue = (t: Test, flags: string[]): Promise<Issued> => issueToken(t, dataDir, flags);
 
 /** One CreateCertificate with the token: the URI of the certificate, or the refusal. */
 const csrWith = (token: string): Promise<CsrOutcome> => csrWithToken(meshd, token, API);
 
-async function metrics(): Promise<ReturnType<typeof parseExposition>> {
-  return parseExposition(await meshd.metricsText());
-}
-
 /** The refusal is the expected status and reason, counted once with `reason`, and nothing is minted. */
-async function refused(t: Test, token: string, code: grpc.status, details: RegExp, reason: string, labels: Record<string, string>): Promise<void> {
-  const before = await metrics();
-  const issuedBefore = total(before, 'citadel_server_success_cert_issuance_count');
-  const countedBefore = total(before, 'meshd_authentication_failures_total', { reason, ...labels });
-  const got = await csrWith(token);
-  if (typeof got === 'string') {
-    t.fail(`issued ${got} instead of refusing (${reason})`);
-    return;
-  }
-  t.equal(grpc.status[got.code], grpc.status[code], `${reason}: ${grpc.status[code]}`);
-  t.match(got.details, details, `${reason}: ${got.details}`);
-  const after = await metrics();
-  t.equal(total(after, 'citadel_server_success_cert_issuance_count'), issuedBefore, `${reason}: nothing minted`);
-  t.equal(total(after, 'meshd_authentication_failures_total', { reason, ...labels }), countedBefore + 1, `${reason}: counted once`);
-}
+const refused = (t: Test, token: string, code: grpc.status, details: RegExp, reason: string, labels: Record<string, string>): Promise<void> =>
+  expectRefused(t, meshd, API, token, { code, details, reason, labels });
 
 t.test('issue: 1h by default, its id printed, a warning above 24h, refuses meshd\'s own identity', async (t) => {
   const plain = await issue(t, ['-n', 'payments', '-s', 'payments-api']);
