@@ -11,6 +11,7 @@ import { leafSignedWithoutChecks, rsaKeyWithExponent } from '../ca/helpers.js';
 import { captureLogs } from '../common/log-capture.js';
 import { startTestMeshd, type TestMeshd } from '../e2e/helpers/meshd.js';
 import { freePort } from '../proxyless/helpers/mesh.js';
+import { until } from '../helpers/until.js';
 
 /**
  * `meshd agent` against a real in-process meshd over TLS: issuance, renewal, the token file
@@ -19,16 +20,6 @@ import { freePort } from '../proxyless/helpers/mesh.js';
  * ManualClock: a renewal or retry happens when the test moves the clock to it, not after a wait.
  */
 
-/** Polls for an outcome of real I/O (a CSR over TLS, files written), failing after `timeoutMs`. */
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** The delay of the agent's one pending timer (its next renewal or retry). */
 function pendingDelay(clock: ManualClock): number {

@@ -7,21 +7,13 @@ import { startAgent } from '../../src/agent/run-agent.js';
 import { chooseCredential, NoCredentialError, tokenExpiresAt } from '../../src/agent/credentials.js';
 import { captureLogs } from '../common/log-capture.js';
 import { startTestMeshd } from '../e2e/helpers/meshd.js';
+import { until } from '../helpers/until.js';
 
 /**
  * What the agent presents to meshd, and what it tells its operator when it has nothing valid
  * left: a log line, meshd_agent_credential_state{credential="none"}, a 503 on /healthz/ready,
  * and retries that go on until a credential is back.
  */
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const jwtWithExp = (expSeconds: number): string =>
   `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ exp: expSeconds })).toString('base64url')}.sig`;

@@ -8,6 +8,7 @@ import { GrpcProcess } from '../proxyless/helpers/child.js';
 import { callUntil, expectAlive, expectNoNacks, sleep } from '../proxyless/helpers/calls.js';
 import { CLIENT_NS, freePort, startProxylessMesh, TARGET, type ProxylessMesh } from '../proxyless/helpers/mesh.js';
 import { XdsTestClient } from '../xds/helpers/xds-client.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Certificates on autopilot, compressed: join tokens that live 60 s, SVIDs that live 20 s
@@ -29,15 +30,6 @@ t.setTimeout(SOAK_MS + 600_000);
 
 interface LoopResult { calls: number; failures: number; errors: string[] }
 
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];

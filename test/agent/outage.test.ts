@@ -11,6 +11,7 @@ import { tokenExpiresAt } from '../../src/agent/credentials.js';
 import { startTestMeshd, type TestMeshd } from '../e2e/helpers/meshd.js';
 import { XdsTestClient, type SotwResponse } from '../xds/helpers/xds-client.js';
 import { CLIENT_NS, freePort, workloadsYaml } from '../proxyless/helpers/mesh.js';
+import { until } from '../helpers/until.js';
 
 /**
  * meshd down for longer than the join token's lifetime but shorter than the SVID's, then started
@@ -23,15 +24,6 @@ import { CLIENT_NS, freePort, workloadsYaml } from '../proxyless/helpers/mesh.js
  * against real time) still accepts every certificate, since the clock never runs more than
  * meshd's 2 minute backdate ahead of real time.
  */
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // meshd started twice: minutes on a loaded machine.
 t.setTimeout(240_000);

@@ -2,6 +2,7 @@ import t from 'tap';
 import { GrpcProcess } from '../proxyless/helpers/child.js';
 import { callUntil, expectAlive } from '../proxyless/helpers/calls.js';
 import { freePort, startProxylessMesh, TARGET, type ProxylessMesh } from '../proxyless/helpers/mesh.js';
+import { until } from '../helpers/until.js';
 
 /**
  * grpc-js-xds workloads behind the agent's xDS proxy while meshd goes away and comes back
@@ -11,15 +12,6 @@ import { freePort, startProxylessMesh, TARGET, type ProxylessMesh } from '../pro
 // Four Node processes and meshd started twice: minutes on a loaded machine.
 t.setTimeout(300_000);
 
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function metric(mesh: ProxylessMesh, name: string): Promise<number> {
   const text = await mesh.agents.client.registry.metrics();

@@ -5,6 +5,7 @@ import { XdsTestClient, type SotwResponse, type SotwStream } from '../xds/helper
 import { EnvoyAlsStream, httpEntry, identifier } from '../telemetry/helpers/envoy-als.js';
 import { ACCESS_LOG_NAMES } from '../../src/telemetry/access-log-config.js';
 import { CLIENT_NS, freePort, SERVICE_HOST, SERVICE_PORT, startProxylessMesh, type ProxylessMesh } from '../proxyless/helpers/mesh.js';
+import { until } from '../helpers/until.js';
 
 /**
  * The agent's xDS proxy while meshd goes away and comes back (meshd closed and started again on
@@ -13,15 +14,6 @@ import { CLIENT_NS, freePort, SERVICE_HOST, SERVICE_PORT, startProxylessMesh, ty
  * agent, and once meshd is back the agent resubscribes and the workload follows meshd again.
  * Outcomes are polled with deadlines; nothing waits a fixed time.
  */
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 // Two meshes, each with meshd started twice: minutes on a loaded machine.
 t.setTimeout(300_000);
