@@ -257,7 +257,7 @@ export async function startMeshd(options: MeshdOptions): Promise<RunningMeshd> {
     ? new ReplicaPresence({
       registry: source.store.proxies,
       replica: { id: source.replicaId, address: reachableAddress(monitoring.host, http.port), startedAt: clock.now() },
-      connections: () => core.connections().map((c) => ({ proxyId: c.proxyId, connectedAt: Date.parse(c.connectedAt) })),
+      connections: () => core.proxyConnections(),
       leader: source.store.leader, clock, logger: logger.child({ component: 'proxy-registry' }),
       ...(options.store?.presenceIntervalMs !== undefined ? { intervalMs: options.store.presenceIntervalMs } : {}),
     })

@@ -192,6 +192,11 @@ export class DiscoveryCore {
     return [...this.streams.values()].map((c) => c.status());
   }
 
+  /** Each open stream's proxy id (clipped as in connections()) and connection time, without the per-type status. */
+  proxyConnections(): Array<{ proxyId: string; connectedAt: number }> {
+    return [...this.streams.values()].map((c) => ({ proxyId: clip(c.options.proxy.id), connectedAt: c.connectedAt }));
+  }
+
   get connectedCount(): number {
     return this.streams.size;
   }
