@@ -47,8 +47,6 @@ export interface StateSource {
   /** Makes the CA re-read the journal whenever it moves in the store. */
   follow(ca: ManagedCertificateAuthority): void;
   close(): Promise<void>;
-  /** For a start-up step that failed: closes the store, then rethrows (`.catch(source.abandon)`). */
-  abandon(err: unknown): Promise<never>;
 }
 
 export interface StateSourceOptions {
@@ -63,7 +61,7 @@ export async function openStateSource(options: StateSourceOptions): Promise<Stat
   if (!options.store) {
     return {
       store: undefined, location: undefined, replicaId: undefined, rootBackend: undefined,
-      tokenAuthority: (dataDir) => TokenAuthority.open(dataDir, clock), follow: () => undefined, close: async () => undefined, abandon: (err) => Promise.reject(err),
+      tokenAuthority: (dataDir) => TokenAuthority.open(dataDir, clock), follow: () => undefined, close: async () => undefined,
     };
   }
   const flags = options.store;
@@ -112,9 +110,5 @@ export async function openStateSource(options: StateSourceOptions): Promise<Stat
       }));
     },
     close,
-    async abandon(err) {
-      await close().catch(() => undefined);
-      throw err;
-    },
   };
 }
