@@ -48,7 +48,7 @@ async function replicaConnections(address: string): Promise<ConnectionStatus[]> 
  * stopped, or that does not answer from here, is listed with the reason instead.
  */
 async function acrossReplicas(flags: { store: string; storeKeyFile?: string }): Promise<{ connections: ReportedConnection[]; unreported: UnreportedProxy[] }> {
-  const listing = await withCliStore({ ...flags, store: flags.store }, (store) => store.proxies.list(Date.now(), PRESENCE_TTL_MS));
+  const listing = await withCliStore(flags, (store) => store.proxies.list(Date.now(), PRESENCE_TTL_MS));
   const connections: ReportedConnection[] = [];
   const unreported: UnreportedProxy[] = [];
   await Promise.all(listing.replicas.map(async (replica) => {
