@@ -129,11 +129,24 @@ export function parseRequestTarget(target: string | undefined): URL | undefined 
 function refuseMalformed(err: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
   logger.debug({ code: err.code }, 'malformed HTTP request refused');
   const written = (socket as Partial<Socket>).bytesWritten ?? 0;
-  if (err.code !== 'ECONNRESET' && socket.writable && written === 0) {
-    socket.write(`HTTP/1.1 ${MALFORMED_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  if (err.code === 'ECONNRESET' || !socket.writable || written !== 0) {
+    socket.destroy();
+    return;
   }
-  socket.destroy();
+  // A lingering close, as nginx's lingering_close: the status and a FIN go out, and what the client
+  // is still sending (the rest of an oversized header) is read and dropped. Destroying the socket
+  // with that input unread makes the kernel reset the connection, and the reset can reach the
+  // client before the status and discard it. Bounded: the socket is cut after LINGER_MS.
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS);
+  cut.unref();
+  socket.once('close', () => clearTimeout(cut));
+  socket.on('error', () => socket.destroy());
+  socket.on('data', () => undefined);
+  socket.end(`HTTP/1.1 ${MALFORMED_STATUS[err.code ?? ''] ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
 }
+
+/** How long a refused connection may go on sending before it is cut. */
+const LINGER_MS = 2_000;
 
 const MALFORMED_STATUS: Readonly<Record<string, string>> = {
   HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
